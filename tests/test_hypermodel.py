@@ -1,0 +1,132 @@
+import itertools
+
+import keras
+import keras_tuner
+import numpy as np
+import pytest
+
+from kt_nasrepair import DenseHyperModel
+
+
+def _dense_layers(model):
+    return [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+
+
+def _param_count(widths, n_in, n_out):
+    sizes = [n_in, *widths, n_out]
+    return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+def test_seed_preset_has_exactly_100_configurations_and_all_build():
+    hypermodel = DenseHyperModel.mnist_seed()
+    assert hypermodel.search_space_size() == 100
+    seen = set()
+    for depth, width in itertools.product(range(1, 11), range(1, 11)):
+        hp = keras_tuner.HyperParameters()
+        hp.Fixed("num_layers", depth)
+        hp.Fixed("units", width)
+        model = hypermodel.build(hp)
+        dense = _dense_layers(model)
+        assert [d.units for d in dense] == [width] * depth + [10]
+        assert all(d.activation is keras.activations.relu for d in dense[:-1])
+        assert dense[-1].activation is keras.activations.softmax
+        assert model.count_params() == _param_count([width] * depth, 784, 10)
+        assert isinstance(model.optimizer, keras.optimizers.Adam)
+        assert model.loss == "categorical_crossentropy"
+        seen.add((depth, width))
+    assert len(seen) == 100
+    # Only the two architecture hyperparameters exist in the seed space.
+    hp = keras_tuner.HyperParameters()
+    hypermodel.build(hp)
+    assert sorted(hp.values) == ["num_layers", "units"]
+    assert (hp.get("num_layers"), hp.get("units")) == (1, 1)
+
+
+def test_per_layer_units_conditioned_on_depth():
+    hypermodel = DenseHyperModel(
+        input_shape=(28, 28), num_classes=10, num_layers=(1, 3), units=[8, 16, 32],
+        dropout=(0.0, 0.5, 0.1), learning_rate=(1e-4, 1e-2), activation=["relu", "tanh"],
+    )
+    hp = keras_tuner.HyperParameters()
+    hp.Fixed("num_layers", 2)
+    hp.Fixed("units_0", 32)
+    hp.Fixed("units_1", 8)
+    hp.Fixed("activation", "tanh")
+    hp.Fixed("dropout", 0.2)
+    hp.Fixed("learning_rate", 3e-3)
+    model = hypermodel.build(hp)
+    assert isinstance(model.layers[0], keras.layers.Flatten)
+    dense = _dense_layers(model)
+    assert [d.units for d in dense] == [32, 8, 10]
+    assert dense[0].activation is keras.activations.tanh
+    dropouts = [lay for lay in model.layers if isinstance(lay, keras.layers.Dropout)]
+    assert [d.rate for d in dropouts] == pytest.approx([0.2, 0.2])
+    np.testing.assert_allclose(float(model.optimizer.learning_rate), 3e-3, rtol=1e-6)
+    assert model.count_params() == _param_count([32, 8], 784, 10)
+    # units_2 is declared but inactive at depth 2; units_0/1 active.
+    assert hp.is_active("units_1") and not hp.is_active("units_2")
+    names = {p.name for p in hp.space}
+    assert {"num_layers", "units_0", "units_1", "units_2", "activation", "dropout",
+            "learning_rate"} <= names
+
+
+def test_sigmoid_output_for_two_classes():
+    hypermodel = DenseHyperModel((4,), 2, num_layers=(1, 1), units=(3, 3),
+                                 output_activation="sigmoid", learning_rate=None)
+    model = hypermodel.build(keras_tuner.HyperParameters())
+    assert _dense_layers(model)[-1].units == 1
+    assert model.loss == "binary_crossentropy"
+
+
+def test_optimizer_instance_is_copied_per_build():
+    optimizer = keras.optimizers.SGD(learning_rate=0.05)
+    hypermodel = DenseHyperModel((4,), 3, optimizer=optimizer, learning_rate=None)
+    a = hypermodel.build(keras_tuner.HyperParameters())
+    b = hypermodel.build(keras_tuner.HyperParameters())
+    assert a.optimizer is not b.optimizer and a.optimizer is not optimizer
+    np.testing.assert_allclose(float(a.optimizer.learning_rate), 0.05, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "kwargs, argument",
+    [
+        ({"num_layers": (5, 2)}, "num_layers"),
+        ({"num_layers": (0, 2)}, "num_layers"),
+        ({"units": (0, 10)}, "units"),
+        ({"units": (10, 5)}, "units"),
+        ({"units": []}, "units"),
+        ({"activation": "not_an_activation"}, "activation"),
+        ({"num_classes": 1}, "num_classes"),
+        ({"input_shape": ()}, "input_shape"),
+        ({"input_shape": (28, -1)}, "input_shape"),
+        ({"input_shape": "784"}, "input_shape"),
+        ({"dropout": (0.5, 1.5)}, "dropout"),
+        ({"learning_rate": (0.0, 0.1)}, "learning_rate"),
+        ({"optimizer": "not_an_optimizer"}, "optimizer"),
+        ({"output_activation": "relu"}, "output_activation"),
+        ({"output_activation": "sigmoid"}, "num_classes"),
+    ],
+)
+def test_bad_arguments_name_the_argument(kwargs, argument):
+    arguments = {"input_shape": (784,), "num_classes": 10, **kwargs}
+    with pytest.raises(ValueError, match=f"`{argument}`.*Received: {argument}="):
+        DenseHyperModel(**arguments)
+
+
+def test_random_search_runs_on_digits(tmp_path, digits_data):
+    (x_train, y_train), (x_test, y_test) = digits_data
+    tuner = keras_tuner.RandomSearch(
+        DenseHyperModel(input_shape=(64,), num_classes=10, num_layers=(1, 2), units=(8, 32, 8)),
+        objective="val_accuracy",
+        max_trials=2,
+        seed=1,
+        directory=tmp_path,
+        project_name="digits",
+    )
+    tuner.search(x_train, y_train, epochs=1, validation_data=(x_test, y_test), verbose=0)
+    trials = tuner.oracle.get_best_trials(1)
+    assert len(tuner.oracle.trials) == 2
+    assert trials[0].status == "COMPLETED"
+    assert 0.0 < trials[0].score <= 1.0
+    best = tuner.get_best_models(1)[0]
+    assert best.predict(x_test[:5], verbose=0).shape == (5, 10)
