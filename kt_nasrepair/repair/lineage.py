@@ -1,0 +1,52 @@
+"""The per-trial warm-start record (`repair.json`) and its reading."""
+
+from __future__ import annotations
+
+import glob
+import os
+
+RECORD_FILENAME = "repair.json"
+
+
+def new_record(trial_id) -> dict:
+    """An empty lineage record for `trial_id` (a cold start until a donor is set)."""
+    return {
+        "trial_id": trial_id,
+        "donor": None,
+        "ops": [],
+        "reason": None,
+        "growth": [],
+        "transfer_seconds": None,
+        "max_deviation": None,
+    }
+
+
+def missing_record(trial_id) -> dict:
+    """The record shown for a trial that has none (not started, or run by another tuner)."""
+    record = new_record(trial_id)
+    record["reason"] = "no lineage recorded (trial not run by RepairTuner, or not started)"
+    return record
+
+
+def recorded_trial_ids(project_dir: str) -> list[str]:
+    """Ids of the trials under `project_dir` that have a lineage record."""
+    pattern = os.path.join(project_dir, "trial_*", RECORD_FILENAME)
+    ids = []
+    for path in glob.glob(pattern):
+        directory = os.path.basename(os.path.dirname(path))
+        ids.append(directory[len("trial_"):])
+    return sorted(ids)
+
+
+def describe_record(record: dict | None) -> str:
+    """One human-readable line about a trial's start and growth."""
+    if record is None:
+        return "Start: unknown (no lineage record)"
+    if record.get("donor") is not None:
+        ops = ", ".join(record.get("ops") or []) or "weights copied as they are"
+        line = f"Warm start from trial {record['donor']} ({ops})"
+    else:
+        line = f"Cold start: {record.get('reason')}"
+    for growth in record.get("growth") or []:
+        line += f"; grew at epoch {growth['epoch']}: {growth['widths_before']} -> {growth['widths_after']}"
+    return line
