@@ -18,6 +18,10 @@ def new_record(trial_id) -> dict:
         "growth": [],
         "transfer_seconds": None,
         "max_deviation": None,
+        "started_at": None,
+        "train_seconds": None,
+        "ended_at": None,
+        "repairs": None,
     }
 
 

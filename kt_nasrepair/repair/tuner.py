@@ -172,12 +172,30 @@ class RepairTuner(keras_tuner.Tuner):
     # -- one trial --------------------------------------------------------------------------
 
     def _build_and_fit_model(self, trial, *args, **kwargs):
-        hp = trial.hyperparameters
-        model = self._try_build(hp)
+        started_at = time.time()
+        model = self._try_build(trial.hyperparameters)
         probe = _probe_batch(args, kwargs)
         record = self.warm_start_model(trial, model, probe)
+        record["started_at"] = started_at
         atomic_write_json(self._record_fname(trial.trial_id), record)
-        results, model = self._fit_with_growth(trial, model, record, probe, *args, **kwargs)
+        fit_start = time.perf_counter()
+        try:
+            results, model = self._fit_with_growth(trial, model, record, probe, *args, **kwargs)
+        except Exception as error:
+            # Keep what is known about a failing trial next to its KerasTuner record.
+            record["error"] = f"{type(error).__name__}: {error}"
+            record["ended_at"] = time.time()
+            atomic_write_json(self._record_fname(trial.trial_id), record)
+            raise
+        record["train_seconds"] = time.perf_counter() - fit_start
+        record["ended_at"] = time.time()
+        repairs = [cb for cb in kwargs.get("callbacks", []) if isinstance(cb, NeuralRepair)]
+        if repairs:
+            record["repairs"] = {
+                "repaired_units": sum(cb.total_repaired for cb in repairs),
+                "recoveries": sum(cb.recoveries for cb in repairs),
+            }
+        atomic_write_json(self._record_fname(trial.trial_id), record)
         atomic_write_json(
             os.path.join(self.get_trial_dir(trial.trial_id), "build_config.json"),
             model.get_build_config(),

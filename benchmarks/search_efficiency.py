@@ -1,0 +1,339 @@
+"""Search efficiency: RepairTuner against KerasTuner's own tuners, same data, space and budget.
+
+Every method gets the same budget of trials x epochs (Hyperband: the same total number of
+epochs) on the same data split, for several seeds. Per trial we record wall time (build, warm
+start and training), epochs trained, validation and test accuracy and the donor. Outputs, in
+`--out`:
+
+- `search_efficiency.json`: every trial of every run;
+- `search_efficiency_<space>.png`: best-so-far validation accuracy against cumulative training
+  time, median across seeds with a min-max band;
+- `search_efficiency.md`: final best test accuracy per method (median across seeds) and
+  time-to-target as a ratio to KerasTuner's RandomSearch (target: the best validation
+  accuracy RandomSearch reaches in that seed's run).
+
+    python benchmarks/search_efficiency.py --quick     # a few minutes on 2 CPU cores
+    python benchmarks/search_efficiency.py             # the full run (see docs/performance.md)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import keras_tuner  # noqa: E402
+import numpy as np  # noqa: E402
+
+import kt_nasrepair  # noqa: E402
+from kt_nasrepair import DenseHyperModel  # noqa: E402
+from kt_nasrepair.datasets import load_mnist  # noqa: E402
+
+METHODS = (
+    "repair_entropy",
+    "repair_random",
+    "entropy",
+    "kt_random",
+    "kt_bayesian",
+    "kt_hyperband",
+)
+BASELINE = "kt_random"
+
+
+def make_space(name, input_shape):
+    if name == "seed":
+        return DenseHyperModel.mnist_seed(input_shape=input_shape)
+    return DenseHyperModel(input_shape=input_shape, num_classes=10)
+
+
+class BudgetedHyperbandOracle(keras_tuner.oracles.HyperbandOracle):
+    """Hyperband that stops once the epochs of its created trials reach `epoch_budget`."""
+
+    def __init__(self, epoch_budget, **kwargs):
+        super().__init__(**kwargs)
+        self.epoch_budget = epoch_budget
+
+    def _planned_epochs(self):
+        total = 0
+        for trial in self.trials.values():
+            values = trial.hyperparameters.values
+            total += values.get("tuner/epochs", 0) - values.get("tuner/initial_epoch", 0)
+        return total
+
+    def populate_space(self, trial_id):
+        if self._planned_epochs() >= self.epoch_budget:
+            return {"status": keras_tuner.engine.trial.TrialStatus.STOPPED, "values": None}
+        return super().populate_space(trial_id)
+
+
+class BudgetedHyperband(keras_tuner.Hyperband):
+    """KerasTuner's Hyperband tuner on a `BudgetedHyperbandOracle`."""
+
+    def __init__(self, hypermodel, *, epoch_budget, objective, max_epochs, seed, **kwargs):
+        oracle = BudgetedHyperbandOracle(
+            epoch_budget=epoch_budget,
+            objective=objective,
+            max_epochs=max_epochs,
+            factor=3,
+            hyperband_iterations=100,
+            seed=seed,
+        )
+        # Skip Hyperband.__init__ (it only builds the unbudgeted oracle).
+        keras_tuner.Tuner.__init__(self, oracle=oracle, hypermodel=hypermodel, **kwargs)
+
+
+def instrumented(tuner_class):
+    """A subclass of `tuner_class` that times each trial and scores its model on test data."""
+
+    class Instrumented(tuner_class):
+        def __init__(self, *args, test_data=None, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.test_data = test_data
+            self.records = []
+
+        def run_trial(self, trial, *args, **kwargs):
+            start = time.perf_counter()
+            results = super().run_trial(trial, *args, **kwargs)
+            seconds = time.perf_counter() - start
+            histories = results if isinstance(results, list) else [results]
+            epochs = sum(len(getattr(h, "history", {}).get("loss", [])) for h in histories)
+            self.records.append(
+                {"trial_id": trial.trial_id, "seconds": seconds, "epochs": epochs}
+            )
+            return results
+
+        def on_trial_end(self, trial):
+            super().on_trial_end(trial)
+            record = next((r for r in self.records if r["trial_id"] == trial.trial_id), None)
+            if record is None:
+                return
+            trial = self.oracle.get_trial(trial.trial_id)
+            record["status"] = trial.status
+            record["val_accuracy"] = trial.score
+            record["test_accuracy"] = None
+            if trial.status == "COMPLETED":
+                model = self.load_model(trial)
+                x_test, y_test = self.test_data
+                _, record["test_accuracy"] = model.evaluate(x_test, y_test, verbose=0)
+            record["values"] = {
+                k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")
+            }
+
+    Instrumented.__name__ = f"Instrumented{tuner_class.__name__}"
+    return Instrumented
+
+
+def make_tuner(method, hypermodel, seed, max_trials, epochs, directory, test_data):
+    common = dict(
+        objective="val_accuracy",
+        directory=directory,
+        project_name=f"{method}_{seed}",
+        overwrite=True,
+        test_data=test_data,
+    )
+    if method.startswith("repair_"):
+        return instrumented(kt_nasrepair.RepairTuner)(
+            hypermodel, max_trials=max_trials, strategy=method.split("_")[1], seed=seed, **common
+        )
+    if method == "entropy":
+        return instrumented(kt_nasrepair.EntropySearch)(
+            hypermodel, max_trials=max_trials, seed=seed, **common
+        )
+    if method == "kt_random":
+        return instrumented(keras_tuner.RandomSearch)(
+            hypermodel, max_trials=max_trials, seed=seed, **common
+        )
+    if method == "kt_bayesian":
+        return instrumented(keras_tuner.BayesianOptimization)(
+            hypermodel, max_trials=max_trials, seed=seed, **common
+        )
+    if method == "kt_hyperband":
+        return instrumented(BudgetedHyperband)(
+            hypermodel, epoch_budget=max_trials * epochs, max_epochs=epochs, seed=seed, **common
+        )
+    raise ValueError(f"`method` must be one of {METHODS}. Received: method={method!r}")
+
+
+def run_one(method, space, seed, args, data, directory):
+    (x_train, y_train), (x_val, y_val), test_data = data
+    keras.utils.set_random_seed(seed)
+    hypermodel = make_space(space, x_train.shape[1:])
+    tuner = make_tuner(method, hypermodel, seed, args.max_trials, args.epochs, directory,
+                       test_data)
+    start = time.perf_counter()
+    tuner.search(x_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
+                 validation_data=(x_val, y_val), verbose=0)
+    total = time.perf_counter() - start
+    lineage = tuner.lineage() if hasattr(tuner, "lineage") else {}
+    for record in tuner.records:
+        record["donor"] = lineage.get(record["trial_id"], {}).get("donor")
+    return {"method": method, "space": space, "seed": seed, "search_seconds": total,
+            "trials": tuner.records}
+
+
+def best_so_far(trials):
+    """Cumulative time, best validation accuracy so far and its test accuracy, per trial."""
+    cumulative, best_val, best_test, rows = 0.0, -math.inf, None, []
+    for trial in trials:
+        cumulative += trial["seconds"]
+        score = trial.get("val_accuracy")
+        if trial.get("status") == "COMPLETED" and score is not None and score > best_val:
+            best_val, best_test = score, trial.get("test_accuracy")
+        rows.append((cumulative, best_val, best_test))
+    return rows
+
+
+def time_to_target(trials, target):
+    for cumulative, best_val, _ in best_so_far(trials):
+        if best_val >= target:
+            return cumulative
+    return math.inf
+
+
+def summarise(runs, methods, spaces):
+    """Median final test accuracy and time-to-target ratio (vs RandomSearch) per method."""
+    table = {}
+    for space in spaces:
+        baseline = {r["seed"]: r for r in runs if r["space"] == space and r["method"] == BASELINE}
+        for method in methods:
+            mine = [r for r in runs if r["space"] == space and r["method"] == method]
+            finals, ratios, epochs = [], [], []
+            for run in mine:
+                rows = best_so_far(run["trials"])
+                finals.append(rows[-1][2] if rows and rows[-1][2] is not None else float("nan"))
+                epochs.append(sum(t["epochs"] for t in run["trials"]))
+                base = baseline.get(run["seed"])
+                if base:
+                    base_rows = best_so_far(base["trials"])
+                    target = base_rows[-1][1]
+                    ratios.append(
+                        time_to_target(run["trials"], target)
+                        / time_to_target(base["trials"], target)
+                    )
+            table[(space, method)] = {
+                "test_accuracy": float(np.nanmedian(finals)) if finals else float("nan"),
+                "ratio": float(np.median(ratios)) if ratios else float("nan"),
+                "ratios": ratios,
+                "epochs": float(np.median(epochs)) if epochs else float("nan"),
+                "seeds": len(mine),
+            }
+    return table
+
+
+def markdown(table, args):
+    lines = [
+        f"Command: `python benchmarks/search_efficiency.py {' '.join(args.argv)}`".rstrip(),
+        "",
+        "| space | method | seeds | epochs trained (median) | best test accuracy (median) | "
+        "time to RandomSearch's best val accuracy, ratio (median) | ratios per seed |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for (space, method), row in table.items():
+        ratios = ", ".join("not reached" if math.isinf(r) else f"{r:.2f}" for r in row["ratios"])
+        ratio = "not reached" if math.isinf(row["ratio"]) else f"{row['ratio']:.2f}"
+        lines.append(
+            f"| {space} | {method} | {row['seeds']} | {row['epochs']:.0f} | "
+            f"{row['test_accuracy']:.4f} | {ratio} | {ratios} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot(runs, methods, space, path):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(8, 5))
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot(1, 1, 1)
+    for method in methods:
+        curves = [best_so_far(r["trials"]) for r in runs
+                  if r["space"] == space and r["method"] == method]
+        curves = [c for c in curves if c]
+        if not curves:
+            continue
+        horizon = max(c[-1][0] for c in curves)
+        grid = np.linspace(0, horizon, 200)
+        values = []
+        for curve in curves:
+            times = np.array([c[0] for c in curve])
+            best = np.array([c[1] if math.isfinite(c[1]) else np.nan for c in curve])
+            index = np.searchsorted(times, grid, side="right") - 1
+            values.append(np.where(index >= 0, best[np.clip(index, 0, None)], np.nan))
+        values = np.array(values)
+        with np.errstate(all="ignore"):
+            median = np.nanmedian(values, axis=0)
+        (line,) = axes.plot(grid, median, label=method, drawstyle="steps-post")
+        axes.fill_between(grid, np.nanmin(values, axis=0), np.nanmax(values, axis=0),
+                          color=line.get_color(), alpha=0.15, step="post")
+    axes.set_xlabel("cumulative training time (s)")
+    axes.set_ylabel("best validation accuracy so far")
+    axes.set_title(f"Search efficiency, {space} space (median across seeds, min-max band)")
+    axes.legend(loc="lower right")
+    axes.grid(alpha=0.3)
+    figure.savefig(path, dpi=100)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", default="mnist-5k",
+                        choices=["auto", "keras", "mnist-5k", "digits"])
+    parser.add_argument("--spaces", nargs="+", default=["default", "seed"],
+                        choices=["default", "seed"])
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--max-trials", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--out", default="results/search_efficiency")
+    parser.add_argument("--quick", action="store_true",
+                        help="3 seeds x 5 trials x 2 epochs on the seed space (a few minutes)")
+    raw = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(raw)
+    if args.quick:
+        args.spaces, args.max_trials, args.epochs = ["seed"], 5, 2
+    args.argv = raw
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if BASELINE not in args.methods:
+        args.methods = [BASELINE, *args.methods]
+    os.makedirs(args.out, exist_ok=True)
+    (x, y), test_data = load_mnist(args.dataset)
+    cut = int(0.8 * len(x))
+    data = ((x[:cut], y[:cut]), (x[cut:], y[cut:]), test_data)
+    runs = []
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="kt_nasrepair_bench_") as directory:
+        for space in args.spaces:
+            for seed in range(args.seeds):
+                for method in args.methods:
+                    run = run_one(method, space, seed, args, data, directory)
+                    runs.append(run)
+                    best = best_so_far(run["trials"])
+                    print(f"{space:8s} seed {seed} {method:15s} {run['search_seconds']:7.1f} s "
+                          f"best val {best[-1][1]:.4f} test {best[-1][2]}", flush=True)
+    duration = time.perf_counter() - start
+    table = summarise(runs, args.methods, args.spaces)
+    with open(os.path.join(args.out, "search_efficiency.json"), "w") as f:
+        json.dump({"args": {k: v for k, v in vars(args).items()}, "duration_seconds": duration,
+                   "runs": runs}, f, indent=1)
+    text = markdown(table, args) + f"\nWall time of the whole run: {duration:.0f} s.\n"
+    with open(os.path.join(args.out, "search_efficiency.md"), "w") as f:
+        f.write(text)
+    for space in args.spaces:
+        plot(runs, args.methods, space, os.path.join(args.out, f"search_efficiency_{space}.png"))
+    print(text)
+    return table
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,257 @@
+import keras
+import keras_tuner
+import numpy as np
+import pytest
+
+import kt_nasrepair
+from kt_nasrepair import DenseHyperModel, NeuralRepair, RepairTuner, morph
+from kt_nasrepair.datasets import load_mnist
+
+
+class SequenceOracle(keras_tuner.Oracle):
+    """Proposes a fixed list of hyperparameter values, in order (tests only)."""
+
+    def __init__(self, sequence, **kwargs):
+        super().__init__(max_trials=len(sequence), **kwargs)
+        self.sequence = list(sequence)
+
+    def populate_space(self, trial_id):
+        index = len(self.trials)
+        if index >= len(self.sequence):
+            return {"status": "STOPPED", "values": None}
+        values = self.get_space().get_config()  # noqa: F841 (space must exist)
+        return {"status": "RUNNING", "values": dict(self.sequence[index])}
+
+
+def build_model(hp):
+    """A build function written for keras_tuner.RandomSearch, unchanged."""
+    model = keras.Sequential([keras.Input(shape=(64,))])
+    for i in range(hp.Int("num_layers", 1, 2)):
+        model.add(keras.layers.Dense(hp.Choice("units", [8, 16, 32]), activation="relu"))
+    model.add(keras.layers.Dense(10, activation="softmax"))
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def build_functional_model(hp):
+    inputs = keras.Input(shape=(8, 8))
+    x = keras.layers.Flatten()(inputs)
+    x = keras.layers.Dense(hp.Int("units", 8, 24, step=8), activation="relu")(x)
+    outputs = keras.layers.Dense(10, activation="softmax")(x)
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def _search(tuner, data, epochs=1, **kwargs):
+    (x, y), (x_val, y_val) = data
+    tuner.search(x, y, epochs=epochs, validation_data=(x_val, y_val), verbose=0, **kwargs)
+
+
+def test_drop_in_replacement_warm_starts_and_reports(tmp_path, digits_data, capsys):
+    tuner = RepairTuner(
+        build_model,
+        objective="val_accuracy",
+        max_trials=5,
+        directory=tmp_path,
+        project_name="drop_in",
+        seed=3,
+    )
+    _search(tuner, digits_data)
+    lineage = tuner.lineage()
+    assert sorted(lineage) == sorted(tuner.oracle.trials)
+    assert all(t.status == "COMPLETED" for t in tuner.oracle.trials.values())
+    warm = [tid for tid, rec in lineage.items() if rec["donor"] is not None]
+    assert warm, lineage
+    for tid in warm:
+        record = lineage[tid]
+        assert record["donor"] in tuner.oracle.trials and record["donor"] != tid
+        assert record["reason"] is None and record["transfer_seconds"] >= 0
+    first = min(lineage)
+    assert lineage[first]["donor"] is None
+    assert "no completed trial" in lineage[first]["reason"]
+    tuner.results_summary()
+    out = capsys.readouterr().out
+    assert f"Warm start from trial {lineage[warm[0]]['donor']}" in out
+
+
+def test_functional_build_model_warm_starts(tmp_path, digits_data):
+    (x, y), (x_val, y_val) = digits_data
+    oracle = SequenceOracle([{"units": 8}, {"units": 24}], objective="val_accuracy")
+    tuner = RepairTuner(build_functional_model, oracle, directory=tmp_path, project_name="f")
+    tuner.search(x, y, epochs=1, validation_data=(x_val, y_val), verbose=0)
+    record = tuner.lineage()[sorted(tuner.oracle.trials)[1]]
+    assert record["donor"] == sorted(tuner.oracle.trials)[0]
+    assert any("widen" in op for op in record["ops"])
+
+
+def test_transfer_is_exact_at_the_moment_of_warm_start(tmp_path, digits_data):
+    hypermodel = DenseHyperModel((64,), 10, num_layers=(1, 3), units=[8, 16, 32],
+                                 per_layer_units=False, learning_rate=None)
+    oracle = SequenceOracle([{"num_layers": 1, "units": 8}], objective="val_accuracy")
+    tuner = RepairTuner(hypermodel, oracle, directory=tmp_path, project_name="exact",
+                        noise_std=0.0)
+    _search(tuner, digits_data, epochs=2)
+    parent_trial = tuner.oracle.get_best_trials(1)[0]
+    parent = tuner.load_model(parent_trial)
+
+    hp = tuner.oracle.get_space()
+    hp.values.update({"num_layers": 3, "units": 32})
+    child = hypermodel.build(hp)
+    trial = keras_tuner.engine.trial.Trial(hyperparameters=hp, trial_id="child")
+    record = tuner.warm_start_model(trial, child)
+    assert record["donor"] == parent_trial.trial_id
+    x_val = digits_data[1][0]
+    np.testing.assert_allclose(
+        child.predict(x_val, verbose=0), parent.predict(x_val, verbose=0), atol=1e-5
+    )
+    assert record["max_deviation"] <= 1e-5
+    assert morph.hidden_widths(child) == [32, 32, 32]
+
+
+@pytest.mark.slow
+def test_warm_start_pays_on_mnist_5k(tmp_path):
+    (x, y), (x_test, y_test) = load_mnist("mnist-5k")
+    data = ((x[:3000], y[:3000]), (x[3000:], y[3000:]))
+    hypermodel = DenseHyperModel.mnist_seed()
+    parent_hp, child_hp = {"num_layers": 1, "units": 8}, {"num_layers": 2, "units": 10}
+    oracle = SequenceOracle([parent_hp], objective="val_accuracy")
+    tuner = RepairTuner(hypermodel, oracle, directory=tmp_path, project_name="pays")
+    _search(tuner, data, epochs=5)
+    donor_accuracy = tuner.oracle.get_best_trials(1)[0].score
+
+    oracle.sequence.append(child_hp)
+    oracle.max_trials = 2
+    _search(tuner, data, epochs=1)
+    child_id = sorted(tuner.oracle.trials)[1]
+    assert tuner.lineage()[child_id]["donor"] == sorted(tuner.oracle.trials)[0]
+    warm_accuracy = tuner.oracle.trials[child_id].score
+
+    hp = keras_tuner.HyperParameters()
+    hp.values.update(child_hp)
+    cold = hypermodel.build(hp)
+    (xt, yt), (xv, yv) = data
+    cold_history = cold.fit(xt, yt, epochs=1, validation_data=(xv, yv), verbose=0)
+    cold_accuracy = cold_history.history["val_accuracy"][-1]
+    assert warm_accuracy >= donor_accuracy - 0.005, (warm_accuracy, donor_accuracy)
+    assert warm_accuracy > cold_accuracy, (warm_accuracy, cold_accuracy)
+
+
+def test_unmorphable_models_train_cold_with_reason(tmp_path, digits_data):
+    def build_conv(hp):
+        model = keras.Sequential([
+            keras.Input(shape=(64,)),
+            keras.layers.Reshape((8, 8, 1)),
+            keras.layers.Conv2D(hp.Int("filters", 2, 4, step=2), 3, activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10, activation="softmax"),
+        ])
+        model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    oracle = SequenceOracle([{"filters": 2}, {"filters": 4}], objective="val_accuracy")
+    tuner = RepairTuner(build_conv, oracle, directory=tmp_path, project_name="conv")
+    _search(tuner, digits_data)
+    lineage = tuner.lineage()
+    assert all(t.status == "COMPLETED" for t in tuner.oracle.trials.values())
+    second = lineage[sorted(lineage)[1]]
+    assert second["donor"] is None and "Conv2D" in second["reason"]
+
+
+def test_growth_on_plateau_grows_the_trial_model(tmp_path, digits_data):
+    hypermodel = DenseHyperModel((64,), 10, num_layers=(1, 1), units=[4], learning_rate=None)
+    oracle = SequenceOracle([{"num_layers": 1, "units_0": 4}], objective="val_accuracy")
+    tuner = RepairTuner(hypermodel, oracle, directory=tmp_path, project_name="grow")
+    # min_delta larger than any possible improvement: every epoch is a plateau.
+    repair = NeuralRepair(grow_on_plateau=True, monitor="val_loss", patience=1, min_delta=10.0,
+                          recycle_dormant=False)
+    _search(tuner, digits_data, epochs=3, callbacks=[repair])
+    trial_id = sorted(tuner.oracle.trials)[0]
+    record = tuner.lineage()[trial_id]
+    assert record["growth"], record
+    assert record["growth"][0]["widths_before"] == [4]
+    assert record["growth"][0]["widths_after"][0] > 4
+    best = tuner.get_best_models(1)[0]
+    assert morph.hidden_widths(best)[0] > 4
+    trial = tuner.oracle.trials[trial_id]
+    x_val, y_val = digits_data[1]
+    _, accuracy = best.evaluate(x_val, y_val, verbose=0)
+    assert accuracy == pytest.approx(trial.score, abs=1e-4)
+    # The user's callback instance itself is untouched (KerasTuner deep-copies it per trial).
+    assert repair.stop_on_growth_request is False
+
+
+def test_reload_keeps_lineage_and_continues(tmp_path, digits_data):
+    def make(max_trials):
+        return RepairTuner(build_model, objective="val_accuracy", max_trials=max_trials,
+                           strategy="random", seed=1, directory=tmp_path, project_name="reload")
+
+    tuner = make(3)
+    _search(tuner, digits_data)
+    before = tuner.lineage()
+    reloaded = make(5)
+    assert reloaded.lineage() == before
+    _search(reloaded, digits_data)
+    after = reloaded.lineage()
+    assert len(after) == 5
+    assert {k: after[k] for k in before} == before
+
+
+def test_corrupted_donor_checkpoint_cold_starts_with_reason(tmp_path, digits_data):
+    oracle = SequenceOracle([{"num_layers": 1, "units": 8}, {"num_layers": 2, "units": 16}],
+                            objective="val_accuracy")
+    tuner = RepairTuner(build_model, oracle, directory=tmp_path, project_name="corrupt")
+    oracle.max_trials = 1
+    _search(tuner, digits_data)
+    first = sorted(tuner.oracle.trials)[0]
+    with open(tuner._get_checkpoint_fname(first), "wb") as f:
+        f.write(b"not an h5 file")
+    oracle.max_trials = 2
+    _search(tuner, digits_data)
+    second = sorted(tuner.oracle.trials)[1]
+    record = tuner.lineage()[second]
+    assert record["donor"] is None and "unreadable" in record["reason"]
+    assert tuner.oracle.trials[second].status == "COMPLETED"
+
+
+def test_non_finite_loss_fails_the_trial_and_never_wins(tmp_path, digits_data):
+    def build_unstable(hp):
+        model = build_model(hp)
+        lr = 1e12 if hp.get("units") == 32 else 1e-3
+        model.compile(optimizer=keras.optimizers.SGD(lr), loss="categorical_crossentropy",
+                      metrics=["accuracy"])
+        return model
+
+    oracle = SequenceOracle([{"num_layers": 1, "units": 32}, {"num_layers": 1, "units": 8}],
+                            objective="val_accuracy")
+    tuner = RepairTuner(build_unstable, oracle, directory=tmp_path, project_name="nan",
+                        warm_start="none")
+    _search(tuner, digits_data, epochs=2)
+    trials = [tuner.oracle.trials[t] for t in sorted(tuner.oracle.trials)]
+    assert trials[0].status == "FAILED" and "diverged" in trials[0].message
+    assert trials[1].status == "COMPLETED"
+    assert tuner.oracle.get_best_trials(1)[0].trial_id == trials[1].trial_id
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"strategy": "grid"}, "`strategy`"),
+        ({"warm_start": "always"}, "`warm_start`"),
+        ({"noise_std": -1.0}, "`noise_std`"),
+        ({"growth_factor": 0.5}, "`growth_factor`"),
+        ({"oracle": "val_accuracy"}, "`oracle`"),
+    ],
+)
+def test_bad_arguments(tmp_path, kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        RepairTuner(build_model, directory=tmp_path, objective="val_accuracy", **kwargs)
+
+
+def test_accepts_keras_tuner_oracles(tmp_path, digits_data):
+    oracle = keras_tuner.oracles.BayesianOptimizationOracle(
+        objective="val_accuracy", max_trials=3, num_initial_points=2, seed=0)
+    tuner = RepairTuner(build_model, oracle, directory=tmp_path, project_name="bo")
+    _search(tuner, digits_data)
+    assert len(tuner.lineage()) == 3
+    assert kt_nasrepair.RepairTuner is RepairTuner
