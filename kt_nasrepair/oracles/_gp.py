@@ -12,6 +12,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from scipy import optimize
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process import kernels
@@ -22,6 +23,27 @@ LENGTH_SCALE_BOUNDS = (1e-2, 1e2)
 # NOTE: the noise floor keeps the Cholesky factor well conditioned when two
 # trials sit on the same discrete configuration's neighbours.
 NOISE_BOUNDS = (1e-6, 1.0)
+
+
+def _bounded_lbfgsb(max_iter):
+    """sklearn optimizer callable: L-BFGS-B with an iteration cap.
+
+    NOTE: warm-started fits converge in a few dozen iterations; the cap
+    bounds the cost of `populate_space` when the likelihood is flat.
+    """
+
+    def run(obj_func, initial_theta, bounds):
+        result = optimize.minimize(
+            obj_func,
+            initial_theta,
+            method="L-BFGS-B",
+            jac=True,
+            bounds=bounds,
+            options={"maxiter": max_iter},
+        )
+        return result.x, result.fun
+
+    return run
 
 
 def make_kernel(num_features: int, theta=None):
@@ -45,6 +67,7 @@ class GaussianProcessSurrogate:
         num_restarts: extra random restarts of the marginal-likelihood
             optimiser (the first start is `theta`, when given). Defaults to 1.
         seed: integer seed of the restarts.
+        max_iter: L-BFGS-B iterations per start. Defaults to 60.
 
     Example:
 
@@ -54,8 +77,9 @@ class GaussianProcessSurrogate:
     ```
     """
 
-    def __init__(self, num_restarts: int = 1, seed: int = 0):
+    def __init__(self, num_restarts: int = 1, seed: int = 0, max_iter: int = 60):
         self.num_restarts = num_restarts
+        self.max_iter = max_iter
         self.seed = seed
         self.regressor = None
 
@@ -77,7 +101,7 @@ class GaussianProcessSurrogate:
         self.regressor = GaussianProcessRegressor(
             kernel=make_kernel(x.shape[1], theta),
             normalize_y=True,
-            optimizer="fmin_l_bfgs_b" if optimize else None,
+            optimizer=_bounded_lbfgsb(self.max_iter) if optimize else None,
             n_restarts_optimizer=self.num_restarts if optimize else 0,
             random_state=self.seed,
             # NOTE: jitter only; the WhiteKernel models the real noise.
