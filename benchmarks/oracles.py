@@ -130,7 +130,10 @@ def run_search(make_oracle, problem, seed, num_trials, time_at=()):
     oracle = make_oracle(
         objective=kt.Objective("score", direction),
         max_trials=num_trials,
-        seed=seed + 1,
+        # NOTE: KerasTuner's random oracles walk `seed, seed + 1, ...` (one per
+        # sampled value), so consecutive seeds give shifted copies of the same
+        # stream; seeds 1000 apart keep the runs independent.
+        seed=1000 * (seed + 1),
         hyperparameters=space(),
     )
     populate_seconds = {}
