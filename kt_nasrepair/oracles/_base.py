@@ -1,0 +1,201 @@
+"""Behaviour shared by the oracles of this package."""
+
+from __future__ import annotations
+
+import time
+
+import keras_tuner
+import numpy as np
+from keras_tuner.engine import trial as trial_module
+
+from kt_nasrepair.oracles._encoding import UnitCubeEncoder
+from kt_nasrepair.oracles._sampling import SAMPLERS
+from kt_nasrepair.oracles._sampling import UnitCubeSampler
+
+# Finite spaces with at most this many raw combinations are enumerated so that
+# the search can stop exactly when every configuration has been tried.
+ENUMERATION_LIMIT = 20_000
+# Quasi-random draws tried before falling back to enumeration / stopping.
+MAX_DRAWS = 64
+
+
+def check_max_trials(max_trials):
+    if max_trials is not None and (
+        isinstance(max_trials, bool)
+        or not isinstance(max_trials, (int, np.integer))
+        or max_trials < 1
+    ):
+        raise ValueError(
+            "`max_trials` must be an integer >= 1 (or None for no limit). "
+            f"Received: max_trials={max_trials!r}"
+        )
+
+
+def check_sampler(sampler):
+    if sampler not in SAMPLERS:
+        raise ValueError(
+            f"`sampler` must be one of {list(SAMPLERS)}. Received: sampler={sampler!r}"
+        )
+
+
+def _is_multi_objective(objective) -> bool:
+    # `keras_tuner.Objective`'s multi-objective subclass is not exported.
+    return hasattr(objective, "name_to_direction")
+
+
+class BaseSearchOracle(keras_tuner.Oracle):
+    """An `Oracle` with quasi-random proposals, durations and clear errors.
+
+    Subclasses implement `populate_space` and may call `quasi_random_values`.
+    Everything the search needs to continue (sampler position, proposal
+    counter, trial durations) is part of `get_state`, so a reloaded oracle, or
+    the distributed chief, continues the same random stream. Settings given
+    to the constructor are never replaced from a saved state (KerasTuner
+    issue #803).
+    """
+
+    def __init__(self, objective=None, max_trials=10, seed=None, sampler="sobol", **kwargs):
+        check_max_trials(max_trials)
+        check_sampler(sampler)
+        super().__init__(objective=objective, max_trials=max_trials, seed=seed, **kwargs)
+        self.sampler = sampler
+        self._sampler = UnitCubeSampler(sampler, self.seed)
+        self._num_proposals = 0
+        # trial_id -> [start, end] wall-clock seconds.
+        self._durations = {}
+
+    # ----------------------------------------------------------- randomness
+    def next_rng(self) -> np.random.Generator:
+        """A generator for one proposal, a function of (seed, proposal count)."""
+        rng = np.random.default_rng([int(self.seed), self._num_proposals])
+        self._num_proposals += 1
+        return rng
+
+    def make_encoder(self) -> UnitCubeEncoder:
+        """The encoder of the current (possibly grown) search space."""
+        return UnitCubeEncoder(self.hyperparameters)
+
+    def quasi_random_values(self, encoder=None):
+        """Untried values from the sampler, or None when the space is exhausted.
+
+        Draws up to `MAX_DRAWS` points of the (Sobol or uniform) stream, mapped
+        through each hyperparameter's `prob_to_value`. When they all collide
+        with tried configurations, a finite space is enumerated and an untried
+        configuration is drawn uniformly; None means nothing is left.
+        """
+        encoder = encoder or self.make_encoder()
+        for _ in range(MAX_DRAWS):
+            values = encoder.probs_to_values(self._sampler.draw(encoder.num_probs))
+            if not self._duplicate(values):
+                return values
+        configs = encoder.enumerate(ENUMERATION_LIMIT)
+        rng = self.next_rng()
+        if configs is None:
+            # Infinite or huge space: a few plain random draws before giving up.
+            for _ in range(MAX_DRAWS):
+                values = encoder.probs_to_values(rng.uniform(size=encoder.num_probs))
+                if not self._duplicate(values):
+                    return values
+            return None
+        untried = [values for values in configs if not self._duplicate(values)]
+        if not untried:
+            return None
+        return untried[int(rng.integers(len(untried)))]
+
+    def quasi_random_response(self, encoder=None) -> dict:
+        values = self.quasi_random_values(encoder)
+        if values is None:
+            return {"status": trial_module.TrialStatus.STOPPED, "values": None}
+        return {"status": trial_module.TrialStatus.RUNNING, "values": values}
+
+    # --------------------------------------------------------------- trials
+    def objective_names(self) -> list[str]:
+        if _is_multi_objective(self.objective):
+            return list(self.objective.name_to_direction)
+        return [self.objective.name]
+
+    @keras_tuner.synchronized
+    def create_trial(self, tuner_id):
+        trial = super().create_trial(tuner_id)
+        if trial.status == trial_module.TrialStatus.RUNNING:
+            self._durations.setdefault(trial.trial_id, [time.time(), None])
+        return trial
+
+    @keras_tuner.synchronized
+    def update_trial(self, trial_id, metrics, step=0):
+        """Records metrics; a missing objective is reported at `end_trial`."""
+        missing = [name for name in self.objective_names() if name not in metrics]
+        if not missing:
+            return super().update_trial(trial_id, metrics, step=step)
+        trial = self.trials[trial_id]
+        for name, value in metrics.items():
+            trial.metrics.update(name, value, step=step)
+        self._save_trial(trial)
+        return trial
+
+    def end_trial(self, trial):
+        """Ends a trial; raises if the trial never reported the objective.
+
+        Raises:
+            ValueError: when a completed trial reported metrics but not the
+                objective, naming both.
+        """
+        stored = self.trials[trial.trial_id]
+        if trial.status == trial_module.TrialStatus.COMPLETED:
+            reported = sorted(stored.metrics.metrics)
+            missing = [n for n in self.objective_names() if n not in reported]
+            if missing:
+                raise ValueError(
+                    f"The objective {missing if len(missing) > 1 else missing[0]!r} "
+                    f"was not reported by trial {trial.trial_id}. Reported metrics: "
+                    f"{reported}. Pass an `objective` that names one of them."
+                )
+        if trial.trial_id in self._durations:
+            self._durations[trial.trial_id][1] = time.time()
+        return super().end_trial(trial)
+
+    def score_trial(self, trial):
+        """Scores a trial; a multi-objective combines its components.
+
+        KerasTuner only scores a multi-objective when a metric literally named
+        "multi_objective" was reported; here the components' best values are
+        combined with `MultiObjective.get_value` when it was not.
+        """
+        name = self.objective.name
+        if _is_multi_objective(self.objective) and not trial.metrics.exists(name):
+            best = {n: trial.metrics.get_best_value(n) for n in self.objective_names()}
+            trial.score = self.objective.get_value(best)
+            trial.best_step = trial.metrics.get_best_step(self.objective_names()[0])
+            return
+        super().score_trial(trial)
+
+    def trial_durations(self) -> dict:
+        """trial_id -> seconds between creation and end, for ended trials."""
+        return {
+            trial_id: end - start
+            for trial_id, (start, end) in self._durations.items()
+            if end is not None
+        }
+
+    # ---------------------------------------------------------------- state
+    def get_state(self):
+        state = super().get_state()
+        state.update(
+            {
+                "sampler": self.sampler,
+                "sampler_state": self._sampler.get_state(),
+                "num_proposals": self._num_proposals,
+                "durations": self._durations,
+            }
+        )
+        return state
+
+    def set_state(self, state):
+        super().set_state(state)
+        # NOTE: the user's `sampler` setting is kept (issue #803); the stream
+        # position only resumes when the saved sampler is the same kind.
+        self._sampler = UnitCubeSampler(self.sampler, self.seed)
+        if state.get("sampler") == self.sampler and "sampler_state" in state:
+            self._sampler.set_state(state["sampler_state"])
+        self._num_proposals = int(state.get("num_proposals", 0))
+        self._durations = {k: list(v) for k, v in state.get("durations", {}).items()}
