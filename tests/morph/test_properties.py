@@ -1,5 +1,7 @@
 """Property tests: any dense chain, any sequence of morphs, keeps its function."""
 
+import os
+
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -7,7 +9,10 @@ from morph_factories import build_chain, infer, inputs
 
 from kt_nasrepair import morph
 
-_SETTINGS = settings(max_examples=12, deadline=None,
+# NOTE: fewer examples in the second-backend child run (test_backends.py): JAX compiles
+# every new model, ~2 s each on 2 cores; the algebra itself is backend-independent.
+_EXAMPLES = 4 if os.environ.get("KT_NASREPAIR_MORPH_BACKEND_SUBPROCESS") else 12
+_SETTINGS = settings(max_examples=_EXAMPLES, deadline=None,
                      suppress_health_check=[HealthCheck.too_slow])
 
 chains = st.fixed_dictionaries({
