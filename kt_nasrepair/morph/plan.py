@@ -6,6 +6,7 @@ arrays (`net2net`) and writes each target layer once.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import time
@@ -20,6 +21,28 @@ from kt_nasrepair.morph.morphisms import check_noise_std
 from kt_nasrepair.morph.net2net import DEFAULT_NOISE_STD
 
 _PROBE_SIZE = 32
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller():
+    try:
+        from threadpoolctl import ThreadpoolController  # a scikit-learn dependency
+    except ImportError:  # pragma: no cover
+        return None
+    return ThreadpoolController()
+
+
+def _single_threaded_blas():
+    """Limits numpy's BLAS to one thread for the small products of a transfer.
+
+    NOTE: on a loaded 2-core machine, OpenBLAS threads spinning after each small product
+    starve the backend's own threads: transfer of 784-512x2-10 -> 784-1024x4-10 took a
+    median 163 ms with default threads and 47 ms with one (benchmarks/morph.py).
+    """
+    controller = _blas_controller()
+    if controller is None:  # pragma: no cover
+        return contextlib.nullcontext()
+    return controller.limit(limits=1, user_api="blas")
 
 
 @dataclasses.dataclass
@@ -305,6 +328,13 @@ def transfer(
     """
     start = time.perf_counter()
     noise_std = check_noise_std(noise_std)
+    with _single_threaded_blas():
+        report = _transfer(donor, target, noise_std, seed, probe)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _transfer(donor, target, noise_std, seed, probe) -> MorphReport:
     donor_chain, target_chain, positions = _analyse(donor, target)
     rng = np.random.default_rng(seed)
     arrays = _donor_arrays(donor_chain)
@@ -345,4 +375,4 @@ def transfer(
     if probe is None:
         probe = rng.standard_normal((_PROBE_SIZE,) + tuple(donor_chain.input_shape))
     deviation = float(np.max(np.abs(km.forward(target, probe) - km.forward(donor, probe))))
-    return MorphReport(ops, time.perf_counter() - start, deviation, alignment)
+    return MorphReport(ops, 0.0, deviation, alignment)
