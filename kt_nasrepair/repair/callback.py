@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 import warnings
 
 import keras
@@ -12,30 +13,6 @@ from keras_tuner.errors import FailedTrialError
 
 from kt_nasrepair.repair import _dormant
 
-# Layers that act on each feature independently: a unit's value passes through
-# them without touching its neighbours, so zeroing the unit's row in the next
-# Dense still removes it from the network's function.
-_ELEMENTWISE_LAYERS = tuple(
-    getattr(keras.layers, name)
-    for name in (
-        "Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout",
-        "ActivityRegularization", "Identity", "BatchNormalization",
-        "Activation", "ReLU", "LeakyReLU", "ELU", "PReLU",
-    )
-    if hasattr(keras.layers, name)
-)
-_ACTIVATION_LAYERS = (
-    keras.layers.Activation, keras.layers.ReLU, keras.layers.LeakyReLU,
-    keras.layers.ELU, keras.layers.PReLU,
-)
-# Activations that mix units: re-initialising one unit would change the others.
-_MIXING_ACTIVATIONS = ("softmax", "log_softmax")
-
-
-def _activation_name(layer) -> str:
-    activation = getattr(layer, "activation", None)
-    return getattr(activation, "__name__", str(activation))
-
 
 def _to_float(value) -> float:
     return float(np.asarray(keras.ops.convert_to_numpy(value)).reshape(-1)[0])
@@ -43,64 +20,6 @@ def _to_float(value) -> float:
 
 def _all_finite(arrays) -> bool:
     return all(np.isfinite(a).all() for a in arrays)
-
-
-def _dense_chain(model):
-    """Layers of `model` in call order when it is a single-input chain, else None."""
-    if len(getattr(model, "inputs", None) or [None]) != 1:
-        return None
-    layers = [
-        layer for layer in model.layers
-        if not isinstance(layer, keras.layers.InputLayer)
-    ]
-    return layers or None
-
-
-def _repair_sites(layers):
-    """`(dense, score_index, next_dense)` for every repairable hidden Dense.
-
-    A Dense is repairable when only elementwise layers separate it from the
-    next Dense and neither mixes units (softmax). Units are scored after the
-    Dense's own activation or, for a linear Dense, after the first activation
-    layer that follows it (ReDo scores post-activation values).
-    """
-    dense_indices = [
-        i for i, layer in enumerate(layers) if isinstance(layer, keras.layers.Dense)
-    ]
-    sites = []
-    for here, there in zip(dense_indices, dense_indices[1:]):
-        dense, between = layers[here], layers[here + 1:there]
-        if getattr(dense, "lora_enabled", False):
-            continue
-        if _activation_name(dense) in _MIXING_ACTIVATIONS:
-            continue
-        if not all(isinstance(layer, _ELEMENTWISE_LAYERS) for layer in between):
-            continue
-        if any(_activation_name(layer) in _MIXING_ACTIVATIONS for layer in between):
-            continue
-        score_index = here
-        if _activation_name(dense) == "linear":
-            for offset, layer in enumerate(between, start=1):
-                if isinstance(layer, _ACTIVATION_LAYERS):
-                    score_index = here + offset
-                    break
-        sites.append((dense, score_index, layers[there]))
-    return sites
-
-
-def _slot_variables(optimizer, variable):
-    """The optimizer's per-weight slots (e.g. Adam moments) for `variable`.
-
-    Keras 3 names a slot `{variable.path with '/' -> '_'}_{slot}` and gives it
-    the variable's shape (`Optimizer.add_variable_from_reference`).
-    """
-    if optimizer is None or not hasattr(variable, "path"):
-        return []
-    prefix = variable.path.replace("/", "_") + "_"
-    return [
-        slot for slot in optimizer.variables
-        if slot.name.startswith(prefix) and tuple(slot.shape) == tuple(variable.shape)
-    ]
 
 
 class NeuralRepair(keras.callbacks.Callback):
@@ -205,18 +124,22 @@ class NeuralRepair(keras.callbacks.Callback):
         verbose: int = 0,
     ):
         super().__init__()
-        _check(isinstance(dormant_threshold, (int, float)) and dormant_threshold >= 0,
+        _check(_is_number(dormant_threshold) and dormant_threshold >= 0,
                "dormant_threshold", dormant_threshold, "a number >= 0")
-        _check(_is_int(frequency) and frequency >= 1, "frequency", frequency, "an integer >= 1")
-        _check(_is_int(probe_size) and probe_size >= 1, "probe_size", probe_size, "an integer >= 1")
-        _check(isinstance(lr_factor, (int, float)) and 0 < lr_factor < 1,
+        _check(_is_int(frequency) and frequency >= 1,
+               "frequency", frequency, "an integer >= 1")
+        _check(_is_int(probe_size) and probe_size >= 1,
+               "probe_size", probe_size, "an integer >= 1")
+        _check(_is_number(lr_factor) and 0 < lr_factor < 1,
                "lr_factor", lr_factor, "a number in (0, 1)")
         _check(_is_int(max_recoveries) and max_recoveries >= 0,
                "max_recoveries", max_recoveries, "an integer >= 0")
-        _check(isinstance(monitor, str) and monitor, "monitor", monitor, "a metric name")
+        _check(isinstance(monitor, str) and monitor,
+               "monitor", monitor, "a metric name")
         _check(mode in ("auto", "min", "max"), "mode", mode, "'auto', 'min' or 'max'")
-        _check(_is_int(patience) and patience >= 1, "patience", patience, "an integer >= 1")
-        _check(isinstance(min_delta, (int, float)) and min_delta >= 0,
+        _check(_is_int(patience) and patience >= 1,
+               "patience", patience, "an integer >= 1")
+        _check(_is_number(min_delta) and min_delta >= 0,
                "min_delta", min_delta, "a number >= 0")
         _check(seed is None or _is_int(seed), "seed", seed, "an integer or None")
         self.recycle_dormant = bool(recycle_dormant)
@@ -271,10 +194,27 @@ class NeuralRepair(keras.callbacks.Callback):
         self._wait = 0
         self._continue_run = True
 
+    def summary(self) -> dict:
+        """What the callback did so far, as plain JSON-serialisable values.
+
+        Returns:
+            dict with `total_repaired`, `repair_history`, `recoveries`,
+            `failure_reason` and `growth_requests`.
+        """
+        return copy.deepcopy(
+            {
+                "total_repaired": self.total_repaired,
+                "repair_history": self.repair_history,
+                "recoveries": self.recoveries,
+                "failure_reason": self.failure_reason,
+                "growth_requests": self.growth_requests,
+            }
+        )
+
     def set_model(self, model) -> None:
         if model is not self._model:
             # A new model (e.g. grown by RepairTuner) has other layers and shapes.
-            self._sites = self._chain = None
+            self._plan = None
             self._snapshot = None
         super().set_model(model)
 
@@ -284,7 +224,7 @@ class NeuralRepair(keras.callbacks.Callback):
         clone = self.__class__.__new__(self.__class__)
         memo[id(self)] = clone
         for key, value in self.__dict__.items():
-            if key in ("_model", "_snapshot", "_sites", "_chain"):
+            if key in ("_model", "_snapshot", "_plan"):
                 value = None
             clone.__dict__[key] = copy.deepcopy(value, memo)
         return clone
@@ -296,7 +236,6 @@ class NeuralRepair(keras.callbacks.Callback):
             self._reset_run_state()
         self._continue_run = False
         self._warned = set()
-        self._rng = np.random.default_rng(self.seed)
         if self.recycle_dormant and self.probe_data is None:
             self._warn_once(
                 "probe",
@@ -340,7 +279,8 @@ class NeuralRepair(keras.callbacks.Callback):
         self._wait = 0
         self._best = None
         self._snapshot = None
-        self._sites = self._chain = None
+        self._plan = None
+        self._rng = np.random.default_rng(self.seed)
 
     def _warn_once(self, key, message):
         if key not in self._warned:
@@ -355,124 +295,74 @@ class NeuralRepair(keras.callbacks.Callback):
         if self.probe_data is None:
             return 0
         model = self.model
-        if self._sites is None:
-            self._sites = self._find_sites(model)
-        if not self._sites:
+        if self._plan is None:
+            self._plan = _dormant.plan_repairs(model, self.probe_data)
+            if self._plan.reason is not None:
+                self._warn_once(
+                    "chain",
+                    "NeuralRepair recycles units of Dense chains only; model "
+                    f"'{model.name}' is skipped because {self._plan.reason}.",
+                )
+        per_layer = _dormant.recycle_model(
+            self._plan, self.probe_data, self.dormant_threshold, self._rng,
+            optimizer=getattr(model, "optimizer", None),
+        )
+        if not per_layer:
             return 0
-        outputs = self._forward(self._chain)
-        per_layer = {}
-        # Last layer first: a unit's zeroed outgoing row must not be overwritten
-        # by the fresh incoming column of a dormant unit in the next layer.
-        for dense, score_index, next_dense in reversed(self._sites):
-            scores = _dormant.dormant_scores(outputs[score_index])
-            dormant = scores <= self.dormant_threshold
-            if dormant.any():
-                self._recycle_site(dense, next_dense, dormant, model.optimizer)
-            per_layer[dense.name] = int(dormant.sum())
-        per_layer = dict(reversed(per_layer.items()))
         repaired = sum(per_layer.values())
         self.total_repaired += repaired
         self.repair_history.append(
             {"epoch": epoch, "repaired_units": repaired, "per_layer": per_layer}
         )
         if repaired:
-            self._say(f"\nEpoch {epoch + 1}: NeuralRepair recycled {repaired} dormant units {per_layer}.")
+            self._say(
+                f"\nEpoch {epoch + 1}: NeuralRepair recycled {repaired} dormant "
+                f"units {per_layer}."
+            )
         return repaired
-
-    def _forward_input(self):
-        probe = self.probe_data
-        if np.issubdtype(probe.dtype, np.floating):
-            probe = probe.astype(keras.config.floatx())
-        return keras.ops.convert_to_tensor(probe)
-
-    def _forward(self, layers):
-        outputs, h = [], self._forward_input()
-        for layer in layers:
-            h = layer(h, training=False)
-            outputs.append(keras.ops.convert_to_numpy(h))
-        return outputs
-
-    def _find_sites(self, model):
-        """Repair sites, after checking that calling the layers in order is the model."""
-        self._chain = _dense_chain(model)
-        reason = None
-        if self._chain is None:
-            reason = "it does not have exactly one input"
-        else:
-            try:
-                chained = self._forward(self._chain)[-1]
-                direct = keras.ops.convert_to_numpy(model(self._forward_input(), training=False))
-                if chained.shape != direct.shape or not np.allclose(chained, direct, rtol=1e-4, atol=1e-5):
-                    reason = "its layers do not form a single chain"
-            except Exception as error:  # a branching graph fails in many ways
-                reason = f"its layers do not form a single chain ({error})"
-        if reason is not None:
-            self._warn_once("chain", f"NeuralRepair recycles units of Dense chains only; model "
-                                     f"'{model.name}' is skipped because {reason}.")
-            return []
-        return _repair_sites(self._chain)
-
-    def _recycle_site(self, dense, next_dense, dormant, optimizer):
-        weights = dense.get_weights()
-        kernel, bias = weights[0], (weights[1] if len(weights) > 1 else None)
-        next_weights = next_dense.get_weights()
-        kernel, bias, next_weights[0] = _dormant.recycle_units(
-            kernel, bias, next_weights[0], dormant, self._fresh_kernel(dense, kernel.shape)
-        )
-        dense.set_weights([kernel] + ([bias] if bias is not None else []))
-        next_dense.set_weights(next_weights)
-        # Zero the optimizer slots (Adam moments...) of the recycled entries so
-        # the fresh weights do not inherit the dead units' update history.
-        self._zero_slots(optimizer, dense.kernel, (Ellipsis, dormant))
-        if bias is not None:
-            self._zero_slots(optimizer, dense.bias, (dormant,))
-        self._zero_slots(optimizer, next_dense.kernel, (dormant, Ellipsis))
-
-    def _fresh_kernel(self, dense, shape):
-        initializer = dense.kernel_initializer
-        config = initializer.get_config()
-        if "seed" not in config:
-            # A constant initializer would leave the units dead: use Keras's default.
-            initializer, config = keras.initializers.GlorotUniform(), {}
-        config["seed"] = int(self._rng.integers(2**31 - 1))
-        fresh = initializer.__class__.from_config(config)
-        return np.asarray(keras.ops.convert_to_numpy(fresh(shape, dtype="float32")))
-
-    @staticmethod
-    def _zero_slots(optimizer, variable, index):
-        for slot in _slot_variables(optimizer, variable):
-            values = np.array(keras.ops.convert_to_numpy(slot), copy=True)
-            values[index] = 0
-            slot.assign(values)
 
     def _recover(self, batch):
         model = self.model  # on JAX this syncs the in-flight state first
         if self._snapshot is None:
-            self._fail(f"the loss became non-finite at batch {batch} and no finite weights were kept")
+            self._fail(
+                f"the loss became non-finite at batch {batch} and no finite "
+                "weights were kept"
+            )
         model.set_weights(self._snapshot)
         if self.recoveries >= self.max_recoveries:
             self._fail(
-                f"the loss became non-finite again after {self.recoveries} recoveries "
-                f"(max_recoveries={self.max_recoveries}); last finite weights restored"
+                f"the loss became non-finite again after {self.recoveries} "
+                f"recoveries (max_recoveries={self.max_recoveries}); last finite "
+                "weights restored"
             )
         optimizer = model.optimizer
         for variable in optimizer.variables:
             values = keras.ops.convert_to_numpy(variable)
+            if variable.path.endswith("learning_rate"):
+                continue
             if np.issubdtype(values.dtype, np.floating) and not np.isfinite(values).all():
+                # Moments that saw an inf/NaN gradient would poison every update.
                 variable.assign(np.zeros_like(values))
         self._scale_learning_rate(optimizer)
-        # The running loss mean is NaN for the rest of the epoch otherwise.
+        # Otherwise the running loss mean stays NaN for the rest of the epoch.
         model.reset_metrics()
         self.recoveries += 1
-        self._say(f"\nNeuralRepair: non-finite loss at batch {batch}; restored weights, "
-                  f"learning rate x{self.lr_factor} (recovery {self.recoveries}/{self.max_recoveries}).")
+        self._say(
+            f"\nNeuralRepair: non-finite loss at batch {batch}; weights restored, "
+            f"learning rate x{self.lr_factor} "
+            f"(recovery {self.recoveries}/{self.max_recoveries})."
+        )
 
     def _scale_learning_rate(self, optimizer):
         try:
-            optimizer.learning_rate = _to_float(optimizer.learning_rate) * self.lr_factor
+            current = _to_float(optimizer.learning_rate)
+            optimizer.learning_rate = current * self.lr_factor
         except TypeError:
-            self._warn_once("schedule", "NeuralRepair cannot scale a LearningRateSchedule; "
-                                        "the learning rate is left unchanged.")
+            self._warn_once(
+                "schedule",
+                "NeuralRepair cannot scale a LearningRateSchedule; the learning "
+                "rate is left unchanged.",
+            )
 
     def _fail(self, reason):
         self.failure_reason = f"NeuralRepair: {reason}."
@@ -481,8 +371,11 @@ class NeuralRepair(keras.callbacks.Callback):
 
     def _watch_plateau(self, epoch, logs) -> bool:
         if self.monitor not in logs:
-            self._warn_once("monitor", f"NeuralRepair: growth on plateau watches `{self.monitor}`, "
-                                       f"which is not in the logs. Available: {', '.join(sorted(logs))}.")
+            self._warn_once(
+                "monitor",
+                f"NeuralRepair: growth on plateau watches `{self.monitor}`, which "
+                f"is not in the logs. Available: {', '.join(sorted(logs))}.",
+            )
             return False
         current = _to_float(logs[self.monitor])
         sign = 1.0 if self._maximise() else -1.0
@@ -495,8 +388,10 @@ class NeuralRepair(keras.callbacks.Callback):
         self._wait = 0
         self.growth_requested = True
         self.growth_requests.append(epoch)
-        self._say(f"\nEpoch {epoch + 1}: NeuralRepair requests growth ({self.monitor} "
-                  f"has not improved for {self.patience} epochs).")
+        self._say(
+            f"\nEpoch {epoch + 1}: NeuralRepair requests growth ({self.monitor} "
+            f"has not improved for {self.patience} epochs)."
+        )
         if self.stop_on_growth_request:
             self.model.stop_training = True
         return True
@@ -505,6 +400,10 @@ class NeuralRepair(keras.callbacks.Callback):
         if self.mode != "auto":
             return self.mode == "max"
         return any(key in self.monitor for key in ("acc", "auc"))
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _is_int(value) -> bool:

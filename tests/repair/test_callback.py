@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import keras
 import keras_tuner
@@ -431,6 +432,22 @@ def test_a_reused_instance_starts_each_fit_afresh():
     assert callback.total_repaired == 3
     model.fit(x, y, epochs=1, verbose=0, callbacks=[callback])
     assert callback.total_repaired == 0
+    names = [layer.name for layer in model.layers[:2]]
     assert callback.repair_history == [
-        {"epoch": 0, "repaired_units": 0, "per_layer": {model.layers[0].name: 0, model.layers[1].name: 0}}
+        {"epoch": 0, "repaired_units": 0, "per_layer": {names[0]: 0, names[1]: 0}}
     ]
+
+
+def test_summary_is_json_serialisable_and_detached():
+    x, y = _data()
+    model = _mlp()
+    _plant_dead_units(model)
+    callback = NeuralRepair(probe_data=x, seed=0)
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[callback])
+    summary = callback.summary()
+    assert json.loads(json.dumps(summary)) == summary
+    assert summary["total_repaired"] == 3 and summary["recoveries"] == 0
+    assert summary["failure_reason"] is None and summary["growth_requests"] == []
+    assert [entry["repaired_units"] for entry in summary["repair_history"]] == [3, 0]
+    summary["repair_history"].clear()
+    assert len(callback.repair_history) == 2
