@@ -203,6 +203,36 @@ def test_branching_model_is_skipped_with_a_warning():
     assert logs["repaired_units"] == 0
 
 
+def test_only_dense_layers_with_an_elementwise_path_to_the_next_dense_are_sites():
+    x, _ = _data()
+    inputs = keras.Input((4,))
+    a = keras.layers.Dense(6, activation="relu", name="before_norm")(inputs)
+    b = keras.layers.LayerNormalization()(a)  # mixes units: not repairable
+    c = keras.layers.Dense(5, activation="softmax", name="softmax")(b)  # mixes units
+    d = keras.layers.Dense(5, name="linear")(c)
+    e = keras.layers.BatchNormalization()(d)
+    f = keras.layers.LeakyReLU()(e)
+    model = keras.Model(inputs, keras.layers.Dense(1, name="head")(f))
+    plan = _dormant.plan_repairs(model, x[:16])
+    assert plan.reason is None
+    assert [(dense.name, next_dense.name) for dense, _, next_dense in plan.sites] == [
+        ("linear", "head")
+    ]
+    # A linear Dense is scored after the activation layer that follows it.
+    assert isinstance(plan.chain[plan.sites[0][1]], keras.layers.LeakyReLU)
+
+
+def test_learning_rate_schedule_is_left_alone_with_a_warning():
+    x, y = _data()
+    schedule = keras.optimizers.schedules.ExponentialDecay(5.0, 100, 0.9)
+    model = _mlp(keras.optimizers.SGD(learning_rate=schedule))
+    callback = NeuralRepair(recycle_dormant=False, max_recoveries=1)
+    with pytest.warns(UserWarning, match="LearningRateSchedule"):
+        with pytest.raises(FailedTrialError, match="max_recoveries=1"):
+            model.fit(x, y, epochs=3, batch_size=16, verbose=0, callbacks=[callback])
+    assert callback.recoveries == 1
+
+
 def test_missing_probe_data_warns_and_recycles_nothing():
     x, y = _data()
     model = _mlp()
