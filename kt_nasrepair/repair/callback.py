@@ -96,6 +96,13 @@ class NeuralRepair(keras.callbacks.Callback):
         stop_on_growth_request: bool, stop training on a request
             (default `False`; `RepairTuner` sets it on its copy).
 
+    Raises:
+        ValueError: for an argument out of range (the message names it).
+
+    References:
+        Sokar, Agarwal, Castro & Evci, "The Dormant Neuron Phenomenon in Deep
+        Reinforcement Learning", ICML 2023 (ReDo).
+
     Example:
 
     ```python
