@@ -1,7 +1,8 @@
 """Pictures of a search: the best-so-far curve and the warm-start tree.
 
 Works with any KerasTuner tuner. With a `RepairTuner` (anything with a `lineage()` method) the
-plots also show which trials were warm-started, which grew during training, and training times.
+plots also show which trials were warm-started, which grew during training, and training times;
+with KerasTuner's `Hyperband`, its `"tuner/trial_id"` parent links are shown as warm starts.
 The data behind the pictures comes from `history_table`, a pure function tested on its own.
 
 matplotlib is an optional dependency (`pip install 'kt-nasrepair[examples]'`); the figures are
@@ -17,6 +18,7 @@ from kt_nasrepair.hypermodel import NUM_LAYERS
 from kt_nasrepair.hypermodel import UNITS
 from kt_nasrepair.hypermodel import units_name
 
+_HYPERBAND_PARENT = "tuner/trial_id"
 _INSTALL_HINT = "pip install 'kt-nasrepair[examples]'"
 _DPI = 100
 _COLD = "#1f77b4"
@@ -38,13 +40,15 @@ def history_table(tuner, durations: dict | None = None) -> list[dict]:
 
     Args:
         tuner: A `keras_tuner.Tuner`. When it has a `lineage()` method (a `RepairTuner`),
-            donors, growth and times are read from it.
+            donors, growth and times are read from it; otherwise donors come from the
+            `"tuner/trial_id"` value KerasTuner's `Hyperband` writes, if any.
         durations: Optional `{trial_id: seconds}`, e.g. `SearchProgress.durations`.
 
     Returns:
         A list of dicts with keys `trial_id`, `order` (1-based), `status`, `score` (None
         unless completed with a finite score), `best_so_far`, `best_trial_id`, `seconds`,
-        `cumulative_seconds`, `warm` (bool, or None without lineage), `donor`, `grew`
+        `cumulative_seconds`, `warm` (bool, or None when the tuner records no warm starts),
+        `donor`, `grew`
         (bool) and `widths` (hidden widths as trained, or None).
 
     Raises:
@@ -118,9 +122,17 @@ def _objective_name(oracle) -> str:
 
 def _lineage_records(tuner):
     lineage = getattr(tuner, "lineage", None)
-    if not callable(lineage):
+    if callable(lineage):
+        return lineage() or {}
+    # KerasTuner's Hyperband warm-starts too: it writes the parent trial's id into the
+    # trial's values as "tuner/trial_id". Read it so its brackets show as a tree.
+    parents = {
+        trial_id: (getattr(trial.hyperparameters, "values", None) or {}).get(_HYPERBAND_PARENT)
+        for trial_id, trial in tuner.oracle.trials.items()
+    }
+    if not any(parent is not None for parent in parents.values()):
         return None
-    return lineage() or {}
+    return {trial_id: {"donor": parent} for trial_id, parent in parents.items()}
 
 
 def _ordered_trials(oracle):
@@ -239,6 +251,8 @@ def search_history(tuner, path, durations: dict | None = None) -> str:
     name, direction = _objective_name(oracle), _direction(oracle)
 
     figure = _figure(12.0, 4.8)
+    from matplotlib.ticker import MaxNLocator
+
     time_axes, trial_axes = figure.subplots(1, 2)
     has_times = bool(rows) and rows[0]["cumulative_seconds"] is not None
     if has_times:
@@ -258,6 +272,7 @@ def search_history(tuner, path, durations: dict | None = None) -> str:
         time_axes.set_yticks([])
     _draw_history(trial_axes, rows, "order", direction)
     trial_axes.set_xlabel("trial number")
+    trial_axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     better = "higher" if direction == "max" else "lower"
     for axes in (time_axes, trial_axes):
         axes.set_ylabel(f"{name} ({better} is better)")
@@ -290,8 +305,9 @@ def _draw_history(axes, rows, x_key, direction):
     if curve:
         xs, ys = zip(*curve)
         axes.step(xs, ys, where="post", color=_BEST, linewidth=2, label="best so far")
+    unknown = all(r["warm"] is None for r in rows)
     groups = (
-        ("cold start", "o", _COLD, [r for r in scored if not r["warm"]]),
+        ("trial" if unknown else "cold start", "o", _COLD, [r for r in scored if not r["warm"]]),
         ("warm start", "^", _WARM, [r for r in scored if r["warm"]]),
     )
     for label, marker, color, group in groups:
@@ -398,7 +414,10 @@ def lineage(tuner, path) -> str:
     if all(row["warm"] is None for row in rows):
         title = f"Warm-start lineage: none recorded ({len(rows)} cold trials, plain KerasTuner)"
     else:
-        title = f"Warm-start lineage: {len(rows)} trials, {warm} warm-started, {depth + 1} generations"
+        title = (
+            f"Warm-start lineage: {len(rows)} trials, {warm} warm-started, "
+            f"{depth + 1} generations"
+        )
     axes.set_title(f"{title}\nnode: trial id, {_objective_name(oracle)}, hidden widths")
     figure.tight_layout()
     return _save(figure, path)

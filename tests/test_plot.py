@@ -91,7 +91,9 @@ def test_history_table_best_so_far_is_monotone_and_tracks_best_trial(repair_like
     rows = plot.history_table(repair_like_tuner)
     assert [r["trial_id"] for r in rows] == ["00", "01", "02", "03", "04", "05"]
     assert [r["order"] for r in rows] == [1, 2, 3, 4, 5, 6]
-    np.testing.assert_allclose([r["best_so_far"] for r in rows], [0.80, 0.85, 0.85, 0.85, 0.90, 0.90])
+    np.testing.assert_allclose(
+        [r["best_so_far"] for r in rows], [0.80, 0.85, 0.85, 0.85, 0.90, 0.90]
+    )
     assert [r["best_trial_id"] for r in rows] == ["00", "01", "01", "01", "04", "04"]
     assert np.all(np.diff([r["best_so_far"] for r in rows]) >= 0)
 
@@ -132,12 +134,33 @@ def test_history_table_respects_min_direction():
 
 
 def test_history_table_without_lineage_has_no_times_or_warm_marks():
-    trials = [make_trial("1", 0.2), make_trial("0", 0.1), make_trial("10", 0.3), make_trial("2", float("nan"))]
+    trials = [
+        make_trial("1", 0.2),
+        make_trial("0", 0.1),
+        make_trial("10", 0.3),
+        make_trial("2", float("nan")),
+    ]
     rows = plot.history_table(make_tuner(trials))
     assert [r["trial_id"] for r in rows] == ["0", "1", "2", "10"]  # numeric order
     assert all(r["cumulative_seconds"] is None and r["warm"] is None for r in rows)
     assert rows[2]["score"] is None  # a NaN score is not a score
     np.testing.assert_allclose([r["best_so_far"] for r in rows], [0.1, 0.2, 0.2, 0.3])
+
+
+def test_history_table_reads_hyperband_parent_links_without_lineage(tmp_path):
+    trials = [
+        make_trial("0", 0.5, values={"tuner/epochs": 2}),
+        make_trial("1", 0.6, values={"tuner/epochs": 2}),
+        make_trial("2", 0.7, values={"tuner/epochs": 6, "tuner/trial_id": "1"}),
+    ]
+    tuner = make_tuner(trials)
+    rows = plot.history_table(tuner)
+    assert [r["warm"] for r in rows] == [False, False, True]
+    assert rows[2]["donor"] == "1"
+    assert all(r["cumulative_seconds"] is None for r in rows)
+    positions, deepest = plot.tree_layout(rows)
+    assert deepest == 1 and positions["2"] == (positions["1"][0], 1)
+    assert_sensible_png(plot.lineage(tuner, tmp_path / "hb.png"))
 
 
 def test_history_table_rejects_non_tuner():
@@ -213,7 +236,9 @@ def test_plots_do_not_touch_pyplot_state(repair_like_tuner, tmp_path):
 
 def test_real_random_search_without_lineage(digits_data, tmp_path):
     (x_train, y_train), (x_val, y_val) = digits_data
-    hypermodel = DenseHyperModel(input_shape=(64,), num_classes=10, num_layers=(1, 2), units=(8, 32, 8))
+    hypermodel = DenseHyperModel(
+        input_shape=(64,), num_classes=10, num_layers=(1, 2), units=(8, 32, 8)
+    )
     tuner = keras_tuner.RandomSearch(
         hypermodel,
         objective="val_accuracy",
