@@ -1,0 +1,189 @@
+"""Tests for kt_nasrepair.progress: line format, ETA arithmetic, best tracking, the mixin."""
+
+import io
+
+import keras_tuner
+import numpy as np
+import pytest
+
+from kt_nasrepair import plot
+from kt_nasrepair import progress as progress_lib
+from kt_nasrepair.hypermodel import DenseHyperModel
+from kt_nasrepair.progress import SearchProgress
+
+
+class FakeClock:
+    def __init__(self, now=1000.0):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.mark.parametrize(
+    "seconds, text",
+    [(0, "00:00:00"), (59.4, "00:00:59"), (59.6, "00:01:00"), (3725.4, "01:02:05"),
+     (360000, "100:00:00"), (-3, "00:00:00"), (None, "--:--:--"), (float("nan"), "--:--:--")],
+)
+def test_format_duration(seconds, text):
+    assert progress_lib.format_duration(seconds) == text
+
+
+def test_estimate_remaining_is_mean_time_times_remaining_trials():
+    np.testing.assert_allclose(progress_lib.estimate_remaining(90.0, 3, 10), 210.0)
+    assert progress_lib.estimate_remaining(90.0, 10, 10) == 0.0
+    assert progress_lib.estimate_remaining(90.0, 12, 10) == 0.0
+    assert progress_lib.estimate_remaining(90.0, 3, None) is None
+    assert progress_lib.estimate_remaining(0.0, 0, 10) is None
+
+
+def test_format_line_is_pure_and_exact():
+    line = SearchProgress.format_line(
+        done=3, total=10, objective_name="val_accuracy", best_score=0.91234,
+        best_trial_id="02", elapsed_seconds=90.0, remaining_seconds=210.0,
+    )
+    assert line == (
+        "trial 3/10 | best val_accuracy 0.9123 (trial 02) | elapsed 00:01:30 | ~00:03:30 left"
+    )
+
+
+def test_format_line_unknown_total_and_no_best():
+    line = SearchProgress.format_line(
+        done=1, total=None, objective_name="score", best_score=None,
+        best_trial_id=None, elapsed_seconds=5.0, remaining_seconds=None,
+    )
+    assert line == "trial 1/? | best score n/a | elapsed 00:00:05 | time left unknown"
+
+
+def test_trial_end_prints_and_returns_lines_with_eta():
+    clock, stream = FakeClock(), io.StringIO()
+    progress = SearchProgress(total=4, stream=stream, objective_name="val_accuracy", clock=clock)
+    progress.start()
+    clock.now += 60
+    first = progress.trial_end("00", 0.8, "COMPLETED")
+    clock.now += 120
+    second = progress.trial_end("01", 0.7, "COMPLETED")
+    assert first == (
+        "trial 1/4 | best val_accuracy 0.8 (trial 00) | elapsed 00:01:00 | ~00:03:00 left"
+    )
+    # mean 90 s per trial, 2 left -> 180 s
+    assert second == (
+        "trial 2/4 | best val_accuracy 0.8 (trial 00) | elapsed 00:03:00 | ~00:03:00 left"
+    )
+    assert stream.getvalue() == first + "\n" + second + "\n"
+    assert progress.durations == {"00": 60.0, "01": 120.0}
+
+
+def test_min_direction_failed_trials_and_unknown_total():
+    clock, stream = FakeClock(), io.StringIO()
+    progress = SearchProgress(
+        stream=stream, objective_name="val_loss", direction="min", clock=clock
+    )
+    progress.start()
+    clock.now += 10
+    progress.trial_end("0", 0.5)
+    clock.now += 10
+    line = progress.trial_end("1", None, "FAILED")
+    assert line == (
+        "trial 2/? | best val_loss 0.5 (trial 0) | elapsed 00:00:20 | time left unknown"
+        " | trial 1 failed"
+    )
+    clock.now += 10
+    progress.trial_end("2", float("nan"))
+    progress.trial_end("3", 0.2)
+    progress.trial_end("4", 0.3)
+    assert (progress.best_score, progress.best_trial_id) == (0.2, "3")
+    assert progress.done == 5
+
+
+def test_trial_begin_times_each_trial_and_finishing_all_means_zero_left():
+    clock = FakeClock()
+    progress = SearchProgress(total=2, stream=io.StringIO(), clock=clock)
+    progress.start()
+    clock.now += 5  # overhead between trials is not the trial's duration
+    progress.trial_begin("a")
+    clock.now += 20
+    progress.trial_end("a", 1.0)
+    clock.now += 5
+    progress.trial_begin("b")
+    clock.now += 10
+    line = progress.trial_end("b", 2.0)
+    assert progress.durations == {"a": 20.0, "b": 10.0}
+    assert line.endswith("| elapsed 00:00:40 | ~00:00:00 left")
+    assert "best score 2 (trial b)" in line
+
+
+def test_resumed_search_counts_earlier_trials_but_times_only_new_ones():
+    clock = FakeClock()
+    progress = SearchProgress(total=10, stream=io.StringIO(), clock=clock)
+    progress.start(done=6, best_score=0.9, best_trial_id="03")
+    clock.now += 30
+    line = progress.trial_end("06", 0.5)
+    # 30 s for the one trial run here; 3 remain -> 90 s.
+    assert line == (
+        "trial 7/10 | best score 0.9 (trial 03) | elapsed 00:00:30 | ~00:01:30 left"
+    )
+
+
+def test_start_resets_state():
+    clock = FakeClock()
+    progress = SearchProgress(total=3, stream=io.StringIO(), clock=clock)
+    progress.start()
+    progress.trial_end("0", 1.0)
+    progress.start()
+    assert progress.done == 0 and progress.best_score is None and progress.durations == {}
+
+
+def test_default_stream_is_stdout_at_print_time(capsys):
+    progress = SearchProgress(total=1, objective_name="acc")
+    progress.start()
+    line = progress.trial_end("0", 0.5)
+    assert capsys.readouterr().out == line + "\n"
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"total": 0}, ValueError, r"`total` must be an integer >= 1 or None. Received: total=0"),
+        ({"total": 2.5}, TypeError, r"`total` must be an integer >= 1 or None. .*total=2.5"),
+        ({"direction": "up"}, ValueError, r"`direction` must be one of .*Received: direction='up'"),
+    ],
+)
+def test_invalid_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        SearchProgress(**kwargs)
+
+
+def test_with_progress_rejects_non_class():
+    with pytest.raises(TypeError, match="`tuner_class` must be a tuner class"):
+        progress_lib.with_progress("RandomSearch")
+
+
+def test_with_progress_on_a_real_random_search(digits_data, tmp_path):
+    (x_train, y_train), (x_val, y_val) = digits_data
+    stream = io.StringIO()
+    tuner_class = progress_lib.with_progress(keras_tuner.RandomSearch)
+    hypermodel = DenseHyperModel(
+        input_shape=(64,), num_classes=10, num_layers=(1, 2), units=(8, 32, 8)
+    )
+    tuner = tuner_class(hypermodel, objective="val_accuracy", max_trials=2, seed=1,
+                        directory=str(tmp_path), project_name="rs")
+    tuner.progress_stream = stream
+    assert tuner_class.__name__ == "RandomSearchWithProgress"
+    assert isinstance(tuner, keras_tuner.RandomSearch)
+    tuner.search(x_train[:400], y_train[:400], validation_data=(x_val, y_val), epochs=1,
+                 batch_size=64, verbose=0)
+    lines = stream.getvalue().splitlines()
+    best = tuner.oracle.get_best_trials(1)[0]
+    assert len(lines) == 2
+    assert lines[0].startswith("trial 1/2 | best val_accuracy ")
+    expected = f"trial 2/2 | best val_accuracy {best.score:.4g} (trial {best.trial_id})"
+    assert lines[1].startswith(expected)
+    assert lines[1].endswith("~00:00:00 left")
+    assert set(tuner.progress.durations) == set(tuner.oracle.trials)
+    assert all(seconds > 0 for seconds in tuner.progress.durations.values())
+    # The measured durations feed the time axis of the history plot.
+    rows = plot.history_table(tuner, durations=tuner.progress.durations)
+    np.testing.assert_allclose(
+        rows[-1]["cumulative_seconds"], sum(tuner.progress.durations.values())
+    )
