@@ -14,8 +14,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="kt-nasrepair",
         description=(
             "Search the original MNIST example's space (1-10 hidden ReLU layers x 1-10 units) "
-            "with KerasTuner and print every trial and the best model's test accuracy. The "
-            "defaults run offline in a few minutes on 2 CPU cores."
+            "with RepairTuner (every trial warm-started from its best trained relative by "
+            "Net2Net) and print every trial, its donor and the best model's test accuracy. "
+            "The defaults run offline in a few minutes on 2 CPU cores."
         ),
     )
     parser.add_argument(
@@ -24,8 +25,14 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["auto", "keras", "mnist-5k", "digits"],
         help="data source (see kt_nasrepair.datasets.load_mnist); default: mnist-5k (offline)",
     )
-    parser.add_argument("--max-trials", type=int, default=6, help="trials to run (default 6)")
+    parser.add_argument("--max-trials", type=int, default=10, help="trials to run (default 10)")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per trial (default 3)")
+    parser.add_argument(
+        "--strategy",
+        default="entropy",
+        choices=["entropy", "random"],
+        help="search strategy: Max-value Entropy Search or quasi-random (default entropy)",
+    )
     parser.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument(
@@ -45,20 +52,21 @@ def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     import keras
-    import keras_tuner
 
     from kt_nasrepair.datasets import load_mnist
     from kt_nasrepair.hypermodel import DenseHyperModel
+    from kt_nasrepair.repair import RepairTuner
     from kt_nasrepair.report import results_table
 
     keras.utils.set_random_seed(args.seed)
     (x_train, y_train), (x_test, y_test) = load_mnist(args.dataset)
     hypermodel = DenseHyperModel.mnist_seed(input_shape=x_train.shape[1:])
     directory = args.directory or tempfile.mkdtemp(prefix="kt_nasrepair_")
-    tuner = keras_tuner.RandomSearch(
+    tuner = RepairTuner(
         hypermodel,
         objective="val_accuracy",
         max_trials=args.max_trials,
+        strategy=args.strategy,
         seed=args.seed,
         directory=directory,
         project_name="main",
@@ -78,7 +86,9 @@ def main(argv=None) -> int:
         verbose=0,
     )
     elapsed = time.perf_counter() - start
-    print(results_table(tuner))
+    lineage = tuner.lineage()
+    donors = {trial_id: record["donor"] or "-" for trial_id, record in lineage.items()}
+    print(results_table(tuner, extra_columns={"donor": donors}))
     best = tuner.get_best_models(1)[0]
     _, test_accuracy = best.evaluate(x_test, y_test, verbose=0)
     best_hp = tuner.get_best_hyperparameters(1)[0].values

@@ -13,6 +13,7 @@ in a terminal, a notebook and a CI log, and it never touches KerasTuner's displa
 
 from __future__ import annotations
 
+import io
 import math
 import sys
 import time
@@ -281,13 +282,18 @@ class SearchProgressMixin:
         super().on_search_begin()
         oracle = self.oracle
         objective = oracle.objective
+        # A distributed worker's OracleClient has no local `trials`; count what is known.
+        trials = getattr(oracle, "trials", None) or {}
         finished = [
-            t for t in oracle.trials.values() if t.status in ("COMPLETED", "FAILED", "INVALID")
+            t for t in trials.values() if t.status in ("COMPLETED", "FAILED", "INVALID")
         ]
         best = oracle.get_best_trials(1) if finished else []
+        stream = self.progress_stream
+        if stream is None and getattr(oracle, "verbose", 1) in (0, "0", False):
+            stream = io.StringIO()  # search(verbose=0): stay silent, keep the durations
         self.progress = SearchProgress(
             total=oracle.max_trials,
-            stream=self.progress_stream,
+            stream=stream,
             objective_name=getattr(objective, "name", None),
             direction=getattr(objective, "direction", "max"),
         )
@@ -304,7 +310,7 @@ class SearchProgressMixin:
     def on_trial_end(self, trial):
         super().on_trial_end(trial)
         # end_trial has just written the final score and status into the oracle's copy.
-        ended = self.oracle.trials.get(trial.trial_id, trial)
+        ended = (getattr(self.oracle, "trials", None) or {}).get(trial.trial_id, trial)
         self.progress.trial_end(ended.trial_id, ended.score, ended.status)
 
 

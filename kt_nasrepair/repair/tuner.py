@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 import zlib
 
 import keras
@@ -14,6 +15,7 @@ from keras_tuner.errors import FailedTrialError
 
 from kt_nasrepair import morph
 from kt_nasrepair._io import atomic_write_json, read_json
+from kt_nasrepair.progress import SearchProgressMixin
 from kt_nasrepair.repair import lineage as lineage_lib
 from kt_nasrepair.repair.callback import NeuralRepair
 
@@ -26,7 +28,7 @@ _MAX_DONOR_CANDIDATES = 25
 _PROBE_ROWS = 256
 
 
-class RepairTuner(keras_tuner.Tuner):
+class RepairTuner(SearchProgressMixin, keras_tuner.Tuner):
     """A KerasTuner tuner that warm-starts each trial with Net2Net instead of training cold.
 
     For every new trial the target model is built from the trial's hyperparameters as usual.
@@ -166,7 +168,7 @@ class RepairTuner(keras_tuner.Tuner):
         if read_json(self._architecture_fname(trial.trial_id)) is None:
             return super().load_model(trial)
         model = self._build_trial_architecture(trial)
-        model.load_weights(self._get_checkpoint_fname(trial.trial_id))
+        _load_weights(model, self._get_checkpoint_fname(trial.trial_id))
         return model
 
     # -- one trial --------------------------------------------------------------------------
@@ -242,7 +244,7 @@ class RepairTuner(keras_tuner.Tuner):
                 refusals.append(f"trial {donor_trial.trial_id}: {why}")
                 continue
             try:
-                donor.load_weights(self._get_checkpoint_fname(donor_trial.trial_id))
+                _load_weights(donor, self._get_checkpoint_fname(donor_trial.trial_id))
             except Exception as error:
                 record["reason"] = (
                     f"checkpoint of donor trial {donor_trial.trial_id} is missing or "
@@ -263,12 +265,15 @@ class RepairTuner(keras_tuner.Tuner):
                 max_deviation=report.max_deviation,
             )
             return record
-        record["reason"] = "no completed trial is reachable: " + "; ".join(refusals)
+        record["reason"] = (
+            "no trial of the better half of the completed ones is reachable: "
+            + "; ".join(refusals)
+        )
         return record
 
     def _donor_candidates(self, trial) -> list:
         best = self.oracle.get_best_trials(_MAX_DONOR_CANDIDATES)
-        return [
+        completed = [
             t
             for t in best
             if t.trial_id != trial.trial_id
@@ -276,6 +281,9 @@ class RepairTuner(keras_tuner.Tuner):
             and t.score is not None
             and math.isfinite(t.score)
         ]
+        # NOTE: only the better half is eligible. Growing a poor network (a 1-unit bottleneck,
+        # say) preserves its poor function and was measured to trail a cold start.
+        return completed[: max(1, math.ceil(len(completed) / 2))]
 
     def _trial_seed(self, trial_id) -> int:
         return zlib.crc32(f"{self.seed}:{trial_id}".encode()) & 0x7FFFFFFF
@@ -329,7 +337,7 @@ class RepairTuner(keras_tuner.Tuner):
         checkpoint = self._get_checkpoint_fname(trial.trial_id)
         if os.path.exists(checkpoint):
             best_before = keras.models.clone_model(model)
-            best_before.load_weights(checkpoint)
+            _load_weights(best_before, checkpoint)
             best_after = keras.models.clone_model(grown)
             morph.transfer(best_before, best_after, noise_std=0.0)
             tmp = checkpoint + ".tmp.weights.h5"
@@ -389,6 +397,14 @@ def _make_oracle(strategy, **kwargs):
 
     cls = oracles.EntropySearchOracle if strategy == "entropy" else oracles.RandomSearchOracle
     return cls(**kwargs)
+
+
+def _load_weights(model, path):
+    # Checkpoints also hold the donor's optimizer slots; a fresh model has none yet and
+    # Keras warns about skipping them. Only the weights are wanted (see docs/warm_start.md).
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+        model.load_weights(path)
 
 
 def _probe_batch(args, kwargs):

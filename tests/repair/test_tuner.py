@@ -34,9 +34,8 @@ def build_model(hp):
 
 
 def build_functional_model(hp):
-    inputs = keras.Input(shape=(8, 8))
-    x = keras.layers.Flatten()(inputs)
-    x = keras.layers.Dense(hp.Int("units", 8, 24, step=8), activation="relu")(x)
+    inputs = keras.Input(shape=(64,))
+    x = keras.layers.Dense(hp.Int("units", 8, 24, step=8), activation="relu")(inputs)
     outputs = keras.layers.Dense(10, activation="softmax")(x)
     model = keras.Model(inputs, outputs)
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
