@@ -36,6 +36,14 @@ def load_data(args):
     return load_mnist(args.dataset)
 
 
+def save_plots(tuner, directory):
+    from kt_nasrepair import plot
+
+    history = plot.search_history(tuner, os.path.join(directory, "search_history.png"))
+    tree = plot.lineage(tuner, os.path.join(directory, "lineage.png"))
+    print(f"Plots: {history}, {tree}")
+
+
 def report_best(tuner, x_test, y_test):
     best_model = tuner.get_best_models(1)[0]
     _, test_accuracy = best_model.evaluate(x_test, y_test, batch_size=256, verbose=0)

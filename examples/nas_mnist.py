@@ -11,7 +11,7 @@ this is what it meant, on KerasTuner, with this project's oracles.
 
 from __future__ import annotations
 
-from _common import load_data, parse_args, report_best
+from _common import load_data, parse_args, report_best, save_plots
 
 from kt_nasrepair import DenseHyperModel
 from kt_nasrepair.oracles import EntropySearch, RandomSearch
@@ -35,6 +35,7 @@ def main(argv=None):
                  validation_split=0.2, verbose=0)
     print(results_table(tuner))
     report_best(tuner, x_test, y_test)
+    save_plots(tuner, tuner.project_dir)
     return tuner
 
 

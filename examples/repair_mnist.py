@@ -12,7 +12,7 @@ losses and grows a stalled network while it trains.
 
 from __future__ import annotations
 
-from _common import load_data, parse_args, report_best
+from _common import load_data, parse_args, report_best, save_plots
 
 from kt_nasrepair import DenseHyperModel, NeuralRepair, RepairTuner
 from kt_nasrepair.report import results_table
@@ -38,8 +38,10 @@ def main(argv=None):
     print(results_table(tuner, extra_columns={
         "donor": {t: r["donor"] or "-" for t, r in lineage.items()},
         "growth": {t: len(r["growth"]) for t, r in lineage.items()},
+        "repaired": {t: (r.get("repairs") or {}).get("repaired_units", 0) for t, r in lineage.items()},
     }))
     report_best(tuner, x_test, y_test)
+    save_plots(tuner, tuner.project_dir)
     return tuner
 
 

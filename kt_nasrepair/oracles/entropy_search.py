@@ -62,9 +62,9 @@ class EntropySearchOracle(BaseSearchOracle):
             oracle from trial creation to `end_trial`). Defaults to False.
         seed: optional integer seed.
         sampler: "sobol" (default) or "uniform", for the initial points.
-        hyperparameters, allow_new_entries, tune_new_entries,
-        max_retries_per_trial, max_consecutive_failed_trials: as for any
-            KerasTuner oracle.
+        hyperparameters: as for any KerasTuner oracle; so are `allow_new_entries`,
+            `tune_new_entries`, `max_retries_per_trial` and
+            `max_consecutive_failed_trials`.
 
     Raises:
         ValueError: for `max_trials`, `num_initial_points`,
@@ -391,10 +391,8 @@ class EntropySearch(keras_tuner.Tuner):
     Args:
         hypermodel: a `HyperModel` or a function `hp -> model`; optional when
             `run_trial` is overridden.
-        objective, max_trials, num_initial_points, num_max_samples,
-        num_candidates, cost_aware, seed, hyperparameters, tune_new_entries,
-        allow_new_entries, max_retries_per_trial,
-        max_consecutive_failed_trials: passed to `EntropySearchOracle`.
+        objective: passed to `EntropySearchOracle`, as are all the other
+            arguments but `**kwargs` (see its documentation).
         **kwargs: any other `keras_tuner.Tuner` argument.
 
     Example:

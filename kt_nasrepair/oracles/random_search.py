@@ -90,9 +90,8 @@ class RandomSearch(keras_tuner.Tuner):
     Args:
         hypermodel: a `HyperModel` or a function `hp -> model`; optional when
             `run_trial` is overridden.
-        objective, max_trials, seed, sampler, hyperparameters,
-        tune_new_entries, allow_new_entries, max_retries_per_trial,
-        max_consecutive_failed_trials: passed to `RandomSearchOracle`.
+        objective: passed to `RandomSearchOracle`, as are all the other
+            arguments but `**kwargs` (see its documentation).
         **kwargs: any other `keras_tuner.Tuner` argument (`directory`,
             `project_name`, `overwrite`, ...).
 

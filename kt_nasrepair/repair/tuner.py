@@ -62,9 +62,9 @@ class RepairTuner(SearchProgressMixin, keras_tuner.Tuner):
         growth_factor: How much a plateau growth widens each hidden layer (>= 1; at least one
             unit is always added).
         seed: Seed of the oracle and of the morphing noise.
-        hyperparameters, tune_new_entries, allow_new_entries, max_retries_per_trial,
-            max_consecutive_failed_trials: Passed to the oracle built from `strategy`, as
-            KerasTuner's own tuners do.
+        hyperparameters: Passed to the oracle built from `strategy`, as KerasTuner's own
+            tuners do; so are `tune_new_entries`, `allow_new_entries`,
+            `max_retries_per_trial` and `max_consecutive_failed_trials`.
         **tuner_kwargs: `keras_tuner.Tuner` arguments (`directory`, `project_name`,
             `overwrite`, `executions_per_trial`, ...).
 
