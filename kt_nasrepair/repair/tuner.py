@@ -58,6 +58,9 @@ class RepairTuner(SearchProgressMixin, keras_tuner.Tuner):
         strategy: `"entropy"` (`EntropySearchOracle`) or `"random"` (`RandomSearchOracle`).
         warm_start: `"best_compatible"` (the best completed trial the target is reachable
             from), `"best"` (only the best completed trial) or `"none"` (always cold).
+        donor_pool: The share of completed trials, best first, that may be donors (at least
+            one always may). The default 0.5 keeps poor networks, whose bottlenecks would be
+            inherited, from being grown; 1.0 lets any completed trial be a donor.
         noise_std: Net2Net symmetry-breaking noise (see `kt_nasrepair.morph`).
         growth_factor: How much a plateau growth widens each hidden layer (>= 1; at least one
             unit is always added).
@@ -88,6 +91,7 @@ class RepairTuner(SearchProgressMixin, keras_tuner.Tuner):
         max_trials=None,
         strategy: str = "entropy",
         warm_start: str = "best_compatible",
+        donor_pool: float = 0.5,
         noise_std: float = morph.DEFAULT_NOISE_STD,
         growth_factor: float = 2.0,
         seed: int | None = None,
@@ -106,6 +110,13 @@ class RepairTuner(SearchProgressMixin, keras_tuner.Tuner):
             raise ValueError(
                 f"`warm_start` must be one of {WARM_START_POLICIES}. "
                 f"Received: warm_start={warm_start!r}"
+            )
+        if isinstance(donor_pool, bool) or not (
+            isinstance(donor_pool, (int, float)) and 0 < donor_pool <= 1
+        ):
+            raise ValueError(
+                "`donor_pool` must be a fraction in (0, 1]: the share of completed trials, "
+                f"best first, that may be donors. Received: donor_pool={donor_pool!r}"
             )
         if not (isinstance(noise_std, (int, float)) and noise_std >= 0):
             raise ValueError(f"`noise_std` must be a number >= 0. Received: noise_std={noise_std!r}")
@@ -138,6 +149,7 @@ class RepairTuner(SearchProgressMixin, keras_tuner.Tuner):
             )
         self.strategy = strategy
         self.warm_start = warm_start
+        self.donor_pool = float(donor_pool)
         self.noise_std = float(noise_std)
         self.growth_factor = float(growth_factor)
         self.seed = seed
@@ -266,7 +278,7 @@ class RepairTuner(SearchProgressMixin, keras_tuner.Tuner):
             )
             return record
         record["reason"] = (
-            "no trial of the better half of the completed ones is reachable: "
+            f"no eligible donor is reachable (donor_pool={self.donor_pool:g}): "
             + "; ".join(refusals)
         )
         return record
@@ -281,9 +293,10 @@ class RepairTuner(SearchProgressMixin, keras_tuner.Tuner):
             and t.score is not None
             and math.isfinite(t.score)
         ]
-        # NOTE: only the better half is eligible. Growing a poor network (a 1-unit bottleneck,
-        # say) preserves its poor function and was measured to trail a cold start.
-        return completed[: max(1, math.ceil(len(completed) / 2))]
+        # NOTE: by default only the better half is eligible. A poor donor (a 1-unit
+        # bottleneck, say) passes its bottleneck on to every descendant: widened copies of one
+        # unit stay near-identical, so its children trail a cold start (docs/warm_start.md).
+        return completed[: max(1, math.ceil(len(completed) * self.donor_pool))]
 
     def _trial_seed(self, trial_id) -> int:
         return zlib.crc32(f"{self.seed}:{trial_id}".encode()) & 0x7FFFFFFF

@@ -1,3 +1,5 @@
+import math
+
 import keras
 import keras_tuner
 import numpy as np
@@ -47,31 +49,79 @@ def _search(tuner, data, epochs=1, **kwargs):
     tuner.search(x, y, epochs=epochs, validation_data=(x_val, y_val), verbose=0, **kwargs)
 
 
-def test_drop_in_replacement_warm_starts_and_reports(tmp_path, digits_data, capsys):
+def _eligible_before(tuner, lineage, trial_id):
+    """Trials finished before `trial_id` started, best first, split at the donor-pool cutoff.
+
+    Returns (surely eligible, eligible with ties at the cutoff) as lists of trial ids.
+    """
+    started = lineage[trial_id]["started_at"]
+    done = [
+        t for t in tuner.oracle.trials.values()
+        if t.trial_id != trial_id and t.status == "COMPLETED"
+        and lineage[t.trial_id]["ended_at"] <= started
+    ]
+    done.sort(key=lambda t: -t.score)  # val_accuracy: larger is better
+    if not done:
+        return [], []
+    size = max(1, math.ceil(len(done) * tuner.donor_pool))
+    cutoff = done[size - 1].score
+    return ([t.trial_id for t in done if t.score > cutoff],
+            [t.trial_id for t in done if t.score >= cutoff])
+
+
+def test_drop_in_replacement_follows_the_warm_start_policy(tmp_path, digits_data, capsys):
     tuner = RepairTuner(
         build_model,
         objective="val_accuracy",
-        max_trials=5,
+        max_trials=6,
         directory=tmp_path,
         project_name="drop_in",
         seed=3,
     )
     _search(tuner, digits_data)
     lineage = tuner.lineage()
-    assert sorted(lineage) == sorted(tuner.oracle.trials)
-    assert all(t.status == "COMPLETED" for t in tuner.oracle.trials.values())
-    warm = [tid for tid, rec in lineage.items() if rec["donor"] is not None]
-    assert warm, lineage
-    for tid in warm:
-        record = lineage[tid]
-        assert record["donor"] in tuner.oracle.trials and record["donor"] != tid
-        assert record["reason"] is None and record["transfer_seconds"] >= 0
-    first = min(lineage)
-    assert lineage[first]["donor"] is None
-    assert "no completed trial" in lineage[first]["reason"]
+    trials = tuner.oracle.trials
+    assert sorted(lineage) == sorted(trials)
+    assert all(t.status == "COMPLETED" for t in trials.values())
+
+    def reachable(donor_id, target_id):
+        donor = build_model(trials[donor_id].hyperparameters.copy())
+        target = build_model(trials[target_id].hyperparameters.copy())
+        return morph.can_transfer(donor, target)[0]
+
+    # Every trial is warm exactly when the policy allows it: checked here independently.
+    for tid, record in lineage.items():
+        surely, possibly = _eligible_before(tuner, lineage, tid)
+        if record["donor"] is not None:
+            assert record["donor"] in possibly and reachable(record["donor"], tid)
+            assert record["reason"] is None and record["transfer_seconds"] >= 0
+        elif not possibly:
+            assert "no completed trial" in record["reason"]
+        else:
+            assert not any(reachable(d, tid) for d in surely), (tid, record)
+            assert "no eligible donor is reachable" in record["reason"]
     tuner.results_summary()
     out = capsys.readouterr().out
-    assert f"Warm start from trial {lineage[warm[0]]['donor']}" in out
+    for tid, record in lineage.items():
+        if record["donor"] is not None:
+            assert f"Warm start from trial {record['donor']}" in out
+
+
+def test_every_reachable_trial_warm_starts_in_grid_order(tmp_path, digits_data):
+    # GridSearch visits 1x8, 1x16, 1x32, 2x8, 2x16, 2x32: with every trial a possible donor
+    # (donor_pool=1), each one after the first is reachable from 1x8 at least.
+    oracle = keras_tuner.oracles.GridSearchOracle(objective="val_accuracy", max_trials=6)
+    tuner = RepairTuner(build_model, oracle, directory=tmp_path, project_name="grid",
+                        donor_pool=1.0)
+    _search(tuner, digits_data)
+    lineage = tuner.lineage()
+    first, *rest = sorted(lineage)
+    assert lineage[first]["donor"] is None
+    assert all(lineage[t]["donor"] is not None for t in rest), lineage
+    for tid in rest:
+        hp = tuner.oracle.trials[tid].hyperparameters.values
+        donor_hp = tuner.oracle.trials[lineage[tid]["donor"]].hyperparameters.values
+        assert donor_hp["num_layers"] <= hp["num_layers"] and donor_hp["units"] <= hp["units"]
 
 
 def test_functional_build_model_warm_starts(tmp_path, digits_data):
@@ -239,6 +289,8 @@ def test_non_finite_loss_fails_the_trial_and_never_wins(tmp_path, digits_data):
         ({"warm_start": "always"}, "`warm_start`"),
         ({"noise_std": -1.0}, "`noise_std`"),
         ({"growth_factor": 0.5}, "`growth_factor`"),
+        ({"donor_pool": 0.0}, "`donor_pool`"),
+        ({"donor_pool": 1.5}, "`donor_pool`"),
         ({"oracle": "val_accuracy"}, "`oracle`"),
     ],
 )
