@@ -19,7 +19,6 @@ start and training), epochs trained, validation and test accuracy and the donor.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -34,6 +33,7 @@ import numpy as np  # noqa: E402
 
 import kt_nasrepair  # noqa: E402
 from kt_nasrepair import DenseHyperModel  # noqa: E402
+from kt_nasrepair._io import atomic_write_json, read_json  # noqa: E402
 from kt_nasrepair.datasets import load_mnist  # noqa: E402
 
 METHODS = (
@@ -310,23 +310,35 @@ def main(argv=None):
     (x, y), test_data = load_mnist(args.dataset)
     cut = int(0.8 * len(x))
     data = ((x[:cut], y[:cut]), (x[cut:], y[cut:]), test_data)
+    json_path = os.path.join(args.out, "search_efficiency.json")
+    # Runs already in the JSON file with the same settings are kept: a killed benchmark picks
+    # up where it stopped instead of starting over.
+    settings = {k: getattr(args, k) for k in ("dataset", "max_trials", "epochs", "batch_size")}
+    previous = read_json(json_path) or {}
+    done = {
+        (r["space"], r["seed"], r["method"]): r
+        for r in previous.get("runs", [])
+        if previous.get("settings") == settings
+    }
     runs = []
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="kt_nasrepair_bench_") as directory:
         for space in args.spaces:
             for seed in range(args.seeds):
                 for method in args.methods:
-                    run = run_one(method, space, seed, args, data, directory)
+                    run = done.get((space, seed, method))
+                    if run is None:
+                        run = run_one(method, space, seed, args, data, directory)
                     runs.append(run)
+                    atomic_write_json(json_path, {"settings": settings, "runs": runs})
                     best = best_so_far(run["trials"])
                     print(f"{space:8s} seed {seed} {method:15s} {run['search_seconds']:7.1f} s "
                           f"best val {best[-1][1]:.4f} test {best[-1][2]}", flush=True)
     duration = time.perf_counter() - start
     table = summarise(runs, args.methods, args.spaces)
-    with open(os.path.join(args.out, "search_efficiency.json"), "w") as f:
-        json.dump({"args": {k: v for k, v in vars(args).items()}, "duration_seconds": duration,
-                   "runs": runs}, f, indent=1)
-    text = markdown(table, args) + f"\nWall time of the whole run: {duration:.0f} s.\n"
+    atomic_write_json(json_path, {"settings": settings, "args": vars(args),
+                                  "duration_seconds": duration, "runs": runs})
+    text = markdown(table, args) + f"\nWall time of this invocation (runs reused from an earlier, interrupted one excluded): {duration:.0f} s.\n"
     with open(os.path.join(args.out, "search_efficiency.md"), "w") as f:
         f.write(text)
     for space in args.spaces:
