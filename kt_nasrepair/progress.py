@@ -278,6 +278,12 @@ class SearchProgressMixin:
 
     progress_stream = None
 
+    def search(self, *args, **kwargs):
+        # KerasTuner passes `verbose` to the oracle only on the chief; a worker's progress
+        # line must follow the same `search(verbose=...)`.
+        self._progress_verbose = kwargs.get("verbose", 1)
+        return super().search(*args, **kwargs)
+
     def on_search_begin(self):
         super().on_search_begin()
         oracle = self.oracle
@@ -289,7 +295,8 @@ class SearchProgressMixin:
         ]
         best = oracle.get_best_trials(1) if finished else []
         stream = self.progress_stream
-        if stream is None and getattr(oracle, "verbose", 1) in (0, "0", False):
+        verbose = getattr(self, "_progress_verbose", getattr(oracle, "verbose", 1))
+        if stream is None and verbose in (0, "0", False):
             stream = io.StringIO()  # search(verbose=0): stay silent, keep the durations
         self.progress = SearchProgress(
             total=oracle.max_trials,
@@ -310,7 +317,11 @@ class SearchProgressMixin:
     def on_trial_end(self, trial):
         super().on_trial_end(trial)
         # end_trial has just written the final score and status into the oracle's copy.
-        ended = (getattr(self.oracle, "trials", None) or {}).get(trial.trial_id, trial)
+        trials = getattr(self.oracle, "trials", None)
+        if trials is None:  # a distributed worker: the chief holds the score
+            ended = self.oracle.get_trial(trial.trial_id)
+        else:
+            ended = trials.get(trial.trial_id, trial)
         self.progress.trial_end(ended.trial_id, ended.score, ended.status)
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import keras_tuner
 import numpy as np
 from keras_tuner.engine import trial as trial_module
 
+from kt_nasrepair._io import atomic_write_json
 from kt_nasrepair.oracles._encoding import UnitCubeEncoder
 from kt_nasrepair.oracles._sampling import SAMPLERS
 from kt_nasrepair.oracles._sampling import UnitCubeSampler
@@ -178,6 +180,17 @@ class BaseSearchOracle(keras_tuner.Oracle):
         }
 
     # ---------------------------------------------------------------- state
+    def save(self):
+        # KerasTuner writes oracle.json in place; a kill mid-write would leave a file that
+        # makes the next `overwrite=False` run fail. Write it atomically instead.
+        atomic_write_json(self._get_oracle_fname(), self.get_state())
+
+    def _save_trial(self, trial):
+        # Same for each trial.json (KerasTuner's private hook; keras-tuner is pinned < 1.5 and
+        # tests/reliability/test_atomic_io.py checks the hook is still called).
+        path = os.path.join(self._get_trial_dir(trial.trial_id), "trial.json")
+        atomic_write_json(path, trial.get_state())
+
     def get_state(self):
         state = super().get_state()
         state.update(

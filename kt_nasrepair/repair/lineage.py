@@ -22,6 +22,8 @@ def new_record(trial_id) -> dict:
         "train_seconds": None,
         "ended_at": None,
         "repairs": None,
+        "tuner_id": None,
+        "restarts": 0,
     }
 
 

@@ -189,8 +189,15 @@ class RepairTuner(SearchProgressMixin, keras_tuner.Tuner):
         started_at = time.time()
         model = self._try_build(trial.hyperparameters)
         probe = _probe_batch(args, kwargs)
+        previous = read_json(self._record_fname(trial.trial_id))
         record = self.warm_start_model(trial, model, probe)
         record["started_at"] = started_at
+        record["tuner_id"] = self.tuner_id
+        # A record without an end is a run that was killed; counting it keeps the history.
+        restarts = (previous or {}).get("restarts", 0)
+        if previous is not None and previous.get("ended_at") is None:
+            restarts += 1
+        record["restarts"] = restarts
         atomic_write_json(self._record_fname(trial.trial_id), record)
         fit_start = time.perf_counter()
         try:
