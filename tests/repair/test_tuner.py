@@ -76,7 +76,9 @@ def test_drop_in_replacement_follows_the_warm_start_policy(tmp_path, digits_data
         max_trials=6,
         directory=tmp_path,
         project_name="drop_in",
-        seed=3,
+        # NOTE: the order of the first trials is quasi-random and fixed by the seed; seed 3
+        # starts at the largest network (2x32), from which nothing else is reachable.
+        seed=1,
     )
     _search(tuner, digits_data)
     lineage = tuner.lineage()
@@ -100,6 +102,8 @@ def test_drop_in_replacement_follows_the_warm_start_policy(tmp_path, digits_data
         else:
             assert not any(reachable(d, tid) for d in surely), (tid, record)
             assert "no eligible donor is reachable" in record["reason"]
+    warm = [tid for tid, record in lineage.items() if record["donor"] is not None]
+    assert warm, lineage
     tuner.results_summary()
     out = capsys.readouterr().out
     for tid, record in lineage.items():
