@@ -254,10 +254,11 @@ def _is_int(value) -> bool:
 
 
 def _check_input_shape(input_shape):
-    if isinstance(input_shape, Integral) and not isinstance(input_shape, bool):
-        input_shape = (input_shape,)
+    value = input_shape
+    if isinstance(value, Integral) and not isinstance(value, bool):
+        value = (value,)
     try:
-        shape = tuple(input_shape)
+        shape = tuple(value)
     except TypeError:
         shape = None
     if not shape or not all(_is_int(d) and d > 0 for d in shape):
@@ -293,7 +294,7 @@ def _check_units(units):
     if isinstance(units, list):
         if not units or not all(_is_int(u) and u > 0 for u in units):
             raise ValueError(
-                "`units` given as a list must hold positive integers. "
+                "`units` given as a list must be a non-empty list of positive integers. "
                 f"Received: units={units!r}"
             )
         return sorted(set(int(u) for u in units))
