@@ -274,7 +274,8 @@ def test_tuner_oracle_argument(tmp_path):
     with pytest.raises(TypeError, match=_received("oracle", "val_accuracy")):
         RepairTuner(small_hypermodel(), "val_accuracy", directory=tmp_path)
     oracle = RandomSearchOracle(objective="val_accuracy", max_trials=1)
-    with pytest.raises(ValueError, match=r"belong to the oracle.*Received: objective='val_accuracy'"):
+    with pytest.raises(ValueError,
+                       match=r"belong to the oracle.*Received: objective='val_accuracy'"):
         RepairTuner(small_hypermodel(), oracle, objective="val_accuracy", directory=tmp_path)
 
 
