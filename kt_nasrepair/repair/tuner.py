@@ -198,7 +198,8 @@ class RepairTuner(SearchProgressMixin, keras_tuner.Tuner):
             record = lineage_lib.new_record(trial.trial_id)
             record.update(reason="the data does not fit the model's input",
                           error=f"{type(error).__name__}: {error}",
-                          started_at=started_at, ended_at=time.time())
+                          started_at=started_at, ended_at=time.time(),
+                          tuner_id=self.tuner_id)
             atomic_write_json(self._record_fname(trial.trial_id), record)
             raise
         probe = _probe_batch(args, kwargs)
