@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from numbers import Integral, Real
 
@@ -59,6 +60,10 @@ class DenseHyperModel(keras_tuner.HyperModel):
         name: Optional name of the hypermodel.
         tunable: Whether the hyperparameters may be tuned (KerasTuner's meaning).
 
+    Raises:
+        ValueError: for an invalid argument, naming it and the value received (all checks
+            happen here, not at the first trial; see docs/bad_input.md).
+
     Example:
 
     ```python
@@ -89,6 +94,11 @@ class DenseHyperModel(keras_tuner.HyperModel):
         self.num_classes = _check_num_classes(num_classes)
         self.num_layers = _check_int_range("num_layers", num_layers, minimum=1)
         self.units = _check_units(units)
+        if per_layer_units not in (True, False):
+            raise ValueError(
+                "`per_layer_units` must be True or False. "
+                f"Received: per_layer_units={per_layer_units!r}"
+            )
         self.per_layer_units = bool(per_layer_units)
         self.activation = _check_activation(activation)
         self.dropout = _check_float_range("dropout", dropout, low=0.0, high=1.0)
@@ -113,8 +123,8 @@ class DenseHyperModel(keras_tuner.HyperModel):
                 if output_activation == "sigmoid"
                 else "categorical_crossentropy"
             )
-        self.loss = loss
-        self.metrics = list(metrics) if metrics is not None else []
+        self.loss = _check_loss(loss)
+        self.metrics = _check_metrics(metrics)
 
     @classmethod
     def mnist_seed(cls, input_shape=(784,), num_classes=10) -> "DenseHyperModel":
@@ -244,10 +254,11 @@ def _is_int(value) -> bool:
 
 
 def _check_input_shape(input_shape):
-    if isinstance(input_shape, Integral) and not isinstance(input_shape, bool):
-        input_shape = (input_shape,)
+    value = input_shape
+    if isinstance(value, Integral) and not isinstance(value, bool):
+        value = (value,)
     try:
-        shape = tuple(input_shape)
+        shape = tuple(value)
     except TypeError:
         shape = None
     if not shape or not all(_is_int(d) and d > 0 for d in shape):
@@ -283,7 +294,7 @@ def _check_units(units):
     if isinstance(units, list):
         if not units or not all(_is_int(u) and u > 0 for u in units):
             raise ValueError(
-                "`units` given as a list must hold positive integers. "
+                "`units` given as a list must be a non-empty list of positive integers. "
                 f"Received: units={units!r}"
             )
         return sorted(set(int(u) for u in units))
@@ -301,6 +312,11 @@ def _check_units(units):
 
 def _check_activation(activation):
     names = activation if isinstance(activation, (list, tuple)) else [activation]
+    if not names:
+        raise ValueError(
+            "`activation` must be a Keras activation name (e.g. 'relu', 'tanh') or a non-empty "
+            f"list of names. Received: activation={activation!r}"
+        )
     for name in names:
         try:
             ok = isinstance(name, str) and keras.activations.get(name) is not None
@@ -321,7 +337,7 @@ def _check_float_range(name, value, low, high):
         return None
     values = tuple(value) if isinstance(value, (tuple, list)) else ()
     if len(values) in (2, 3) and all(
-        isinstance(v, Real) and not isinstance(v, bool) for v in values
+        isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v) for v in values
     ):
         vmin, vmax = float(values[0]), float(values[1])
         step = float(values[2]) if len(values) == 3 else None
@@ -330,9 +346,9 @@ def _check_float_range(name, value, low, high):
             in_bounds = in_bounds and vmax < high
         if in_bounds and (step is None or step > 0):
             return vmin, vmax, step
-    bounds = f"{low} <= min <= max < {high}" if high is not None else f"{low} < min <= max"
+    bounds = f"{low} <= min <= max < {high}" if high is not None else f"{low} < min <= max < inf"
     raise ValueError(
-        f"`{name}` must be None or (min, max) (optionally with a step) with {bounds}. "
+        f"`{name}` must be None or (min, max) (optionally with a step > 0) with {bounds}. "
         f"Received: {name}={value!r}"
     )
 
@@ -350,4 +366,36 @@ def _check_optimizer(optimizer):
     raise ValueError(
         "`optimizer` must be a Keras optimizer name (e.g. 'adam') or instance. "
         f"Received: optimizer={optimizer!r}"
+    )
+
+
+def _check_loss(loss):
+    # Keras resolves the loss only at the first `fit`; a bad name would fail every trial.
+    if callable(loss):
+        return loss
+    if isinstance(loss, str):
+        try:
+            keras.losses.get(loss)
+        except ValueError:
+            pass
+        else:
+            return loss
+    raise ValueError(
+        "`loss` must be None, a Keras loss name (e.g. 'categorical_crossentropy') or a loss "
+        f"object or function. Received: loss={loss!r}"
+    )
+
+
+def _check_metrics(metrics):
+    if metrics is None:
+        return []
+    # NOTE: a single string would be split into characters by `list()`; Keras' `compile`
+    # rejects it too, but only at the first `fit`.
+    if isinstance(metrics, (list, tuple)) and all(
+        isinstance(m, str) or callable(m) for m in metrics
+    ):
+        return list(metrics)
+    raise ValueError(
+        "`metrics` must be None or a list of metric names or objects, e.g. ['accuracy']. "
+        f"Received: metrics={metrics!r}"
     )

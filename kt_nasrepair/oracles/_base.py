@@ -33,6 +33,40 @@ def check_max_trials(max_trials):
         )
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def check_seed(seed):
+    if seed is not None and not (_is_int(seed) and seed >= 0):
+        raise ValueError(
+            f"`seed` must be None or an integer >= 0. Received: seed={seed!r}"
+        )
+
+
+def check_keras_tuner_arguments(hyperparameters, max_retries_per_trial,
+                                max_consecutive_failed_trials):
+    # KerasTuner itself fails late and obscurely on these ('dict' object has no attribute
+    # '_exists'), or never stops on failures (max_consecutive_failed_trials=0).
+    if hyperparameters is not None and not isinstance(
+        hyperparameters, keras_tuner.HyperParameters
+    ):
+        raise TypeError(
+            "`hyperparameters` must be None or a `keras_tuner.HyperParameters`. "
+            f"Received: hyperparameters={hyperparameters!r}"
+        )
+    if not (_is_int(max_retries_per_trial) and max_retries_per_trial >= 0):
+        raise ValueError(
+            "`max_retries_per_trial` must be an integer >= 0. "
+            f"Received: max_retries_per_trial={max_retries_per_trial!r}"
+        )
+    if not (_is_int(max_consecutive_failed_trials) and max_consecutive_failed_trials >= 1):
+        raise ValueError(
+            "`max_consecutive_failed_trials` must be an integer >= 1. "
+            f"Received: max_consecutive_failed_trials={max_consecutive_failed_trials!r}"
+        )
+
+
 def check_sampler(sampler):
     if sampler not in SAMPLERS:
         raise ValueError(
@@ -58,8 +92,18 @@ class BaseSearchOracle(keras_tuner.Oracle):
 
     def __init__(self, objective=None, max_trials=10, seed=None, sampler="sobol", **kwargs):
         check_max_trials(max_trials)
+        check_seed(seed)
         check_sampler(sampler)
+        check_keras_tuner_arguments(
+            kwargs.get("hyperparameters"),
+            kwargs.get("max_retries_per_trial", 0),
+            kwargs.get("max_consecutive_failed_trials", 3),
+        )
         super().__init__(objective=objective, max_trials=max_trials, seed=seed, **kwargs)
+        if seed is not None:
+            # NOTE: KerasTuner draws a random seed when `seed` is falsy, so seed=0 would not
+            # be reproducible.
+            self.seed = self._seed_state = int(seed)
         self.sampler = sampler
         self._sampler = UnitCubeSampler(sampler, self.seed)
         self._num_proposals = 0

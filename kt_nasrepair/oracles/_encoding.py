@@ -74,6 +74,23 @@ class UnitCubeEncoder:
         self.continuous = np.array(
             [not is_discrete(hp) for hp in self.tunable], dtype=bool
         )
+        # Keyed by identity: one name may be declared twice under different conditions.
+        self._grid_sizes = {
+            id(hp): len(list(hp.values)) for hp in self.tunable if _is_linear_float_grid(hp)
+        }
+
+    def _value_to_prob(self, hp, value) -> float:
+        """`hp.value_to_prob`, without its rounding error on linear `Float` step grids."""
+        if id(hp) not in self._grid_sizes:
+            # NOTE: log sampling can land 1e-16 outside [0, 1] at the range's ends.
+            return min(max(hp.value_to_prob(value), 0.0), 1.0)
+        # NOTE: KerasTuner finds the grid index with (value - min) // step, which
+        # lands one step low when min + i * step is not exact in binary
+        # (0.25 // 0.05 == 4.0): such values were encoded, and decoded, a step
+        # lower. Rounding finds the grid point; the bucket centre is as KerasTuner's.
+        size = self._grid_sizes[id(hp)]
+        index = int(round((value - hp.min_value) / hp.step))
+        return (min(max(index, 0), size - 1) + 0.5) / size
 
     @staticmethod
     def _one_hot(hp) -> bool:
@@ -113,7 +130,7 @@ class UnitCubeEncoder:
     def values_to_probs(self, values: dict) -> np.ndarray:
         """Maps values to the probability space (defaults for inactive hps)."""
         return np.array(
-            [hp.value_to_prob(values.get(hp.name, hp.default)) for hp in self.tunable],
+            [self._value_to_prob(hp, values.get(hp.name, hp.default)) for hp in self.tunable],
             dtype=float,
         ).reshape(-1)
 
@@ -132,7 +149,7 @@ class UnitCubeEncoder:
                 features[cols] = 0.0
                 features[cols.start + list(hp.values).index(value)] = 1.0
             else:
-                features[cols] = hp.value_to_prob(value)
+                features[cols] = self._value_to_prob(hp, value)
         return features
 
     def decode(self, features) -> dict:
@@ -164,10 +181,12 @@ class UnitCubeEncoder:
                 features[:, cols] = np.eye(len(hp.values))[index]
             elif is_discrete(hp):
                 features[:, cols.start] = [
-                    hp.value_to_prob(hp.prob_to_value(float(p))) for p in column
+                    self._value_to_prob(hp, hp.prob_to_value(float(p))) for p in column
                 ]
             else:
-                features[:, cols.start] = column
+                # NOTE: KerasTuner encodes the one value of a Float with min == max
+                # at 0.5, whatever the probability it was drawn from.
+                features[:, cols.start] = column if hp.max_value > hp.min_value else 0.5
         return features
 
     def enumerate(self, limit: int) -> list[dict] | None:
@@ -178,10 +197,10 @@ class UnitCubeEncoder:
         """
         if not self.is_finite():
             return None
-        sizes = [len(list(hp.values)) for hp in self.tunable]
+        sizes = [_grid_size(hp) for hp in self.tunable]
         if float(np.prod(sizes, dtype=float)) > limit:
             return None
-        grids = [list(hp.values) for hp in self.tunable]
+        grids = [_grid(hp) for hp in self.tunable]
         configs, seen = [], set()
         for index in np.ndindex(*sizes) if sizes else [()]:
             by_name = {hp.name: grid[i] for hp, grid, i in zip(self.tunable, grids, index)}
@@ -191,6 +210,31 @@ class UnitCubeEncoder:
                 seen.add(key)
                 configs.append(values)
         return configs
+
+
+def _grid_size(hp) -> int:
+    if isinstance(hp, hp_module.Int) and hp.step is None:
+        return hp.max_value - hp.min_value + 1
+    return len(list(hp.values))
+
+
+def _grid(hp) -> list:
+    """Every value of a discrete `hp`, as `prob_to_value` returns it."""
+    # NOTE: `Int.values` is not that grid: without a step (log sampling) it
+    # holds only 10 sample values, and with a log step it holds floats (2.0,
+    # 4.0) where `prob_to_value` returns ints. Enumerating it missed
+    # configurations, or re-proposed tried ones with float values.
+    if isinstance(hp, hp_module.Int):
+        if hp.step is None:
+            return list(range(hp.min_value, hp.max_value + 1))
+        return [int(v) for v in hp.values]
+    return list(hp.values)
+
+
+def _is_linear_float_grid(hp) -> bool:
+    return (
+        isinstance(hp, hp_module.Float) and hp.step is not None and hp.sampling == "linear"
+    )
 
 
 def _is_valid(hp, value) -> bool:

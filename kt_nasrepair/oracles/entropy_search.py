@@ -68,7 +68,11 @@ class EntropySearchOracle(BaseSearchOracle):
 
     Raises:
         ValueError: for `max_trials`, `num_initial_points`,
-            `num_max_samples` or `num_candidates` < 1, or an unknown sampler.
+            `num_max_samples`, `num_candidates` or `max_consecutive_failed_trials`
+            < 1, `max_retries_per_trial` < 0, a `seed` that is not an integer
+            >= 0, or an unknown sampler.
+        TypeError: for `hyperparameters` that are not a
+            `keras_tuner.HyperParameters`.
 
     Example:
 

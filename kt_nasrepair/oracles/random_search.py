@@ -37,7 +37,9 @@ class RandomSearchOracle(BaseSearchOracle):
             search. Defaults to 3.
 
     Raises:
-        ValueError: for `max_trials` < 1 or an unknown `sampler`.
+        ValueError: for `max_trials` < 1, a `seed` that is not an integer >= 0, an unknown
+            `sampler`, `max_retries_per_trial` < 0 or `max_consecutive_failed_trials` < 1.
+        TypeError: for `hyperparameters` that are not a `keras_tuner.HyperParameters`.
 
     Example:
 

@@ -17,6 +17,7 @@ from kt_nasrepair import morph
 from kt_nasrepair._io import atomic_write_json, read_json
 from kt_nasrepair.progress import SearchProgressMixin
 from kt_nasrepair.repair import lineage as lineage_lib
+from kt_nasrepair.repair._checks import check_input_shapes, check_objective_reported
 from kt_nasrepair.repair.callback import NeuralRepair
 
 STRATEGIES = ("entropy", "random")
@@ -38,7 +39,10 @@ class RepairTuner(SearchProgressMixin, keras_tuner.Tuner):
     loaded and grown into the target by function-preserving widening and deepening
     (`kt_nasrepair.morph.transfer`). The trial then trains and is scored exactly as in
     KerasTuner. Models that cannot be morphed (a Conv net, say) are trained cold, with the
-    reason recorded, never an error.
+    reason recorded, never an error. A trial whose array data does not fit the model's input,
+    or whose training never reports the objective, fails with a message naming the expected
+    and received shapes, or the objective and the metrics reported (KerasTuner stops the
+    search after `max_consecutive_failed_trials` failures in a row).
 
     Every trial's lineage (donor, operations, transfer time, or why it started cold, and any
     growth during training) is written to `repair.json` in the trial's directory, so it
@@ -188,6 +192,16 @@ class RepairTuner(SearchProgressMixin, keras_tuner.Tuner):
     def _build_and_fit_model(self, trial, *args, **kwargs):
         started_at = time.time()
         model = self._try_build(trial.hyperparameters)
+        try:
+            check_input_shapes(model, trial.trial_id, args, kwargs)
+        except FailedTrialError as error:
+            record = lineage_lib.new_record(trial.trial_id)
+            record.update(reason="the data does not fit the model's input",
+                          error=f"{type(error).__name__}: {error}",
+                          started_at=started_at, ended_at=time.time(),
+                          tuner_id=self.tuner_id)
+            atomic_write_json(self._record_fname(trial.trial_id), record)
+            raise
         probe = _probe_batch(args, kwargs)
         previous = read_json(self._record_fname(trial.trial_id))
         record = self.warm_start_model(trial, model, probe)
@@ -202,6 +216,7 @@ class RepairTuner(SearchProgressMixin, keras_tuner.Tuner):
         fit_start = time.perf_counter()
         try:
             results, model = self._fit_with_growth(trial, model, record, probe, *args, **kwargs)
+            check_objective_reported(results, self.oracle.objective)
         except Exception as error:
             # Keep what is known about a failing trial next to its KerasTuner record.
             record["error"] = f"{type(error).__name__}: {error}"

@@ -1,0 +1,102 @@
+"""Checks that turn a mismatched search set-up into a failed trial with a clear message.
+
+Without them KerasTuner records such trials with an error from deep inside Keras or its own
+bookkeeping (`KeyError: 'val_f1'` for an objective the model never reports).
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras_tuner.errors import FailedTrialError
+
+
+def check_input_shapes(model, trial_id, args, kwargs) -> None:
+    """Fails the trial when array data cannot feed `model`'s (single) input.
+
+    Only NumPy arrays are checked (`x`, and the inputs of `validation_data`); datasets,
+    generators and multi-input models are left to Keras.
+
+    Args:
+        model: The model built for the trial.
+        trial_id: The trial's id, for the message.
+        args: The positional arguments of `search()` (`x` first).
+        kwargs: Its keyword arguments.
+
+    Raises:
+        FailedTrialError: naming the input shape the model expects and the shape received.
+    """
+    expected = _single_input_shape(model)
+    if expected is None:
+        return
+    x = args[0] if args else kwargs.get("x")
+    validation = kwargs.get("validation_data")
+    x_val = validation[0] if isinstance(validation, (tuple, list)) and validation else None
+    for argument, data in (("x", x), ("validation_data", x_val)):
+        if isinstance(data, np.ndarray) and data.ndim >= 2:
+            if not _compatible(expected, data.shape):
+                raise FailedTrialError(
+                    f"The model of trial {trial_id} expects inputs of shape {expected} "
+                    f"(one sample: {tuple(expected[1:])}), but `{argument}` has shape "
+                    f"{data.shape} (one sample: {data.shape[1:]}). Check that the data "
+                    "matches the hypermodel's `input_shape`."
+                )
+
+
+def check_objective_reported(results, objective) -> None:
+    """Fails the trial when a training history lacks an objective metric.
+
+    Args:
+        results: What the trial's fit returned (a `History`, or a list of them; other
+            results are validated by KerasTuner).
+        objective: The oracle's objective (single or multi).
+
+    Raises:
+        FailedTrialError: naming the missing objective and the metrics that were reported.
+    """
+    names = [o.name for o in getattr(objective, "objectives", [objective])]
+    for history in results if isinstance(results, list) else [results]:
+        if not isinstance(history, keras.callbacks.History):
+            continue
+        reported = sorted(history.history)
+        missing = [name for name in names if name not in reported]
+        if not missing:
+            continue
+        hint = ""
+        if type(objective).__name__ == "DefaultObjective":
+            hint = " No `objective` was given: pass one, e.g. objective='val_accuracy'."
+        elif any(n.startswith("val_") for n in missing) and not any(
+            r.startswith("val_") for r in reported
+        ):
+            hint = (
+                " Metrics starting with 'val_' need `validation_data` or "
+                "`validation_split` in `search()`."
+            )
+        raise FailedTrialError(
+            f"The objective {missing[0] if len(missing) == 1 else missing!r} is not among "
+            f"the metrics the model reported: {reported}. Pass an `objective` that names one "
+            f"of them, or compile the model with the missing metric.{hint}"
+        )
+
+
+def _single_input_shape(model):
+    try:
+        shape = model.input_shape
+    except (AttributeError, ValueError):  # not built, or no defined input
+        return None
+    if not isinstance(shape, tuple) or not all(d is None or isinstance(d, int) for d in shape):
+        return None  # several inputs
+    return shape
+
+
+def _compatible(expected, received) -> bool:
+    # NOTE: Keras squeezes or expands one trailing axis of size 1 to match the input's rank
+    # (Functional._adjust_input_rank), so trailing 1s are ignored on both sides.
+    want, got = _strip_ones(tuple(expected[1:])), _strip_ones(tuple(received[1:]))
+    return len(want) == len(got) and all(w is None or w == g for w, g in zip(want, got))
+
+
+def _strip_ones(shape):
+    while shape and shape[-1] == 1:
+        shape = shape[:-1]
+    return shape
