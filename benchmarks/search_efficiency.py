@@ -19,6 +19,7 @@ start and training), epochs trained, validation and test accuracy and the donor.
 from __future__ import annotations
 
 import argparse
+import gc
 import math
 import os
 import sys
@@ -163,6 +164,11 @@ def make_tuner(method, hypermodel, seed, max_trials, epochs, directory, test_dat
 
 def run_one(method, space, seed, args, data, directory):
     (x_train, y_train), (x_val, y_val), test_data = data
+    # NOTE: without this every run inherits the models of the runs before it: the process
+    # grew to 5 GB and a run took twice as long at the end as at the start, which favoured
+    # whichever method ran first.
+    keras.backend.clear_session()
+    gc.collect()
     keras.utils.set_random_seed(seed)
     hypermodel = make_space(space, x_train.shape[1:])
     tuner = make_tuner(method, hypermodel, seed, args.max_trials, args.epochs, directory,
@@ -325,7 +331,10 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="kt_nasrepair_bench_") as directory:
         for space in args.spaces:
             for seed in range(args.seeds):
-                for method in args.methods:
+                # The order of the methods rotates with the seed, so that no method always
+                # runs first (or last) on a machine whose speed drifts.
+                shift = seed % len(args.methods)
+                for method in args.methods[shift:] + args.methods[:shift]:
                     run = done.get((space, seed, method))
                     if run is None:
                         run = run_one(method, space, seed, args, data, directory)
