@@ -181,12 +181,6 @@ class RepairTuner(SearchProgressMixin, keras_tuner.Tuner):
 
     def load_model(self, trial):
         """Rebuilds `trial`'s model (grown architecture included) with its best weights."""
-        if read_json(self._architecture_fname(trial.trial_id)) is None:
-            with warnings.catch_warnings():  # the optimizer slots are not wanted (_load_weights)
-                warnings.filterwarnings(
-                    "ignore", message="Skipping variable loading for optimizer"
-                )
-                return super().load_model(trial)
         model = self._build_trial_architecture(trial)
         _load_weights(model, self._get_checkpoint_fname(trial.trial_id))
         return model
