@@ -19,7 +19,6 @@ start and training), epochs trained, validation and test accuracy and the donor.
 from __future__ import annotations
 
 import argparse
-import gc
 import math
 import os
 import subprocess
@@ -178,11 +177,6 @@ def make_tuner(method, hypermodel, seed, max_trials, epochs, directory, test_dat
 
 def run_one(method, space, seed, args, data, directory):
     (x_train, y_train), (x_val, y_val), test_data = data
-    # NOTE: without this every run inherits the models of the runs before it: the process
-    # grew to 5 GB and a run took twice as long at the end as at the start, which favoured
-    # whichever method ran first.
-    keras.backend.clear_session()
-    gc.collect()
     keras.utils.set_random_seed(seed)
     hypermodel = make_space(space, x_train.shape[1:])
     tuner = make_tuner(method, hypermodel, seed, args.max_trials, args.epochs, directory,
