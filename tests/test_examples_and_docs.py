@@ -45,23 +45,44 @@ def test_main_job_prints_a_results_table(tmp_path):
 
 
 @pytest.mark.slow
-def test_search_efficiency_benchmark_smoke(tmp_path):
+def test_search_efficiency_quick_run(tmp_path):
+    """The documented `--quick` run, exactly: every method, every seed, finite numbers."""
     out_dir = tmp_path / "bench"
-    _run([os.path.join(ROOT, "benchmarks", "search_efficiency.py"), "--dataset", "digits",
-          "--spaces", "seed", "--seeds", "1", "--max-trials", "3", "--epochs", "1",
-          "--out", str(out_dir)], tmp_path)
+    _run([os.path.join(ROOT, "benchmarks", "search_efficiency.py"), "--quick",
+          "--out", str(out_dir)], tmp_path, timeout=900)
     data = json.loads((out_dir / "search_efficiency.json").read_text())
-    methods = {run["method"] for run in data["runs"]}
-    assert methods == {"repair_entropy", "repair_random", "entropy", "kt_random",
-                       "kt_bayesian", "kt_hyperband"}
-    for run in data["runs"]:
-        assert run["trials"], run["method"]
+    assert data["settings"] == {"dataset": "mnist-5k", "max_trials": 5, "epochs": 2,
+                                "batch_size": 32}
+    methods = ["repair_entropy", "repair_random", "entropy", "kt_random", "kt_bayesian",
+               "kt_hyperband"]
+    runs = {(run["method"], run["seed"]): run for run in data["runs"]}
+    assert set(runs) == {(m, s) for m in methods for s in range(3)}
+    for (method, seed), run in runs.items():
+        assert run["space"] == "seed" and math.isfinite(run["search_seconds"])
+        completed = [t for t in run["trials"] if t["status"] == "COMPLETED"]
+        assert completed, (method, seed)
+        # Same budget: 5 trials x 2 epochs (Hyperband: 10 epochs, its last bracket may
+        # finish one trial past it).
+        epochs = sum(t["epochs"] for t in run["trials"])
+        assert (epochs == 10) if method != "kt_hyperband" else (8 <= epochs <= 12), run
         for trial in run["trials"]:
-            assert math.isfinite(trial["seconds"]) and trial["epochs"] >= 1
-            if trial["status"] == "COMPLETED":
-                assert 0.0 <= trial["test_accuracy"] <= 1.0
-    table = (out_dir / "search_efficiency.md").read_text()
-    assert all(f"| {m} |" in table for m in methods)
+            assert math.isfinite(trial["seconds"]) and trial["seconds"] > 0
+        for trial in completed:
+            assert 0.0 < trial["val_accuracy"] <= 1.0 and 0.0 < trial["test_accuracy"] <= 1.0
+    # The warm start is live in the benchmark (KerasTuner's tuners never have a donor).
+    donors = {m: [t["donor"] for s in range(3) for t in runs[(m, s)]["trials"]] for m in methods}
+    assert any(donors["repair_entropy"] + donors["repair_random"])
+    assert not any(donors["kt_random"] + donors["kt_bayesian"] + donors["kt_hyperband"])
+    rows = [line.split("|")[1:-1] for line in
+            (out_dir / "search_efficiency.md").read_text().splitlines()
+            if line.startswith("| seed |")]
+    assert sorted(row[1].strip() for row in rows) == sorted(methods)
+    for row in rows:
+        assert 0.0 < float(row[4]) <= 1.0
+        ratio = row[5].strip()
+        assert ratio == "not reached" or math.isfinite(float(ratio))
+    baseline = next(row for row in rows if row[1].strip() == "kt_random")
+    assert float(baseline[5]) == 1.0
     assert _is_png(out_dir / "search_efficiency_seed.png")
 
 
