@@ -2,8 +2,8 @@
 
 Every method gets the same budget of trials x epochs (Hyperband: the same total number of
 epochs) on the same data split, for several seeds. Per trial we record wall time (build, warm
-start and training), epochs trained, validation and test accuracy and the donor. Outputs, in
-`--out`:
+start and training), epochs trained, validation accuracy, test accuracy (at the epoch
+KerasTuner checkpoints) and the donor. Outputs, in `--out`:
 
 - `search_efficiency.json`: every trial of every run;
 - `search_efficiency_<space>.png`: best-so-far validation accuracy against cumulative training
@@ -12,7 +12,7 @@ start and training), epochs trained, validation and test accuracy and the donor.
   time-to-target as a ratio to KerasTuner's RandomSearch (target: the best validation
   accuracy RandomSearch reaches in that seed's run).
 
-    python benchmarks/search_efficiency.py --quick     # a few minutes on 2 CPU cores
+    python benchmarks/search_efficiency.py --quick     # 3 seeds x 5 trials x 2 epochs, seed space: 4-5 min on 2 CPU cores
     python benchmarks/search_efficiency.py             # the full run (see docs/performance.md)
 """
 

@@ -1,4 +1,4 @@
-"""The subclassing example of docs/oracles.md runs and is used."""
+"""The subclassing example of docs/guides/custom_oracle.md runs and is used."""
 
 import pathlib
 import re
@@ -6,7 +6,7 @@ import re
 import keras_tuner
 import numpy as np
 
-DOC = pathlib.Path(__file__).resolve().parents[2] / "docs" / "oracles.md"
+DOC = pathlib.Path(__file__).resolve().parents[2] / "docs" / "guides" / "custom_oracle.md"
 
 
 def load_example():
