@@ -237,6 +237,9 @@ class BaseSearchOracle(keras_tuner.Oracle):
 
     def get_state(self):
         state = super().get_state()
+        # KerasTuner writes its `_tried_so_far` set as a list in hash order, which changes
+        # with PYTHONHASHSEED; a saved state must not depend on it.
+        state["tried_so_far"] = sorted(state.get("tried_so_far", []))
         state.update(
             {
                 "sampler": self.sampler,

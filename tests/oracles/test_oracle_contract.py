@@ -162,6 +162,17 @@ def test_state_round_trips_through_json(make_oracle, drive_oracle):
     assert json.loads(json.dumps(other.get_state())) == state
 
 
+def test_saved_state_does_not_depend_on_the_hash_seed(make_oracle, drive_oracle):
+    # A set written in iteration order differs between processes (PYTHONHASHSEED).
+    oracle = make_oracle(objective="loss", max_trials=10, seed=1, hyperparameters=xy_space())
+    drive_oracle(oracle, lambda v: {"loss": v["x"] + v["y"]}, 5)
+    tried = oracle.get_state()["tried_so_far"]
+    assert len(tried) == 5
+    assert tried == sorted(tried)
+    oracle._tried_so_far = set(reversed(tried))
+    assert oracle.get_state()["tried_so_far"] == tried
+
+
 def test_settings_not_replaced_on_reload(make_oracle, drive_oracle):
     # KerasTuner issue #803: a resumed search must use the user's new settings.
     setting = "num_max_samples" if make_oracle.kind == "entropy" else "sampler"
