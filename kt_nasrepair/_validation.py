@@ -1,0 +1,38 @@
+"""Argument checks shared by `DenseHyperModel`, `NeuralRepair`, `RepairTuner` and the oracles.
+
+Every check raises a `ValueError` (or `TypeError`) that names the argument, the value received
+and what is accepted, in the Keras style ("`x` must be ... Received: x=...").
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+
+
+def is_int(value) -> bool:
+    """True for Python and NumPy integers; False for booleans (`True` is not a count)."""
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def is_number(value) -> bool:
+    """True for finite real numbers (ints, floats, NumPy scalars); False for booleans."""
+    return (
+        isinstance(value, Real)
+        and not isinstance(value, bool)
+        and math.isfinite(float(value))
+    )
+
+
+def check(ok: bool, name: str, value, accepted: str, error=ValueError) -> None:
+    """Raises `error` naming `name`, `value` and `accepted` unless `ok`.
+
+    Args:
+        ok: Whether the value is acceptable.
+        name: The argument's name, as the user wrote it.
+        value: The value received.
+        accepted: What is accepted, e.g. `"an integer >= 1"`.
+        error: The exception class to raise.
+    """
+    if not ok:
+        raise error(f"`{name}` must be {accepted}. Received: {name}={value!r}")
