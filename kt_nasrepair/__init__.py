@@ -9,7 +9,7 @@ from kt_nasrepair.oracles import (
     RandomSearchOracle,
 )
 from kt_nasrepair.progress import SearchProgress
-from kt_nasrepair.repair import NeuralRepair, RepairTuner
+from kt_nasrepair.repair import NeuralRepair, RepairTuner, with_repair
 
 __version__ = "0.1.0"
 
@@ -25,5 +25,6 @@ __all__ = [
     "datasets",
     "morph",
     "oracles",
+    "with_repair",
     "__version__",
 ]

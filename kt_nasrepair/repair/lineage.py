@@ -5,6 +5,8 @@ from __future__ import annotations
 import glob
 import os
 
+from kt_nasrepair._io import atomic_write_json, read_json
+
 RECORD_FILENAME = "repair.json"
 
 
@@ -24,7 +26,35 @@ def new_record(trial_id) -> dict:
         "repairs": None,
         "tuner_id": None,
         "restarts": 0,
+        "execution": 0,
+        "epochs_trained": None,
+        "warm_epochs": None,
+        "value_at_warm_epochs": None,
+        "promoted": None,
+        "donor_epochs": None,
     }
+
+
+def record_fname(trial_dir: str) -> str:
+    """The lineage record's path in a trial's directory."""
+    return os.path.join(trial_dir, RECORD_FILENAME)
+
+
+def read_record(trial_dir: str) -> dict | None:
+    """A trial's lineage record, or None when it has none (or it is unreadable)."""
+    return read_json(record_fname(trial_dir))
+
+
+def write_record(trial_dir: str, record: dict) -> None:
+    """Writes a trial's lineage record atomically (readers never see half a file)."""
+    atomic_write_json(record_fname(trial_dir), record)
+
+
+def lineage_epochs(record: dict | None) -> int:
+    """Epochs of training behind a trial's weights: its own plus its donors', recursively."""
+    if not record:
+        return 0
+    return int(record.get("epochs_trained") or 0) + int(record.get("donor_epochs") or 0)
 
 
 def missing_record(trial_id) -> dict:
@@ -53,6 +83,10 @@ def describe_record(record: dict | None) -> str:
         line = f"Warm start from trial {record['donor']} ({ops})"
     else:
         line = f"Cold start: {record.get('reason')}"
+    if record.get("promoted") is not None:
+        verdict = "promoted" if record["promoted"] else "stopped"
+        line += (f"; {verdict} after {record.get('warm_epochs')} warm epochs "
+                 f"({record.get('epochs_trained')} trained)")
     for growth in record.get("growth") or []:
         line += f"; grew at epoch {growth['epoch']}: {growth['widths_before']} -> {growth['widths_after']}"
     return line

@@ -1,0 +1,110 @@
+"""Donor choice and the warm start itself: which finished trial a new trial grows from.
+
+The functions here know nothing of KerasTuner's `Tuner`: they take the oracle's trials and
+callables that rebuild a donor, so they can be tested without a search.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+
+import keras_tuner
+
+from kt_nasrepair import morph
+
+# NOTE: how many of the best completed trials are considered as donors. Checking one costs a
+# model build (milliseconds for an MLP); 25 keeps a long search's per-trial overhead bounded.
+MAX_DONOR_CANDIDATES = 25
+
+
+def donor_candidates(oracle, trial_id, donor_pool: float) -> list:
+    """The completed trials that may be donors for `trial_id`, best first.
+
+    Args:
+        oracle: The search's `keras_tuner.Oracle`.
+        trial_id: The trial being started (never its own donor).
+        donor_pool: The share of the best `MAX_DONOR_CANDIDATES` completed trials that may be
+            donors (at least one always may).
+
+    Returns:
+        A list of `keras_tuner` trials with a finite score, best first.
+    """
+    best = oracle.get_best_trials(MAX_DONOR_CANDIDATES)
+    completed = [
+        t
+        for t in best
+        if t.trial_id != trial_id
+        and t.status == keras_tuner.engine.trial.TrialStatus.COMPLETED
+        and t.score is not None
+        and math.isfinite(t.score)
+    ]
+    # NOTE: by default only the better half is eligible. A poor donor (a 1-unit
+    # bottleneck, say) passes its bottleneck on to every descendant: widened copies of one
+    # unit stay near-identical, so its children trail a cold start (docs/warm_start.md).
+    return completed[: max(1, math.ceil(len(completed) * donor_pool))]
+
+
+def transfer_seed(seed, trial_id, execution: int = 0) -> int:
+    """The morphing-noise seed of one execution of one trial, derived from the tuner's seed."""
+    return zlib.crc32(f"{seed}:{trial_id}:{execution}".encode()) & 0x7FFFFFFF
+
+
+def warm_start(model, candidates, *, load_donor, noise_std, seed, probe=None) -> dict:
+    """Writes the first reachable candidate's function into `model`.
+
+    Every candidate is tried in turn; a donor that cannot be rebuilt, is not reachable, has
+    no readable checkpoint, or whose transfer raises is skipped with its reason, and
+    `model`'s own initial weights are restored before the next candidate. Nothing here
+    raises: at worst the model trains cold and the reasons say why.
+
+    Args:
+        model: The freshly built target model (modified in place on success).
+        candidates: Donor trials, best first (see `donor_candidates`).
+        load_donor: `load_donor(trial, weights=True)` returns the donor's model, with its
+            best checkpoint loaded when `weights` is true.
+        noise_std: Net2Net symmetry-breaking noise.
+        seed: Seed of the morphing noise.
+        probe: Optional input batch on which the transfer's deviation is measured.
+
+    Returns:
+        The lineage fields: `donor` (trial id or None), `ops`, `transfer_seconds`,
+        `max_deviation` and `reason` (why it started cold, or None).
+    """
+    refusals = []
+    initial = None
+    for donor_trial in candidates:
+        tag = f"trial {donor_trial.trial_id}"
+        try:
+            donor = load_donor(donor_trial, weights=False)
+        except Exception as error:  # a user's build_model may fail on old values
+            refusals.append(f"{tag}: rebuild failed ({type(error).__name__}: {error})")
+            continue
+        reachable, why = morph.can_transfer(donor, model)
+        if not reachable:
+            refusals.append(f"{tag}: {why}")
+            continue
+        try:
+            donor = load_donor(donor_trial, weights=True)
+        except Exception as error:
+            refusals.append(
+                f"{tag}: checkpoint missing or unreadable ({type(error).__name__}: {error})"
+            )
+            continue
+        if initial is None:
+            initial = [w.copy() for w in model.get_weights()]
+        try:
+            report = morph.transfer(donor, model, noise_std=noise_std, seed=seed, probe=probe)
+        except Exception as error:
+            model.set_weights(initial)
+            refusals.append(f"{tag}: transfer failed ({type(error).__name__}: {error})")
+            continue
+        return {
+            "donor": donor_trial.trial_id,
+            "ops": list(report.ops),
+            "transfer_seconds": report.seconds,
+            "max_deviation": report.max_deviation,
+            "reason": None,
+        }
+    return {"donor": None, "ops": [], "transfer_seconds": None, "max_deviation": None,
+            "reason": "; ".join(refusals)}

@@ -1,0 +1,422 @@
+"""`RepairMixin`: warm starts, growth and budgeted warm trials for any KerasTuner tuner.
+
+`RepairTuner` is this mixin on `keras_tuner.Tuner` with our oracles; `with_repair(cls)` puts
+it on a user's tuner class (`keras_tuner.RandomSearch`, `Hyperband`, ...), keeping that
+tuner's search algorithm. The mixin only orchestrates a trial; donor choice
+(`repair/donors.py`), growth (`repair/growth.py`), segmented training
+(`repair/training.py`), budgets (`repair/budget.py`) and records (`repair/lineage.py`) each
+sit in their own module.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+
+import keras
+import keras_tuner
+import numpy as np
+from keras_tuner.errors import FailedTrialError
+
+from kt_nasrepair import morph
+from kt_nasrepair._io import atomic_write_json
+from kt_nasrepair._validation import check, is_number
+from kt_nasrepair.progress import SearchProgressMixin
+from kt_nasrepair.repair import budget as budget_lib
+from kt_nasrepair.repair import checkpoints
+from kt_nasrepair.repair import donors as donors_lib
+from kt_nasrepair.repair import growth as growth_lib
+from kt_nasrepair.repair import lineage as lineage_lib
+from kt_nasrepair.repair._checks import check_input_shapes, check_objective_reported
+from kt_nasrepair.repair.callback import NeuralRepair
+from kt_nasrepair.repair.training import EpochLog, merged_results
+
+WARM_START_POLICIES = ("best_compatible", "best", "none")
+_PROBE_ROWS = 256
+# Hyperband writes these into a trial's values; such a trial has its own epoch budget.
+_HYPERBAND_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/trial_id")
+
+
+def check_repair_arguments(warm_start, donor_pool, noise_std, growth_factor, warm_epochs):
+    """Validates the repair arguments shared by `RepairTuner` and `with_repair` tuners."""
+    check(warm_start in WARM_START_POLICIES, "warm_start", warm_start,
+          f"one of {WARM_START_POLICIES}")
+    check(is_number(donor_pool) and 0 < donor_pool <= 1, "donor_pool", donor_pool,
+          "a fraction in (0, 1]: the share of completed trials, best first, that may be donors")
+    check(is_number(noise_std) and noise_std >= 0, "noise_std", noise_std, "a number >= 0")
+    check(is_number(growth_factor) and growth_factor >= 1, "growth_factor", growth_factor,
+          "a finite number >= 1")
+    budget_lib.check_warm_epochs(warm_epochs)
+
+
+class RepairMixin:
+    """Warm-starts each new trial from a trained relative; put it first among the bases.
+
+    See `RepairTuner` for the behaviour and `with_repair` for use with any tuner class. The
+    subclass's `__init__` must call `_init_repair(...)` (`with_repair` and `RepairTuner` do).
+    """
+
+    # -- set-up -----------------------------------------------------------------------------
+
+    def _init_repair(self, *, warm_start="best_compatible", donor_pool=0.5,
+                     noise_std=morph.DEFAULT_NOISE_STD, growth_factor=2.0, warm_epochs=None,
+                     seed=None):
+        check_repair_arguments(warm_start, donor_pool, noise_std, growth_factor, warm_epochs)
+        self.warm_start = warm_start
+        self.donor_pool = float(donor_pool)
+        self.noise_std = float(noise_std)
+        self.growth_factor = float(growth_factor)
+        self.warm_epochs = warm_epochs
+        self.seed = seed
+        self._executions = {}
+
+    def _repair_seed(self):
+        if self.seed is not None:
+            return self.seed
+        return getattr(self.oracle, "seed", None)
+
+    # -- files ------------------------------------------------------------------------------
+
+    def _trial_dir(self, trial_id) -> str:
+        return self.get_trial_dir(trial_id)
+
+    def _write_record(self, trial_id, record) -> None:
+        lineage_lib.write_record(self._trial_dir(trial_id), record)
+
+    # -- building ---------------------------------------------------------------------------
+
+    def _build_trial_architecture(self, trial):
+        """An unloaded model with the architecture `trial`'s checkpoint holds.
+
+        KerasTuner's plain `Tuner._build_hypermodel` is used on purpose: a tuner's own
+        override (Hyperband's loads a parent checkpoint) has no business here.
+        """
+        stored = checkpoints.stored_architecture(self._trial_dir(trial.trial_id))
+        if stored is not None:
+            return stored
+        return keras_tuner.Tuner._build_hypermodel(self, trial.hyperparameters.copy())
+
+    def load_model(self, trial):
+        """Rebuilds `trial`'s model (grown architecture included) with its best weights."""
+        model = self._build_trial_architecture(trial)
+        checkpoints.load_weights(model, self._get_checkpoint_fname(trial.trial_id))
+        return model
+
+    def _load_donor(self, trial, weights=True):
+        model = self._build_trial_architecture(trial)
+        if weights:
+            checkpoints.load_weights(model, self._get_checkpoint_fname(trial.trial_id))
+        return model
+
+    # -- one execution of a trial -----------------------------------------------------------
+
+    def _build_and_fit_model(self, trial, *args, **kwargs):
+        started_at = time.time()
+        execution = self._executions[trial.trial_id] = self._executions.get(trial.trial_id, -1) + 1
+        model = self._try_build(trial.hyperparameters)
+        try:
+            check_input_shapes(model, trial.trial_id, args, kwargs)
+        except FailedTrialError as error:
+            record = lineage_lib.new_record(trial.trial_id)
+            record.update(reason="the data does not fit the model's input",
+                          error=f"{type(error).__name__}: {error}",
+                          started_at=started_at, ended_at=time.time(),
+                          tuner_id=self.tuner_id, execution=execution)
+            self._write_record(trial.trial_id, record)
+            raise
+        probe = _probe_batch(args, kwargs)
+        previous = lineage_lib.read_record(self._trial_dir(trial.trial_id))
+        record = self.warm_start_model(trial, model, probe)
+        record.update(started_at=started_at, tuner_id=self.tuner_id, execution=execution)
+        # A record without an end is a run that was killed; counting it keeps the history.
+        restarts = (previous or {}).get("restarts", 0)
+        if previous is not None and previous.get("ended_at") is None:
+            restarts += 1
+        record["restarts"] = restarts
+        self._write_record(trial.trial_id, record)
+        fit_start = time.perf_counter()
+        try:
+            results, model = self._fit_in_segments(trial, model, record, probe, *args, **kwargs)
+            check_objective_reported(results, self.oracle.objective)
+        except Exception as error:
+            # Keep what is known about a failing trial next to its KerasTuner record.
+            record["error"] = f"{type(error).__name__}: {error}"
+            record["ended_at"] = time.time()
+            self._write_record(trial.trial_id, record)
+            raise
+        record["train_seconds"] = time.perf_counter() - fit_start
+        record["ended_at"] = time.time()
+        repairs = _repair_callbacks(kwargs)
+        if repairs:
+            record["repairs"] = {
+                "repaired_units": sum(cb.total_repaired for cb in repairs),
+                "recoveries": sum(cb.recoveries for cb in repairs),
+            }
+        self._write_record(trial.trial_id, record)
+        atomic_write_json(
+            os.path.join(self._trial_dir(trial.trial_id), "build_config.json"),
+            model.get_build_config(),
+        )
+        _raise_if_diverged(results, self.oracle.objective)
+        return results
+
+    def warm_start_model(self, trial, model, probe=None) -> dict:
+        """Writes the best reachable donor's weights into `model`; returns the lineage record.
+
+        Args:
+            trial: The `keras_tuner.engine.trial.Trial` being run.
+            model: Its freshly built target model (modified in place on a warm start).
+            probe: Optional input batch on which the transfer's deviation is measured.
+
+        Returns:
+            A dict with `donor` (trial id or None), `ops`, `reason` (why it started cold),
+            `growth`, `transfer_seconds`, `max_deviation` and `donor_epochs`.
+        """
+        record = lineage_lib.new_record(trial.trial_id)
+        values = trial.hyperparameters.values
+        if values.get("tuner/trial_id") is not None:
+            record["reason"] = (
+                f"continues Hyperband trial {values['tuner/trial_id']} from its own weights"
+            )
+            return record
+        if self.warm_start == "none":
+            record["reason"] = "warm start disabled (warm_start='none')"
+            return record
+        try:
+            morph.describe(model)
+        except morph.NotMorphableError as error:
+            record["reason"] = f"target model cannot be morphed: {error}"
+            return record
+        candidates = donors_lib.donor_candidates(self.oracle, trial.trial_id, self.donor_pool)
+        if not candidates:
+            record["reason"] = "no completed trial to start from yet"
+            return record
+        if self.warm_start == "best":
+            candidates = candidates[:1]
+        execution = self._executions.get(trial.trial_id, 0)
+        outcome = donors_lib.warm_start(
+            model,
+            candidates,
+            load_donor=self._load_donor,
+            noise_std=self.noise_std,
+            seed=donors_lib.transfer_seed(self._repair_seed(), trial.trial_id, execution),
+            probe=probe,
+        )
+        record.update(outcome)
+        if outcome["donor"] is None:
+            record["reason"] = (
+                f"no eligible donor is reachable (donor_pool={self.donor_pool:g}): "
+                + outcome["reason"]
+            )
+        else:
+            donor_record = lineage_lib.read_record(self._trial_dir(outcome["donor"]))
+            record["donor_epochs"] = lineage_lib.lineage_epochs(donor_record)
+        return record
+
+    # -- training in segments: growth and the warm budget ---------------------------------
+
+    def _fit_in_segments(self, trial, model, record, probe, *args, **kwargs):
+        hp = trial.hyperparameters
+        repairs = _repair_callbacks(kwargs)
+        for callback in repairs:
+            if probe is not None and callback.probe_data is None:
+                callback.set_probe_data(probe)
+        growers = [cb for cb in repairs if cb.grow_on_plateau]
+        for callback in growers:
+            callback.stop_on_growth_request = True
+        log = EpochLog()
+        kwargs["callbacks"] = [*kwargs.get("callbacks", []), log]
+        epochs = kwargs.get("epochs", 1)
+        done = kwargs.get("initial_epoch", 0)
+        stop_at = epochs
+        warm_budget = self._warm_budget(trial, record, epochs - done)
+        if warm_budget is not None:
+            stop_at = done + warm_budget
+            record["warm_epochs"] = warm_budget
+        segments = 0
+        while True:
+            results = self.hypermodel.fit(
+                hp, model, *args, **{**kwargs, "initial_epoch": done, "epochs": stop_at}
+            )
+            segments += 1
+            if not log.epochs:
+                break  # a fit that ignores `callbacks`: nothing to continue from
+            done = log.next_epoch(done)
+            growth_requested = any(cb.growth_requested for cb in growers)
+            if done < stop_at and not growth_requested:
+                break  # stopped by a callback of the user's (EarlyStopping, say)
+            if done >= stop_at:
+                if stop_at >= epochs:
+                    break
+                # The warm budget is spent: go on only when promising.
+                value = budget_lib.best_value(self.oracle.objective, log.logs)
+                promoted = budget_lib.should_promote(
+                    self.oracle.objective, value, self._donor_score(record["donor"])
+                )
+                record.update(value_at_warm_epochs=value, promoted=promoted)
+                if not promoted:
+                    break
+                stop_at = epochs
+            if growth_requested:
+                model = self._grow(trial, model, record, epoch=done)
+                for callback in growers:
+                    callback.reset_growth_request()
+        record["epochs_trained"] = len(log.epochs)
+        return merged_results(log, results, segments), model
+
+    def _warm_budget(self, trial, record, epochs):
+        if record.get("donor") is None:
+            return None
+        if any(key in trial.hyperparameters.values for key in _HYPERBAND_KEYS):
+            return None  # Hyperband budgets its trials itself
+        return budget_lib.resolve_warm_epochs(self.warm_epochs, epochs)
+
+    def _donor_score(self, donor_id):
+        trials = getattr(self.oracle, "trials", None)
+        donor = trials.get(donor_id) if trials is not None else self.oracle.get_trial(donor_id)
+        return None if donor is None else donor.score
+
+    def grow(self, model) -> tuple[keras.Model, list[str]]:
+        """Widens every hidden Dense layer of `model` by `growth_factor` (Net2WiderNet).
+
+        Override to grow differently (deepen, widen one layer, ...). Must return a new model
+        whose function equals `model`'s up to the morphing noise, and the operations.
+        """
+        return growth_lib.widen_all(model, self.growth_factor, self.noise_std)
+
+    def _grow(self, trial, model, record, epoch):
+        start = time.perf_counter()
+        before = morph.hidden_widths(model)
+        grown, ops = self.grow(model)
+        grown.compile_from_config(model.get_compile_config())
+        trial_dir = self._trial_dir(trial.trial_id)
+        growth_lib.grow_trial_model(
+            model,
+            grown,
+            self._get_checkpoint_fname(trial.trial_id),
+            checkpoints.architecture_fname(trial_dir),
+        )
+        record["growth"].append(growth_lib.growth_entry(epoch, ops, before, grown, start))
+        self._write_record(trial.trial_id, record)
+        return grown
+
+    # -- reporting --------------------------------------------------------------------------
+
+    def lineage(self) -> dict:
+        """The warm-start lineage of every trial.
+
+        Returns:
+            `{trial_id: record}`, read from the trials' directories (so it includes trials
+            run by other workers). A record holds `donor` (trial id or None), `ops`,
+            `reason` (why it started cold), `growth`, `transfer_seconds`, `max_deviation`,
+            `epochs_trained`, `warm_epochs`, `promoted` and `donor_epochs` (see
+            docs/warm_start.md).
+        """
+        trial_ids = set(lineage_lib.recorded_trial_ids(self.project_dir))
+        trial_ids.update(getattr(self.oracle, "trials", {}).keys())
+        result = {}
+        for trial_id in sorted(trial_ids):
+            record = lineage_lib.read_record(self._trial_dir(trial_id))
+            result[trial_id] = record if record is not None else lineage_lib.missing_record(
+                trial_id
+            )
+        return result
+
+    def results_summary(self, num_trials=10):
+        """Prints KerasTuner's results summary, with each trial's donor."""
+        print("Results summary")
+        print(f"Results in {self.project_dir}")
+        print(f"Showing {num_trials} best trials")
+        print(f"{self.oracle.objective}")
+        records = self.lineage()
+        for trial in self.oracle.get_best_trials(num_trials):
+            print()
+            trial.summary()
+            print(lineage_lib.describe_record(records.get(trial.trial_id)))
+
+
+def with_repair(tuner_class: type) -> type:
+    """Returns a subclass of `tuner_class` that warm-starts its trials like `RepairTuner`.
+
+    The tuner keeps its own search algorithm (its oracle) and arguments; it gains the
+    keyword arguments `warm_start`, `donor_pool`, `noise_std`, `growth_factor`,
+    `warm_epochs` and `repair_seed` (the morphing seed; defaults to the oracle's `seed`),
+    `lineage()` and a progress line per trial. With `keras_tuner.Hyperband`, a continued
+    trial keeps Hyperband's own reload of its parent's weights and budget; only a new
+    configuration is warm-started from a relative.
+
+    Args:
+        tuner_class: A `keras_tuner.Tuner` subclass, e.g. `keras_tuner.Hyperband`.
+
+    Returns:
+        A class named `"<name>WithRepair"`.
+
+    Raises:
+        TypeError: when `tuner_class` is not a `keras_tuner.Tuner` subclass.
+
+    Example:
+
+    ```python
+    Tuner = kt_nasrepair.with_repair(keras_tuner.Hyperband)
+    tuner = Tuner(build_model, objective="val_accuracy", max_epochs=9, directory="runs")
+    ```
+    """
+    if not (isinstance(tuner_class, type) and issubclass(tuner_class, keras_tuner.Tuner)):
+        raise TypeError(
+            "`tuner_class` must be a keras_tuner.Tuner subclass, e.g. keras_tuner.Hyperband. "
+            f"Received: tuner_class={tuner_class!r}"
+        )
+    if issubclass(tuner_class, RepairMixin):
+        return tuner_class
+
+    def __init__(self, *args, warm_start="best_compatible", donor_pool=0.5,
+                 noise_std=morph.DEFAULT_NOISE_STD, growth_factor=2.0, warm_epochs=None,
+                 repair_seed=None, **kwargs):
+        self._init_repair(warm_start=warm_start, donor_pool=donor_pool, noise_std=noise_std,
+                          growth_factor=growth_factor, warm_epochs=warm_epochs,
+                          seed=repair_seed)
+        tuner_class.__init__(self, *args, **kwargs)
+
+    bases = (RepairMixin, SearchProgressMixin, tuner_class)
+    if issubclass(tuner_class, SearchProgressMixin):
+        bases = (RepairMixin, tuner_class)
+    return type(f"{tuner_class.__name__}WithRepair", bases,
+                {"__init__": __init__, "__doc__": with_repair.__doc__})
+
+
+def _repair_callbacks(kwargs):
+    return [cb for cb in kwargs.get("callbacks", []) if isinstance(cb, NeuralRepair)]
+
+
+def _probe_batch(args, kwargs):
+    x = args[0] if args else kwargs.get("x")
+    if isinstance(x, np.ndarray) and x.ndim >= 2 and len(x):
+        return x[:_PROBE_ROWS]
+    return None
+
+
+def _raise_if_diverged(results, objective):
+    """A trial whose training ended non-finite must fail, never become the best."""
+    histories = results if isinstance(results, list) else [results]
+    for history in histories:
+        values = getattr(history, "history", None)
+        if not values:
+            continue
+        final_loss = values.get("loss", [0.0])[-1]
+        if final_loss is None or not math.isfinite(final_loss):
+            raise FailedTrialError(
+                f"Training diverged: the loss was {final_loss} at the last epoch "
+                "(add kt_nasrepair.NeuralRepair to recover from non-finite losses)."
+            )
+        for name, series in values.items():
+            if name in _objective_names(objective) and not any(
+                v is not None and math.isfinite(v) for v in series
+            ):
+                raise FailedTrialError(f"The objective {name!r} was never finite: {series}")
+
+
+def _objective_names(objective):
+    if hasattr(objective, "objectives"):
+        return {o.name for o in objective.objectives}
+    return {objective.name}
