@@ -41,11 +41,14 @@ from kt_nasrepair.datasets import load_mnist  # noqa: E402
 METHODS = (
     "repair_entropy",
     "repair_random",
+    "repair_hyperband",
     "entropy",
     "kt_random",
     "kt_bayesian",
     "kt_hyperband",
 )
+# NOTE: the RepairTuner settings every repair_* method runs with (stated in the report).
+REPAIR_DEFAULTS = {"warm_epochs": "auto"}
 BASELINE = "kt_random"
 DATA_FILE = "data.npz"  # the split, written once by the parent for every run's process
 QUICK = {"spaces": ["seed"], "seeds": 3, "max_trials": 5, "epochs": 2}
@@ -183,9 +186,15 @@ def make_tuner(method, hypermodel, seed, max_trials, epochs, directory, test_dat
         overwrite=True,
         test_data=test_data,
     )
+    if method == "repair_hyperband":
+        return instrumented(kt_nasrepair.with_repair(BudgetedHyperband))(
+            hypermodel, epoch_budget=max_trials * epochs, max_epochs=epochs, seed=seed,
+            **REPAIR_DEFAULTS, **common
+        )
     if method.startswith("repair_"):
         return instrumented(kt_nasrepair.RepairTuner)(
-            hypermodel, max_trials=max_trials, strategy=method.split("_")[1], seed=seed, **common
+            hypermodel, max_trials=max_trials, strategy=method.split("_")[1], seed=seed,
+            **REPAIR_DEFAULTS, **common
         )
     if method == "entropy":
         return instrumented(kt_nasrepair.EntropySearch)(
@@ -279,50 +288,106 @@ def time_to_target(trials, target):
     return math.inf
 
 
+FRACTIONS = (0.25, 0.5, 1.0)
+
+
+def best_at(trials, seconds):
+    """Best validation accuracy so far, and its test accuracy, after `seconds` of search."""
+    best_val, best_test = -math.inf, None
+    for cumulative, value, test in best_so_far(trials):
+        if cumulative > seconds:
+            break
+        best_val, best_test = value, test
+    return best_val, best_test
+
+
+def warm_share(trials, skip=5):
+    """Share of trials with a donor, among those after the first `skip`."""
+    later = trials[skip:]
+    return sum(t.get("donor") is not None for t in later) / len(later) if later else float("nan")
+
+
 def summarise(runs, methods, spaces):
-    """Median final test accuracy and time-to-target ratio (vs RandomSearch) per method."""
+    """Per method: medians over seeds against the same seed's KerasTuner RandomSearch run.
+
+    - `ratio`: time to reach RandomSearch's final best validation accuracy, over
+      RandomSearch's own time to reach it (median of the per-seed ratios; `pooled`: the
+      sum over seeds of the times over the sum of RandomSearch's; inf when never reached);
+    - `at_<f>`: best test accuracy so far after a share `f` of RandomSearch's total time;
+    - `test_accuracy`: final best test accuracy; `epochs`: epochs trained; `warm`: share of
+      trials after the first five that were warm-started.
+    """
     table = {}
     for space in spaces:
         baseline = {r["seed"]: r for r in runs if r["space"] == space and r["method"] == BASELINE}
         for method in methods:
             mine = [r for r in runs if r["space"] == space and r["method"] == method]
-            finals, ratios, epochs = [], [], []
+            finals, ratios, epochs, warm, times, base_times = [], [], [], [], [], []
+            at = {f: [] for f in FRACTIONS}
             for run in mine:
                 rows = best_so_far(run["trials"])
                 finals.append(rows[-1][2] if rows and rows[-1][2] is not None else float("nan"))
                 epochs.append(sum(t["epochs"] for t in run["trials"]))
+                warm.append(warm_share(run["trials"]))
                 base = baseline.get(run["seed"])
-                if base:
-                    base_rows = best_so_far(base["trials"])
-                    target = base_rows[-1][1]
-                    ratios.append(
-                        time_to_target(run["trials"], target)
-                        / time_to_target(base["trials"], target)
-                    )
-            table[(space, method)] = {
-                "test_accuracy": float(np.nanmedian(finals)) if finals else float("nan"),
+                if not base:
+                    continue
+                base_rows = best_so_far(base["trials"])
+                target = base_rows[-1][1]
+                mine_time = time_to_target(run["trials"], target)
+                base_time = time_to_target(base["trials"], target)
+                ratios.append(mine_time / base_time)
+                times.append(mine_time)
+                base_times.append(base_time)
+                for f in FRACTIONS:
+                    test = best_at(run["trials"], f * base_rows[-1][0])[1]
+                    at[f].append(float("nan") if test is None else test)
+            row = {
+                "test_accuracy": _nanmedian(finals),
                 "ratio": float(np.median(ratios)) if ratios else float("nan"),
                 "ratios": ratios,
-                "epochs": float(np.median(epochs)) if epochs else float("nan"),
+                "pooled": (sum(times) / sum(base_times)) if base_times else float("nan"),
+                "epochs": _nanmedian(epochs),
+                "warm": _nanmedian(warm),
                 "seeds": len(mine),
             }
+            row.update({f"at_{f:g}": _nanmedian(at[f]) for f in FRACTIONS})
+            table[(space, method)] = row
     return table
 
 
+def _nanmedian(values):
+    values = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    return float(np.median(values)) if values else float("nan")
+
+
+def _ratio(value):
+    return "not reached" if math.isinf(value) else f"{value:.2f}"
+
+
 def markdown(table, args):
+    shares = " / ".join(f"{int(f * 100)}%" for f in FRACTIONS)
     lines = [
         f"Command: `python benchmarks/search_efficiency.py {' '.join(args.argv)}`".rstrip(),
         "",
+        f"Settings: {args.dataset}, {args.max_trials} trials x {args.epochs} epochs, batch "
+        f"{args.batch_size}, {args.seeds} seeds; repair_* methods run with "
+        f"{REPAIR_DEFAULTS}; RepairTuner's strategy is in the method name.",
+        "",
         "| space | method | seeds | epochs trained (median) | best test accuracy (median) | "
-        "time to RandomSearch's best val accuracy, ratio (median) | ratios per seed |",
-        "|---|---|---|---|---|---|---|",
+        "time to RandomSearch's best val accuracy, ratio (median) | ratio pooled over seeds | "
+        "ratios per seed | best test accuracy at " + shares + " of RandomSearch's time | "
+        "warm trials after the first five |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for (space, method), row in table.items():
-        ratios = ", ".join("not reached" if math.isinf(r) else f"{r:.2f}" for r in row["ratios"])
-        ratio = "not reached" if math.isinf(row["ratio"]) else f"{row['ratio']:.2f}"
+        ratios = ", ".join(_ratio(r) for r in row["ratios"])
+        at = " / ".join(f"{row[f'at_{f:g}']:.3f}" for f in FRACTIONS)
+        warm = "n/a" if math.isnan(row["warm"]) else f"{row['warm']:.0%}"
         lines.append(
             f"| {space} | {method} | {row['seeds']} | {row['epochs']:.0f} | "
-            f"{row['test_accuracy']:.4f} | {ratio} | {ratios} |"
+            f"{row['test_accuracy']:.4f} | {_ratio(row['ratio'])} | {_ratio(row['pooled'])} | "
+            f"{ratios} | {at} | {warm} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -371,7 +436,7 @@ def parse_args(argv=None):
     parser.add_argument("--spaces", nargs="+", default=["default", "seed"],
                         choices=["default", "seed"])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--max-trials", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=32)
