@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from kt_nasrepair import DenseHyperModel, RepairTuner
-from kt_nasrepair.oracles import EntropySearchOracle, RandomSearchOracle
+from kt_nasrepair.oracles import EntropySearchOracle, QuasiRandomSearchOracle
 
-OUR_ORACLES = [RandomSearchOracle, EntropySearchOracle]
+OUR_ORACLES = [QuasiRandomSearchOracle, EntropySearchOracle]
 
 
 @pytest.fixture(autouse=True)
@@ -273,7 +273,7 @@ def test_tuner_noise_and_growth(tmp_path, argument, value, expected):
 def test_tuner_oracle_argument(tmp_path):
     with pytest.raises(TypeError, match=_received("oracle", "val_accuracy")):
         RepairTuner(small_hypermodel(), "val_accuracy", directory=tmp_path)
-    oracle = RandomSearchOracle(objective="val_accuracy", max_trials=1)
+    oracle = QuasiRandomSearchOracle(objective="val_accuracy", max_trials=1)
     with pytest.raises(ValueError,
                        match=r"belong to the oracle.*Received: objective='val_accuracy'"):
         RepairTuner(small_hypermodel(), oracle, objective="val_accuracy", directory=tmp_path)
