@@ -232,6 +232,21 @@ def test_oracle_objective_unknown_name_or_type(cls):
         cls(objective=3)
 
 
+# -- NeuralRepair arguments ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("monitor", ["val_f1", "val_my_metric", "val_auc_1"])
+def test_neural_repair_monitor_direction_unknown(monitor):
+    from kt_nasrepair import NeuralRepair
+
+    with pytest.raises(
+        ValueError,
+        match=rf"`mode='auto'` cannot tell whether `monitor='{monitor}'` should be minimised or "
+        r"maximised.*Pass `mode='min'` or `mode='max'`",
+    ):
+        NeuralRepair(grow_on_plateau=True, monitor=monitor)
+
+
 # -- RepairTuner arguments ------------------------------------------------------------------
 
 
