@@ -22,7 +22,9 @@ def one_float_space():
 def test_sobol_points_are_stratified(drive_oracle):
     # The first 2^k points of a (scrambled) Sobol sequence put exactly one
     # point in each of the 2^k equal intervals; independent draws rarely do.
-    oracle = QuasiRandomSearchOracle(objective="loss", max_trials=16, seed=5, hyperparameters=one_float_space())
+    oracle = QuasiRandomSearchOracle(
+        objective="loss", max_trials=16, seed=5, hyperparameters=one_float_space()
+    )
     drive_oracle(oracle, lambda v: {"loss": v["x"]}, 16)
     xs = [t.hyperparameters.values["x"] for t in oracle.trials.values()]
     assert sorted(int(x * 16) for x in xs) == list(range(16))
@@ -32,7 +34,9 @@ def test_uniform_sampler_is_seeded_and_exhausts_a_finite_space(drive_oracle, tmp
     hps = keras_tuner.HyperParameters()
     hps.Int("a", 1, 4)
     hps.Choice("b", ["x", "y", "z"])
-    oracle = QuasiRandomSearchOracle(objective="loss", max_trials=50, seed=3, sampler="uniform", hyperparameters=hps)
+    oracle = QuasiRandomSearchOracle(
+        objective="loss", max_trials=50, seed=3, sampler="uniform", hyperparameters=hps
+    )
     stopped = drive_oracle(oracle, lambda v: {"loss": v["a"]}, 50)
     assert stopped is not None and stopped.status == "STOPPED"
     configs = {(t.hyperparameters.values["a"], t.hyperparameters.values["b"]) for t in oracle.trials.values()}
@@ -119,4 +123,6 @@ def test_new_names_do_not_warn(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", DeprecationWarning)
         QuasiRandomSearchOracle(objective="loss")
-        QuasiRandomSearch(build_nothing, objective="loss", directory=str(tmp_path), project_name="new")
+        QuasiRandomSearch(
+            build_nothing, objective="loss", directory=str(tmp_path), project_name="new"
+        )

@@ -432,7 +432,8 @@ def test_auto_mode_infers_the_direction_as_keras_tuner_does(monitor, direction):
 
 @pytest.mark.parametrize("monitor", ["val_my_metric", "f_beta", "val_precision_1"])
 def test_auto_mode_refuses_a_metric_it_cannot_place(monitor):
-    with pytest.raises(ValueError, match=rf"monitor='{monitor}'.*Pass `mode='min'` or `mode='max'`"):
+    message = rf"monitor='{monitor}'.*Pass `mode='min'` or `mode='max'`"
+    with pytest.raises(ValueError, match=message):
         NeuralRepair(grow_on_plateau=True, monitor=monitor)
     assert NeuralRepair(grow_on_plateau=True, monitor=monitor, mode="max").direction == "max"
     assert NeuralRepair(grow_on_plateau=True, monitor=monitor, mode="min").direction == "min"
