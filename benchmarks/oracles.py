@@ -1,7 +1,7 @@
 """Benchmark of the search oracles through the KerasTuner Oracle API only.
 
 No model is trained: each trial's score is a known test function of its
-hyperparameters. Compares `EntropySearchOracle`, our `RandomSearchOracle`
+hyperparameters. Compares `EntropySearchOracle`, our `QuasiRandomSearchOracle`
 (Sobol), and KerasTuner's `RandomSearchOracle` and
 `BayesianOptimizationOracle` on
 
@@ -40,7 +40,7 @@ import keras_tuner as kt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from kt_nasrepair.oracles import EntropySearchOracle  # noqa: E402
-from kt_nasrepair.oracles import RandomSearchOracle  # noqa: E402
+from kt_nasrepair.oracles import QuasiRandomSearchOracle  # noqa: E402
 
 HARTMANN_A = np.array(
     [[10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14],
@@ -111,7 +111,9 @@ def make_problems():
 def make_oracles():
     return {
         "EntropySearchOracle (ours)": lambda **kw: EntropySearchOracle(**kw),
-        "RandomSearchOracle sobol (ours)": lambda **kw: RandomSearchOracle(sampler="sobol", **kw),
+        "QuasiRandomSearchOracle sobol (ours)": lambda **kw: QuasiRandomSearchOracle(
+            sampler="sobol", **kw
+        ),
         "KT RandomSearchOracle": lambda **kw: kt.oracles.RandomSearchOracle(**kw),
         "KT BayesianOptimizationOracle": lambda **kw: kt.oracles.BayesianOptimizationOracle(**kw),
     }

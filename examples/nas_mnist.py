@@ -14,14 +14,14 @@ from __future__ import annotations
 from _common import load_data, parse_args, report_best, save_plots
 
 from kt_nasrepair import DenseHyperModel
-from kt_nasrepair.oracles import EntropySearch, RandomSearch
+from kt_nasrepair.oracles import EntropySearch, QuasiRandomSearch
 from kt_nasrepair.report import results_table
 
 
 def main(argv=None):
     args = parse_args(__doc__.split("\n\n")[0], argv)
     (x_train, y_train), (x_test, y_test) = load_data(args)
-    tuner_class = EntropySearch if args.strategy == "entropy" else RandomSearch
+    tuner_class = EntropySearch if args.strategy == "entropy" else QuasiRandomSearch
     tuner = tuner_class(
         DenseHyperModel.mnist_seed(input_shape=x_train.shape[1:]),
         objective="val_accuracy",

@@ -5,8 +5,10 @@ from kt_nasrepair.hypermodel import DenseHyperModel
 from kt_nasrepair.oracles import (
     EntropySearch,
     EntropySearchOracle,
-    RandomSearch,
-    RandomSearchOracle,
+    QuasiRandomSearch,
+    QuasiRandomSearchOracle,
+    RandomSearch,  # deprecated alias of QuasiRandomSearch
+    RandomSearchOracle,  # deprecated alias of QuasiRandomSearchOracle
 )
 from kt_nasrepair.progress import SearchProgress
 from kt_nasrepair.repair import NeuralRepair, RepairTuner, with_repair
@@ -18,6 +20,8 @@ __all__ = [
     "EntropySearch",
     "EntropySearchOracle",
     "NeuralRepair",
+    "QuasiRandomSearch",
+    "QuasiRandomSearchOracle",
     "RandomSearch",
     "RandomSearchOracle",
     "RepairTuner",

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from numbers import Integral, Real
 
 import keras
 import keras_tuner
+
+from kt_nasrepair._validation import is_int
+from kt_nasrepair._validation import is_number
 
 # Hyperparameter names are part of the public API (lineage, plots and saved searches use them).
 NUM_LAYERS = "num_layers"
@@ -52,8 +53,11 @@ class DenseHyperModel(keras_tuner.HyperModel):
         learning_rate: `(min, max)` learning rate searched on a log scale, or `None` to keep
             the optimizer's default. Defaults to `(1e-4, 1e-2)`.
         optimizer: Optimizer name or instance (a fresh copy is made for every model).
-        loss: Loss name or object. Defaults to categorical cross-entropy (one-hot labels), or
-            binary cross-entropy for a sigmoid output.
+        loss: Loss name or object. Defaults to Keras' `"crossentropy"`, which takes integer
+            labels (shape `(n,)` or `(n, 1)`, as `keras.datasets.mnist.load_data()` returns
+            them) and one-hot labels (shape `(n, num_classes)`) alike: it is the sparse or the
+            categorical cross-entropy, chosen from the labels' shape when the model first
+            sees them. Binary cross-entropy for a sigmoid output.
         metrics: Metrics passed to `compile`. Defaults to `["accuracy"]`.
         output_activation: `"softmax"` (default) or `"sigmoid"` (only with `num_classes=2`:
             one sigmoid unit).
@@ -118,11 +122,10 @@ class DenseHyperModel(keras_tuner.HyperModel):
             )
         self.output_activation = output_activation
         if loss is None:
-            loss = (
-                "binary_crossentropy"
-                if output_activation == "sigmoid"
-                else "categorical_crossentropy"
-            )
+            # NOTE: Keras resolves "crossentropy" per model, at its first batch, from the
+            # shapes of labels and outputs (`compile_utils.get_loss`); "accuracy" is resolved
+            # the same way, so both stay right for integer and one-hot labels.
+            loss = "binary_crossentropy" if output_activation == "sigmoid" else "crossentropy"
         self.loss = _check_loss(loss)
         self.metrics = _check_metrics(metrics)
 
@@ -131,8 +134,10 @@ class DenseHyperModel(keras_tuner.HyperModel):
         """The space of the original MNIST example, exactly.
 
         1-10 hidden ReLU layers sharing one width of 1-10 units (100 configurations), a
-        softmax output, Adam with its default learning rate, categorical cross-entropy and
-        accuracy. The example trains each candidate for 10 epochs at batch size 32.
+        softmax output, Adam with its default learning rate, cross-entropy and accuracy. The
+        example trains each candidate for 10 epochs at batch size 32. The loss is Keras'
+        `"crossentropy"`: the original's categorical cross-entropy for one-hot labels, the
+        same value computed sparsely for integer labels.
 
         Returns:
             A `DenseHyperModel`.
@@ -147,7 +152,7 @@ class DenseHyperModel(keras_tuner.HyperModel):
             dropout=None,
             learning_rate=None,
             optimizer="adam",
-            loss="categorical_crossentropy",
+            loss="crossentropy",
             metrics=["accuracy"],
             name="mnist_seed",
         )
@@ -249,19 +254,15 @@ class DenseHyperModel(keras_tuner.HyperModel):
 # -- argument checks -----------------------------------------------------------------------
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, Integral) and not isinstance(value, bool)
-
-
 def _check_input_shape(input_shape):
     value = input_shape
-    if isinstance(value, Integral) and not isinstance(value, bool):
+    if is_int(value):
         value = (value,)
     try:
         shape = tuple(value)
     except TypeError:
         shape = None
-    if not shape or not all(_is_int(d) and d > 0 for d in shape):
+    if not shape or not all(is_int(d) and d > 0 for d in shape):
         raise ValueError(
             "`input_shape` must be a non-empty tuple of positive integers, e.g. (784,) or "
             f"(28, 28). Received: input_shape={input_shape!r}"
@@ -270,7 +271,7 @@ def _check_input_shape(input_shape):
 
 
 def _check_num_classes(num_classes):
-    if not _is_int(num_classes) or num_classes < 2:
+    if not is_int(num_classes) or num_classes < 2:
         raise ValueError(
             f"`num_classes` must be an integer >= 2. Received: num_classes={num_classes!r}"
         )
@@ -282,7 +283,7 @@ def _check_int_range(name, value, minimum):
         low, high = value
     except (TypeError, ValueError):
         low = high = None
-    if not (_is_int(low) and _is_int(high) and minimum <= low <= high):
+    if not (is_int(low) and is_int(high) and minimum <= low <= high):
         raise ValueError(
             f"`{name}` must be a pair (min, max) of integers with {minimum} <= min <= max. "
             f"Received: {name}={value!r}"
@@ -292,7 +293,7 @@ def _check_int_range(name, value, minimum):
 
 def _check_units(units):
     if isinstance(units, list):
-        if not units or not all(_is_int(u) and u > 0 for u in units):
+        if not units or not all(is_int(u) and u > 0 for u in units):
             raise ValueError(
                 "`units` given as a list must be a non-empty list of positive integers. "
                 f"Received: units={units!r}"
@@ -302,7 +303,7 @@ def _check_units(units):
     if values is not None and len(values) in (2, 3):
         low, high = values[:2]
         step = values[2] if len(values) == 3 else 1
-        if all(_is_int(v) for v in (low, high, step)) and 1 <= low <= high and step >= 1:
+        if all(is_int(v) for v in (low, high, step)) and 1 <= low <= high and step >= 1:
             return int(low), int(high), int(step)
     raise ValueError(
         "`units` must be (min, max) or (min, max, step) with integers 1 <= min <= max and "
@@ -336,9 +337,7 @@ def _check_float_range(name, value, low, high):
     if value is None:
         return None
     values = tuple(value) if isinstance(value, (tuple, list)) else ()
-    if len(values) in (2, 3) and all(
-        isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v) for v in values
-    ):
+    if len(values) in (2, 3) and all(is_number(v) for v in values):
         vmin, vmax = float(values[0]), float(values[1])
         step = float(values[2]) if len(values) == 3 else None
         in_bounds = (vmin >= low if high is not None else vmin > low) and vmin <= vmax
@@ -372,6 +371,10 @@ def _check_optimizer(optimizer):
 def _check_loss(loss):
     # Keras resolves the loss only at the first `fit`; a bad name would fail every trial.
     if callable(loss):
+        return loss
+    # Keras' `compile` also takes these two names (sparse, categorical or binary, chosen from
+    # the shapes of labels and outputs), though `keras.losses.get` does not know them.
+    if isinstance(loss, str) and loss.lower() in ("crossentropy", "ce"):
         return loss
     if isinstance(loss, str):
         try:

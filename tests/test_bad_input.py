@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from kt_nasrepair import DenseHyperModel, RepairTuner
-from kt_nasrepair.oracles import EntropySearchOracle, RandomSearchOracle
+from kt_nasrepair.oracles import EntropySearchOracle, QuasiRandomSearchOracle
 
-OUR_ORACLES = [RandomSearchOracle, EntropySearchOracle]
+OUR_ORACLES = [QuasiRandomSearchOracle, EntropySearchOracle]
 
 
 @pytest.fixture(autouse=True)
@@ -232,6 +232,21 @@ def test_oracle_objective_unknown_name_or_type(cls):
         cls(objective=3)
 
 
+# -- NeuralRepair arguments ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("monitor", ["val_f1", "val_my_metric", "val_auc_1"])
+def test_neural_repair_monitor_direction_unknown(monitor):
+    from kt_nasrepair import NeuralRepair
+
+    with pytest.raises(
+        ValueError,
+        match=rf"`mode='auto'` cannot tell whether `monitor='{monitor}'` should be minimised or "
+        r"maximised.*Pass `mode='min'` or `mode='max'`",
+    ):
+        NeuralRepair(grow_on_plateau=True, monitor=monitor)
+
+
 # -- RepairTuner arguments ------------------------------------------------------------------
 
 
@@ -273,7 +288,7 @@ def test_tuner_noise_and_growth(tmp_path, argument, value, expected):
 def test_tuner_oracle_argument(tmp_path):
     with pytest.raises(TypeError, match=_received("oracle", "val_accuracy")):
         RepairTuner(small_hypermodel(), "val_accuracy", directory=tmp_path)
-    oracle = RandomSearchOracle(objective="val_accuracy", max_trials=1)
+    oracle = QuasiRandomSearchOracle(objective="val_accuracy", max_trials=1)
     with pytest.raises(ValueError,
                        match=r"belong to the oracle.*Received: objective='val_accuracy'"):
         RepairTuner(small_hypermodel(), oracle, objective="val_accuracy", directory=tmp_path)

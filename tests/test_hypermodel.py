@@ -32,7 +32,7 @@ def test_seed_preset_has_exactly_100_configurations_and_all_build():
         assert dense[-1].activation is keras.activations.softmax
         assert model.count_params() == _param_count([width] * depth, 784, 10)
         assert isinstance(model.optimizer, keras.optimizers.Adam)
-        assert model.loss == "categorical_crossentropy"
+        assert model.loss == "crossentropy"  # categorical for one-hot labels, as the original
         seen.add((depth, width))
     assert len(seen) == 100
     # Only the two architecture hyperparameters exist in the seed space.
@@ -130,3 +130,69 @@ def test_random_search_runs_on_digits(tmp_path, digits_data):
     assert 0.0 < trials[0].score <= 1.0
     best = tuner.get_best_models(1)[0]
     assert best.predict(x_test[:5], verbose=0).shape == (5, 10)
+
+
+
+def _build(hypermodel, values):
+    hp = keras_tuner.HyperParameters()
+    for name, value in values.items():
+        hp.Fixed(name, value)
+    return hypermodel.build(hp)
+
+
+@pytest.mark.slow  # three fits and two evaluations: ~11 s on 2 busy cores
+@pytest.mark.parametrize(
+    "hypermodel, values",
+    [
+        (DenseHyperModel(input_shape=(64,), num_classes=10, learning_rate=None),
+         {"num_layers": 1, "units_0": 16}),
+        (DenseHyperModel.mnist_seed(input_shape=(64,)), {"num_layers": 1, "units": 10}),
+    ],
+    ids=["default", "mnist_seed"],
+)
+def test_integer_and_one_hot_labels_train_the_same_with_the_default_loss(
+    digits_data, hypermodel, values
+):
+    (x_train, y_train), (x_test, y_test) = digits_data
+    x, x_val = x_train[:256], x_test[:128]
+    labels, labels_val = y_train[:256].argmax(axis=1), y_test[:128].argmax(axis=1)
+
+    def fit(y, y_val):
+        keras.utils.set_random_seed(7)
+        model = _build(hypermodel, values)
+        history = model.fit(x, y, epochs=2, batch_size=64, shuffle=False, verbose=0,
+                            validation_data=(x_val, y_val))
+        return model, history.history
+
+    runs = {
+        # What keras.datasets.mnist.load_data() returns: integers of shape (n,).
+        "integers (n,)": fit(labels.astype("uint8"), labels_val.astype("uint8")),
+        "integers (n, 1)": fit(labels[:, None], labels_val[:, None]),
+        "one-hot": fit(y_train[:256], y_test[:128]),
+    }
+    model, reference = runs["one-hot"]
+    accuracy = np.mean(model.predict(x_val, verbose=0).argmax(axis=1) == labels_val)
+    np.testing.assert_allclose(reference["val_accuracy"][-1], accuracy, atol=1e-6)
+    for name, (_, history) in runs.items():
+        assert sorted(history) == ["accuracy", "loss", "val_accuracy", "val_loss"], name
+        for key in history:
+            np.testing.assert_allclose(history[key], reference[key], rtol=1e-4, err_msg=name)
+    # A model rebuilt from the space (as `get_best_models` does) evaluates either kind.
+    for y_val in (labels_val, y_test[:128]):
+        rebuilt = _build(hypermodel, values)
+        rebuilt.set_weights(model.get_weights())
+        scores = rebuilt.evaluate(x_val, y_val, verbose=0, return_dict=True)
+        np.testing.assert_allclose(scores["accuracy"], accuracy, atol=1e-6)
+        np.testing.assert_allclose(scores["loss"], reference["val_loss"][-1], rtol=1e-4)
+
+def test_a_search_with_integer_labels_completes(tmp_path, digits_data):
+    (x_train, y_train), (x_test, y_test) = digits_data
+    tuner = keras_tuner.RandomSearch(
+        DenseHyperModel(input_shape=(64,), num_classes=10, num_layers=(1, 1), units=(8, 16, 8)),
+        objective="val_accuracy", max_trials=1, seed=1, directory=tmp_path, project_name="ints",
+    )
+    tuner.search(x_train[:256], y_train[:256].argmax(axis=1), epochs=1,
+                 validation_data=(x_test[:128], y_test[:128].argmax(axis=1)), verbose=0)
+    (trial,) = tuner.oracle.trials.values()
+    assert trial.status == "COMPLETED", trial.message
+    assert 0.0 < trial.score <= 1.0

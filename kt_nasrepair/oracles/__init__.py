@@ -2,7 +2,18 @@
 
 from kt_nasrepair.oracles.entropy_search import EntropySearch
 from kt_nasrepair.oracles.entropy_search import EntropySearchOracle
+from kt_nasrepair.oracles.quasi_random_search import QuasiRandomSearch
+from kt_nasrepair.oracles.quasi_random_search import QuasiRandomSearchOracle
+
+# Deprecated aliases (they shadow KerasTuner's names), removed in the next release.
 from kt_nasrepair.oracles.random_search import RandomSearch
 from kt_nasrepair.oracles.random_search import RandomSearchOracle
 
-__all__ = ["EntropySearch", "EntropySearchOracle", "RandomSearch", "RandomSearchOracle"]
+__all__ = [
+    "EntropySearch",
+    "EntropySearchOracle",
+    "QuasiRandomSearch",
+    "QuasiRandomSearchOracle",
+    "RandomSearch",
+    "RandomSearchOracle",
+]

@@ -10,6 +10,8 @@ import numpy as np
 from keras_tuner.engine import trial as trial_module
 
 from kt_nasrepair._io import atomic_write_json
+from kt_nasrepair._validation import check
+from kt_nasrepair._validation import is_int
 from kt_nasrepair.oracles._encoding import UnitCubeEncoder
 from kt_nasrepair.oracles._sampling import SAMPLERS
 from kt_nasrepair.oracles._sampling import UnitCubeSampler
@@ -22,26 +24,13 @@ MAX_DRAWS = 64
 
 
 def check_max_trials(max_trials):
-    if max_trials is not None and (
-        isinstance(max_trials, bool)
-        or not isinstance(max_trials, (int, np.integer))
-        or max_trials < 1
-    ):
-        raise ValueError(
-            "`max_trials` must be an integer >= 1 (or None for no limit). "
-            f"Received: max_trials={max_trials!r}"
-        )
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    check(max_trials is None or (is_int(max_trials) and max_trials >= 1),
+          "max_trials", max_trials, "an integer >= 1 (or None for no limit)")
 
 
 def check_seed(seed):
-    if seed is not None and not (_is_int(seed) and seed >= 0):
-        raise ValueError(
-            f"`seed` must be None or an integer >= 0. Received: seed={seed!r}"
-        )
+    check(seed is None or (is_int(seed) and seed >= 0), "seed", seed,
+          "None or an integer >= 0")
 
 
 def check_keras_tuner_arguments(hyperparameters, max_retries_per_trial,
@@ -55,23 +44,15 @@ def check_keras_tuner_arguments(hyperparameters, max_retries_per_trial,
             "`hyperparameters` must be None or a `keras_tuner.HyperParameters`. "
             f"Received: hyperparameters={hyperparameters!r}"
         )
-    if not (_is_int(max_retries_per_trial) and max_retries_per_trial >= 0):
-        raise ValueError(
-            "`max_retries_per_trial` must be an integer >= 0. "
-            f"Received: max_retries_per_trial={max_retries_per_trial!r}"
-        )
-    if not (_is_int(max_consecutive_failed_trials) and max_consecutive_failed_trials >= 1):
-        raise ValueError(
-            "`max_consecutive_failed_trials` must be an integer >= 1. "
-            f"Received: max_consecutive_failed_trials={max_consecutive_failed_trials!r}"
-        )
+    check(is_int(max_retries_per_trial) and max_retries_per_trial >= 0,
+          "max_retries_per_trial", max_retries_per_trial, "an integer >= 0")
+    check(is_int(max_consecutive_failed_trials) and max_consecutive_failed_trials >= 1,
+          "max_consecutive_failed_trials", max_consecutive_failed_trials, "an integer >= 1")
 
 
 def check_sampler(sampler):
-    if sampler not in SAMPLERS:
-        raise ValueError(
-            f"`sampler` must be one of {list(SAMPLERS)}. Received: sampler={sampler!r}"
-        )
+    check(isinstance(sampler, str) and sampler in SAMPLERS, "sampler", sampler,
+          f"one of {list(SAMPLERS)}")
 
 
 def _is_multi_objective(objective) -> bool:
@@ -160,8 +141,48 @@ class BaseSearchOracle(keras_tuner.Oracle):
             return list(self.objective.name_to_direction)
         return [self.objective.name]
 
+    def known_trials(self) -> list:
+        """Every trial in `self.trials`, in a deterministic order.
+
+        Trials this oracle created come first, in `start_order`; trials that
+        reached `self.trials` any other way (a user seeding the search with
+        known results, a state written by another version) follow, sorted by
+        trial id.
+
+        Returns:
+            A list of `Trial`s.
+        """
+        # NOTE: the order must not depend on dict order: a reloaded oracle reads trials back
+        # in file-system order, and the GP fit depends on row order in the last bits, which
+        # L-BFGS-B amplifies.
+        started = [i for i in dict.fromkeys(self.start_order) if i in self.trials]
+        others = sorted(set(self.trials) - set(started), key=str)
+        return [self.trials[i] for i in started + others]
+
+    def completed_trials(self) -> list:
+        """The completed trials with a finite score, in the order of `known_trials`."""
+        return [
+            t
+            for t in self.known_trials()
+            if t.status == trial_module.TrialStatus.COMPLETED
+            and t.score is not None
+            and np.isfinite(t.score)
+        ]
+
+    def record_known_trials(self) -> None:
+        """Marks the configurations of trials added outside `create_trial` as tried.
+
+        KerasTuner only records the values of trials it creates, so a configuration
+        given as a known result would otherwise be proposed again.
+        """
+        for trial in self.trials.values():
+            # `_id_to_hash` holds every trial KerasTuner recorded (saved with the state).
+            if trial.trial_id not in self._id_to_hash:
+                self._record_values(trial)
+
     @keras_tuner.synchronized
     def create_trial(self, tuner_id):
+        self.record_known_trials()
         trial = super().create_trial(tuner_id)
         if trial.status == trial_module.TrialStatus.RUNNING:
             self._durations.setdefault(trial.trial_id, [time.time(), None])
@@ -179,6 +200,9 @@ class BaseSearchOracle(keras_tuner.Oracle):
         self._save_trial(trial)
         return trial
 
+    # Held for the whole method (KerasTuner's `Oracle.end_trial` is synchronized too): the
+    # checks and the duration below read and write state other workers' calls share.
+    @keras_tuner.synchronized
     def end_trial(self, trial):
         """Ends a trial; raises if the trial never reported the objective.
 

@@ -17,6 +17,8 @@ import threadpoolctl
 from keras_tuner.engine import trial as trial_module
 from scipy import optimize
 
+from kt_nasrepair._validation import check
+from kt_nasrepair._validation import is_int
 from kt_nasrepair.oracles import _mes
 from kt_nasrepair.oracles._base import BaseSearchOracle
 from kt_nasrepair.oracles._gp import GaussianProcessSurrogate
@@ -105,10 +107,7 @@ class EntropySearchOracle(BaseSearchOracle):
         ):
             if value is None and name == "num_initial_points":
                 continue
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(
-                    f"`{name}` must be an integer >= 1. Received: {name}={value!r}"
-                )
+            check(is_int(value) and value >= 1, name, value, "an integer >= 1")
         super().__init__(
             objective=objective,
             max_trials=max_trials,
@@ -147,17 +146,8 @@ class EntropySearchOracle(BaseSearchOracle):
 
     def _propose(self):
         encoder = self.make_encoder()
-        # NOTE: start order, not dict order: a reloaded oracle reads trials
-        # back in file-system order, and the GP fit depends on row order in
-        # the last bits, which L-BFGS-B amplifies.
-        ordered = [self.trials[i] for i in self.start_order if i in self.trials]
-        completed = [
-            t
-            for t in ordered
-            if t.status == trial_module.TrialStatus.COMPLETED
-            and t.score is not None
-            and np.isfinite(t.score)
-        ]
+        self.record_known_trials()
+        completed = self.completed_trials()
         num_initial = self.num_initial_points or max(encoder.num_probs + 1, 5)
         if len(completed) < num_initial or encoder.num_probs == 0:
             return self.quasi_random_response(encoder)

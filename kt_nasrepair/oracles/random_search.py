@@ -1,53 +1,32 @@
-"""Quasi-random search: `RandomSearchOracle` and its `RandomSearch` tuner."""
+"""Deprecated names of the quasi-random search: `RandomSearchOracle`, `RandomSearch`.
+
+They shadowed KerasTuner's `RandomSearchOracle` / `RandomSearch` (same names, other classes)
+and took `sampler` positionally before `hyperparameters`. Use `QuasiRandomSearchOracle` and
+`QuasiRandomSearch` (`kt_nasrepair.oracles.quasi_random_search`). These aliases keep the old
+signature, emit a `DeprecationWarning` when constructed, and will be removed in the next
+release together with this module.
+"""
 
 from __future__ import annotations
 
-import keras_tuner
+import warnings
 
-from kt_nasrepair.oracles._base import BaseSearchOracle
+from kt_nasrepair.oracles.quasi_random_search import QuasiRandomSearch
+from kt_nasrepair.oracles.quasi_random_search import QuasiRandomSearchOracle
 
 
-class RandomSearchOracle(BaseSearchOracle):
-    """Random search over a KerasTuner space, quasi-random by default.
+def _warn(old: str, new: str) -> None:
+    warnings.warn(
+        f"`kt_nasrepair.{old}` is deprecated and will be removed in the next release: it "
+        f"shadows `keras_tuner.{old}`. Use `kt_nasrepair.{new}` (same behaviour; "
+        "`sampler` is keyword-only there).",
+        DeprecationWarning,
+        stacklevel=3,
+    )
 
-    With `sampler="sobol"` the i-th trial uses the i-th point of a scrambled
-    Sobol sequence (Owen 1998; scipy.stats.qmc), one coordinate per tunable
-    hyperparameter, mapped through that hyperparameter's own `prob_to_value`,
-    so the trials cover the space more evenly than independent draws while
-    `step`, `log` sampling and conditions are kept. `sampler="uniform"` draws
-    independent uniform points. A configuration is never proposed twice; a
-    finite space is enumerated without replacement once the sequence only
-    hits tried configurations, and the search reports `STOPPED` when every
-    configuration has been tried.
 
-    Args:
-        objective: a string, `keras_tuner.Objective` or list of them, as for
-            any KerasTuner oracle. Defaults to None (the value returned by
-            `run_trial`, minimised).
-        max_trials: integer >= 1 (or None), the number of trials to create at
-            most. Defaults to 10.
-        seed: optional integer seed of the sequence.
-        sampler: "sobol" (default) or "uniform".
-        hyperparameters: optional `HyperParameters` to register in advance.
-        allow_new_entries: whether the hypermodel may add entries. Defaults to
-            True.
-        tune_new_entries: whether added entries are tuned. Defaults to True.
-        max_retries_per_trial: retries of a crashed trial. Defaults to 0.
-        max_consecutive_failed_trials: failures in a row that stop the
-            search. Defaults to 3.
-
-    Raises:
-        ValueError: for `max_trials` < 1, a `seed` that is not an integer >= 0, an unknown
-            `sampler`, `max_retries_per_trial` < 0 or `max_consecutive_failed_trials` < 1.
-        TypeError: for `hyperparameters` that are not a `keras_tuner.HyperParameters`.
-
-    Example:
-
-    ```python
-    oracle = RandomSearchOracle(objective="val_accuracy", max_trials=20, seed=1)
-    tuner = keras_tuner.Tuner(oracle=oracle, hypermodel=build_model)
-    ```
-    """
+class RandomSearchOracle(QuasiRandomSearchOracle):
+    """Deprecated: use `QuasiRandomSearchOracle`; the old positional order is kept."""
 
     def __init__(
         self,
@@ -61,6 +40,7 @@ class RandomSearchOracle(BaseSearchOracle):
         max_retries_per_trial=0,
         max_consecutive_failed_trials=3,
     ):
+        _warn("RandomSearchOracle", "QuasiRandomSearchOracle")
         super().__init__(
             objective=objective,
             max_trials=max_trials,
@@ -73,37 +53,9 @@ class RandomSearchOracle(BaseSearchOracle):
             max_consecutive_failed_trials=max_consecutive_failed_trials,
         )
 
-    def populate_space(self, trial_id):
-        """Returns the next untried quasi-random configuration.
 
-        Args:
-            trial_id: the id of the trial being created.
-
-        Returns:
-            `{"status": "RUNNING", "values": {...}}`, or status "STOPPED" when
-            the space is exhausted.
-        """
-        return self.quasi_random_response()
-
-
-class RandomSearch(keras_tuner.Tuner):
-    """A `keras_tuner.Tuner` driven by `RandomSearchOracle`.
-
-    Args:
-        hypermodel: a `HyperModel` or a function `hp -> model`; optional when
-            `run_trial` is overridden.
-        objective: passed to `RandomSearchOracle`, as are all the other
-            arguments but `**kwargs` (see its documentation).
-        **kwargs: any other `keras_tuner.Tuner` argument (`directory`,
-            `project_name`, `overwrite`, ...).
-
-    Example:
-
-    ```python
-    tuner = RandomSearch(build_model, objective="val_accuracy", max_trials=20)
-    tuner.search(x, y, validation_split=0.2, epochs=3)
-    ```
-    """
+class RandomSearch(QuasiRandomSearch):
+    """Deprecated: use `QuasiRandomSearch`; the old positional order is kept."""
 
     def __init__(
         self,
@@ -119,8 +71,9 @@ class RandomSearch(keras_tuner.Tuner):
         max_consecutive_failed_trials=3,
         **kwargs,
     ):
-        self.seed = seed
-        oracle = RandomSearchOracle(
+        _warn("RandomSearch", "QuasiRandomSearch")
+        super().__init__(
+            hypermodel=hypermodel,
             objective=objective,
             max_trials=max_trials,
             seed=seed,
@@ -130,5 +83,5 @@ class RandomSearch(keras_tuner.Tuner):
             allow_new_entries=allow_new_entries,
             max_retries_per_trial=max_retries_per_trial,
             max_consecutive_failed_trials=max_consecutive_failed_trials,
+            **kwargs,
         )
-        super().__init__(oracle=oracle, hypermodel=hypermodel, **kwargs)

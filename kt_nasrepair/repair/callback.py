@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import copy
 import math
-import numbers
 import warnings
 
 import keras
 import numpy as np
+from keras_tuner.engine.metrics_tracking import infer_metric_direction
 from keras_tuner.errors import FailedTrialError
 
+from kt_nasrepair._validation import check
+from kt_nasrepair._validation import is_int
+from kt_nasrepair._validation import is_number
 from kt_nasrepair.repair import _dormant
 
 
@@ -34,7 +37,9 @@ class NeuralRepair(keras.callbacks.Callback):
        weights drawn from the layer's kernel initializer, bias 0, and zero
        outgoing weights in the next Dense, so the model's output is unchanged
        at the moment of repair. Their Adam-style optimizer slots are zeroed
-       too. The count goes into `logs["repaired_units"]`. Keras callbacks do
+       too. The counts go into `repair_history` and `total_repaired`, never
+       into the epoch logs (anything there becomes a metric of the trial, in
+       `results_summary` and TensorBoard). Keras callbacks do
        not see the training data, so a probe batch must be given
        (`probe_data` or `set_probe_data()`; `RepairTuner` passes a slice of
        the training inputs); without one, recycling is skipped with a warning
@@ -50,11 +55,11 @@ class NeuralRepair(keras.callbacks.Callback):
        plain `model.fit` ends with that exception.
     3. **Growth on plateau** (`grow_on_plateau=True`). When `monitor` has not
        improved by `min_delta` for `patience` epochs the callback requests
-       growth: `growth_requested` becomes True, the epoch is appended to
-       `growth_requests` and `logs["growth_requested"]` is 1. If
+       growth: `growth_requested` becomes True and the epoch is appended to
+       `growth_requests`. If
        `stop_on_growth_request` is True (`RepairTuner` sets it) training
        stops so the tuner can widen or deepen the model and resume; in a plain
-       `model.fit` the request is only logged, since Keras cannot swap a model
+       `model.fit` the request is only recorded, since Keras cannot swap a model
        mid-fit.
 
     Args:
@@ -76,8 +81,12 @@ class NeuralRepair(keras.callbacks.Callback):
             `False`.
         monitor: str, the metric watched for plateaus. Defaults to
             `"val_loss"`.
-        mode: one of `"auto"`, `"min"`, `"max"`. `"auto"` maximises metrics
-            whose name contains "acc" or "auc" and minimises the others.
+        mode: one of `"auto"` (default), `"min"`, `"max"`. `"auto"` infers the
+            direction from the metric's name as KerasTuner does
+            (`keras_tuner.engine.metrics_tracking.infer_metric_direction`):
+            accuracies, precision, recall, AUC and true positives/negatives
+            are maximised; losses and errors minimised. A name it cannot
+            place (a metric of your own) raises: pass `mode="min"` or `"max"`.
         patience: int >= 1, epochs without improvement before a request.
             Defaults to 3.
         min_delta: float >= 0, the smallest change that counts as improvement.
@@ -97,7 +106,9 @@ class NeuralRepair(keras.callbacks.Callback):
             (default `False`; `RepairTuner` sets it on its copy).
 
     Raises:
-        ValueError: for an argument out of range (the message names it).
+        ValueError: for an argument out of range (the message names it), or
+            `mode="auto"` with a `monitor` whose direction cannot be
+            inferred.
 
     References:
         Sokar, Agarwal, Castro & Evci, "The Dormant Neuron Phenomenon in Deep
@@ -131,24 +142,32 @@ class NeuralRepair(keras.callbacks.Callback):
         verbose: int = 0,
     ):
         super().__init__()
-        _check(_is_number(dormant_threshold) and dormant_threshold >= 0,
-               "dormant_threshold", dormant_threshold, "a number >= 0")
-        _check(_is_int(frequency) and frequency >= 1,
-               "frequency", frequency, "an integer >= 1")
-        _check(_is_int(probe_size) and probe_size >= 1,
-               "probe_size", probe_size, "an integer >= 1")
-        _check(_is_number(lr_factor) and 0 < lr_factor < 1,
-               "lr_factor", lr_factor, "a number in (0, 1)")
-        _check(_is_int(max_recoveries) and max_recoveries >= 0,
-               "max_recoveries", max_recoveries, "an integer >= 0")
-        _check(isinstance(monitor, str) and monitor,
-               "monitor", monitor, "a metric name")
-        _check(mode in ("auto", "min", "max"), "mode", mode, "'auto', 'min' or 'max'")
-        _check(_is_int(patience) and patience >= 1,
-               "patience", patience, "an integer >= 1")
-        _check(_is_number(min_delta) and min_delta >= 0,
-               "min_delta", min_delta, "a number >= 0")
-        _check(seed is None or _is_int(seed), "seed", seed, "an integer or None")
+        check(is_number(dormant_threshold) and dormant_threshold >= 0,
+              "dormant_threshold", dormant_threshold, "a number >= 0")
+        check(is_int(frequency) and frequency >= 1,
+              "frequency", frequency, "an integer >= 1")
+        check(is_int(probe_size) and probe_size >= 1,
+              "probe_size", probe_size, "an integer >= 1")
+        check(is_number(lr_factor) and 0 < lr_factor < 1,
+              "lr_factor", lr_factor, "a number in (0, 1)")
+        check(is_int(max_recoveries) and max_recoveries >= 0,
+              "max_recoveries", max_recoveries, "an integer >= 0")
+        check(isinstance(monitor, str) and bool(monitor),
+              "monitor", monitor, "a metric name")
+        check(isinstance(mode, str) and mode in ("auto", "min", "max"),
+              "mode", mode, "'auto', 'min' or 'max'")
+        check(is_int(patience) and patience >= 1,
+              "patience", patience, "an integer >= 1")
+        check(is_number(min_delta) and min_delta >= 0,
+              "min_delta", min_delta, "a number >= 0")
+        check(seed is None or is_int(seed), "seed", seed, "an integer or None")
+        direction = mode if mode != "auto" else infer_metric_direction(monitor)
+        if direction is None:
+            raise ValueError(
+                f"`mode='auto'` cannot tell whether `monitor={monitor!r}` should be "
+                "minimised or maximised (KerasTuner's `infer_metric_direction` does not "
+                "know it). Pass `mode='min'` or `mode='max'`."
+            )
         self.recycle_dormant = bool(recycle_dormant)
         self.dormant_threshold = float(dormant_threshold)
         self.frequency = frequency
@@ -159,6 +178,8 @@ class NeuralRepair(keras.callbacks.Callback):
         self.grow_on_plateau = bool(grow_on_plateau)
         self.monitor = monitor
         self.mode = mode
+        # "min" or "max": the direction `mode` resolves to.
+        self.direction = direction
         self.patience = patience
         self.min_delta = float(min_delta)
         self.seed = seed
@@ -206,7 +227,7 @@ class NeuralRepair(keras.callbacks.Callback):
 
         Returns:
             dict with `total_repaired`, `repair_history`, `recoveries`,
-            `failure_reason` and `growth_requests`.
+            `failure_reason`, `growth_requested` and `growth_requests`.
         """
         return copy.deepcopy(
             {
@@ -214,6 +235,7 @@ class NeuralRepair(keras.callbacks.Callback):
                 "repair_history": self.repair_history,
                 "recoveries": self.recoveries,
                 "failure_reason": self.failure_reason,
+                "growth_requested": self.growth_requested,
                 "growth_requests": self.growth_requests,
             }
         )
@@ -262,17 +284,16 @@ class NeuralRepair(keras.callbacks.Callback):
         self._recover(batch)
 
     def on_epoch_end(self, epoch, logs=None):
+        # NOTE: `logs` is only read: a key written there becomes a metric of the trial.
         logs = logs if logs is not None else {}
-        repaired = 0
         if self.recycle_dormant and (epoch + 1) % self.frequency == 0:
-            repaired = self._recycle(epoch)
-        logs["repaired_units"] = repaired
+            self._recycle(epoch)
         if self.recover_non_finite:
             weights = self.model.get_weights()
             if _all_finite(weights):
                 self._snapshot = weights
         if self.grow_on_plateau:
-            logs["growth_requested"] = int(self._watch_plateau(epoch, logs))
+            self._watch_plateau(epoch, logs)
 
     # ------------------------------------------------------------- internals
 
@@ -385,7 +406,7 @@ class NeuralRepair(keras.callbacks.Callback):
             )
             return False
         current = _to_float(logs[self.monitor])
-        sign = 1.0 if self._maximise() else -1.0
+        sign = 1.0 if self.direction == "max" else -1.0
         if self._best is None or sign * (current - self._best) > self.min_delta:
             self._best, self._wait = current, 0
             return False
@@ -402,21 +423,3 @@ class NeuralRepair(keras.callbacks.Callback):
         if self.stop_on_growth_request:
             self.model.stop_training = True
         return True
-
-    def _maximise(self) -> bool:
-        if self.mode != "auto":
-            return self.mode == "max"
-        return any(key in self.monitor for key in ("acc", "auc"))
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _check(ok, name, value, accepted):
-    if not ok:
-        raise ValueError(f"`{name}` must be {accepted}. Received: {name}={value!r}")

@@ -4,12 +4,12 @@ import keras_tuner
 import pytest
 
 from kt_nasrepair.oracles import EntropySearchOracle
-from kt_nasrepair.oracles import RandomSearchOracle
+from kt_nasrepair.oracles import QuasiRandomSearchOracle
 
 # Small candidate sets and few initial points keep the suite fast; the
 # behaviour under test does not depend on them.
 ORACLES = {
-    "random": (RandomSearchOracle, {}),
+    "random": (QuasiRandomSearchOracle, {}),
     "entropy": (EntropySearchOracle, {"num_initial_points": 3, "num_candidates": 128}),
 }
 

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from keras_tuner.engine import hyperparameters as hp_module
 
-from kt_nasrepair.oracles import EntropySearchOracle, RandomSearchOracle
+from kt_nasrepair.oracles import EntropySearchOracle, QuasiRandomSearchOracle
 from kt_nasrepair.oracles._encoding import UnitCubeEncoder, values_hash
 
 _SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -292,7 +292,7 @@ def _entropy_oracle(hps, seed, max_trials):
 
 
 def _random_oracle(hps, seed, max_trials):
-    return RandomSearchOracle(objective="loss", max_trials=max_trials, seed=seed,
+    return QuasiRandomSearchOracle(objective="loss", max_trials=max_trials, seed=seed,
                               hyperparameters=hps)
 
 
@@ -300,7 +300,7 @@ def _random_oracle(hps, seed, max_trials):
 @given(hps=search_spaces(), seed=st.integers(0, 2**16),
        sampler=st.sampled_from(["sobol", "uniform"]))
 def test_random_search_proposes_only_valid_values(hps, seed, sampler):
-    oracle = RandomSearchOracle(objective="loss", max_trials=6, seed=seed, sampler=sampler,
+    oracle = QuasiRandomSearchOracle(objective="loss", max_trials=6, seed=seed, sampler=sampler,
                                 hyperparameters=hps)
     proposed = _drive(oracle, 6)
     assert proposed

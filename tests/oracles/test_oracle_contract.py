@@ -277,3 +277,31 @@ def test_unreported_objective_raises_when_first_trial_ends(make_oracle, drive_or
     oracle = make_oracle(objective="val_accuracy", max_trials=5, seed=1, hyperparameters=xy_space())
     with pytest.raises(ValueError, match=r"'val_accuracy'.*trial 0.*\['accuracy', 'loss'\]"):
         drive_oracle(oracle, lambda v: {"loss": 1.0, "accuracy": 0.5}, 1)
+
+
+def test_end_trial_holds_the_oracle_lock(make_oracle, drive_oracle):
+    # KerasTuner's `Oracle.end_trial` is `@synchronized`: while another thread holds the
+    # oracle's lock (a parallel worker's call), nothing of end_trial may run.
+    from keras_tuner.src.engine import oracle as oracle_module
+
+    oracle = make_oracle(objective="loss", max_trials=5, seed=0, hyperparameters=xy_space())
+    drive_oracle(oracle, lambda v: {"loss": v["x"]}, 1)
+    trial = oracle.create_trial("tuner0")
+    oracle.update_trial(trial.trial_id, {"loss": 0.5})
+    trial.status = "COMPLETED"
+    lock = oracle_module.LOCKS[oracle]
+    lock.acquire()
+    try:
+        worker = threading.Thread(target=oracle.end_trial, args=(trial,))
+        worker.start()
+        worker.join(timeout=0.3)
+        assert worker.is_alive()
+        # Our own bookkeeping (the trial's duration) waits for the lock too.
+        assert trial.trial_id not in oracle.trial_durations()
+        assert trial.trial_id not in oracle.end_order
+    finally:
+        lock.release()
+    worker.join(timeout=10)
+    assert not worker.is_alive()
+    assert trial.trial_id in oracle.trial_durations()
+    assert oracle.trials[trial.trial_id].status == "COMPLETED"

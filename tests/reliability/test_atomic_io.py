@@ -53,7 +53,7 @@ def test_sigkill_during_writes_never_leaves_an_unreadable_file(tmp_path):
     assert seen == sorted(seen) and seen[-1] > 1
 
 
-@pytest.mark.parametrize("cls", [oracles.RandomSearchOracle, oracles.EntropySearchOracle])
+@pytest.mark.parametrize("cls", [oracles.QuasiRandomSearchOracle, oracles.EntropySearchOracle])
 def test_our_oracles_write_their_files_atomically(tmp_path, cls, monkeypatch):
     oracle = cls(objective="val_accuracy", max_trials=3, seed=0)
     oracle._set_project_dir(str(tmp_path), "p")

@@ -99,7 +99,7 @@ def test_planted_dead_units_are_recycled_without_changing_outputs():
     logs = {}
     callback.on_epoch_end(0, logs)
 
-    assert logs["repaired_units"] == 3
+    assert logs == {}  # counts stay on the callback, out of the trial's metrics
     assert callback.total_repaired == 3
     assert callback.repair_history == [
         {
@@ -125,7 +125,8 @@ def test_recycled_units_learn_during_fit_and_are_not_recycled_again():
     callback = NeuralRepair(probe_data=x, seed=3)
     history = model.fit(x, y, epochs=3, batch_size=32, verbose=0, callbacks=[callback])
 
-    assert history.history["repaired_units"] == [3, 0, 0]
+    assert [entry["repaired_units"] for entry in callback.repair_history] == [3, 0, 0]
+    assert set(history.history) == {"loss"}
     assert callback.total_repaired == 3
     # Gradients reach the silenced outgoing rows again: the units are in use.
     for index, units in DEAD.items():
@@ -182,7 +183,7 @@ def test_functional_chain_with_separate_activation_layers_is_repaired():
     logs = {}
     callback.on_epoch_end(0, logs)
 
-    assert logs["repaired_units"] == 2
+    assert callback.total_repaired == 2
     assert callback.repair_history[0]["per_layer"][dense.name] == 2
     np.testing.assert_allclose(model.predict(x, verbose=0), before, rtol=1e-5, atol=1e-6)
 
@@ -200,7 +201,7 @@ def test_branching_model_is_skipped_with_a_warning():
     logs = {}
     with pytest.warns(UserWarning, match="Dense chains only"):
         callback.on_epoch_end(0, logs)
-    assert logs["repaired_units"] == 0
+    assert callback.total_repaired == 0 and logs == {}
 
 
 def test_only_dense_layers_with_an_elementwise_path_to_the_next_dense_are_sites():
@@ -240,7 +241,7 @@ def test_missing_probe_data_warns_and_recycles_nothing():
     callback = NeuralRepair(probe_size=100)
     with pytest.warns(UserWarning, match="set_probe_data"):
         history = model.fit(x, y, epochs=1, verbose=0, callbacks=[callback])
-    assert history.history["repaired_units"] == [0]
+    assert callback.repair_history == [] and callback.total_repaired == 0
     callback.set_probe_data(x)
     assert callback.probe_data.shape == (100, 4)
     callback.set_model(model)
@@ -252,7 +253,7 @@ def test_missing_probe_data_warns_and_recycles_nothing():
     logs = {}
     callback.on_epoch_end(0, logs)
     assert expected >= 3
-    assert logs["repaired_units"] == expected
+    assert callback.total_repaired == expected
 
 
 def test_threshold_and_frequency_control_recycling():
@@ -262,14 +263,15 @@ def test_threshold_and_frequency_control_recycling():
     callback = NeuralRepair(probe_data=x, frequency=2, dormant_threshold=0.0)
     history = model.fit(x, y, epochs=2, verbose=0, callbacks=[callback])
     # Epoch 0 is skipped (frequency 2), epoch 1 finds the planted units.
-    assert history.history["repaired_units"] == [0, 3]
+    assert [(e["epoch"], e["repaired_units"]) for e in callback.repair_history] == [(1, 3)]
+    assert set(history.history) == {"loss"}
     # With a threshold above every normalised score (mean 1) all hidden units go.
     callback = NeuralRepair(probe_data=x, dormant_threshold=1e9)
     callback.set_model(model)
     callback.on_train_begin()
     logs = {}
     callback.on_epoch_end(0, logs)
-    assert logs["repaired_units"] == 8 + 6
+    assert callback.total_repaired == 8 + 6
 
 
 # -------------------------------------------------------- non-finite recovery
@@ -355,7 +357,7 @@ def test_plateau_requests_growth_and_stops_fit_when_asked():
     history = _frozen_model().fit(x, y, epochs=10, verbose=0, callbacks=[callback])
 
     assert history.epoch == [0, 1, 2]
-    assert history.history["growth_requested"] == [0, 0, 1]
+    assert set(history.history) == {"loss"}
     assert callback.growth_requested is True
     assert callback.growth_requests == [2]
 
@@ -398,8 +400,62 @@ def test_reset_growth_request_continues_the_run_on_a_new_model():
     assert callback.model is grown
     # Counters carried over; the grown model has no planted dead units.
     assert callback.total_repaired == 3
-    assert history.history["repaired_units"] == [0]
+    assert callback.repair_history[-1]["epoch"] == 2
+    assert callback.repair_history[-1]["repaired_units"] == 0
     assert callback.growth_requests == [1, 2]
+
+
+@pytest.mark.parametrize(
+    "monitor, direction",
+    [("val_precision", "max"), ("val_recall", "max"), ("val_auc", "max"), ("auc", "max"),
+     ("val_true_positives", "max"), ("val_accuracy", "max"), ("val_acc", "max"),
+     ("val_loss", "min"), ("loss", "min"), ("val_mse", "min"),
+     ("val_mean_absolute_error", "min")],
+)
+def test_auto_mode_infers_the_direction_as_keras_tuner_does(monitor, direction):
+    callback = NeuralRepair(recycle_dormant=False, grow_on_plateau=True, monitor=monitor,
+                            patience=2)
+    assert callback.direction == direction
+    callback.set_model(_mlp())
+    callback.on_train_begin()
+    # The monitored value moves the good way every epoch: never a plateau.
+    step = 0.1 if direction == "max" else -0.1
+    for epoch in range(6):
+        callback.on_epoch_end(epoch, {monitor: 0.5 + step * epoch})
+    assert callback.growth_requests == []
+    # ... and the bad way: a request after `patience` epochs.
+    callback.on_train_begin()
+    for epoch in range(3):
+        callback.on_epoch_end(epoch, {monitor: 0.5 - step * epoch})
+    assert callback.growth_requests == [2]
+
+
+@pytest.mark.parametrize("monitor", ["val_my_metric", "f_beta", "val_precision_1"])
+def test_auto_mode_refuses_a_metric_it_cannot_place(monitor):
+    message = rf"monitor='{monitor}'.*Pass `mode='min'` or `mode='max'`"
+    with pytest.raises(ValueError, match=message):
+        NeuralRepair(grow_on_plateau=True, monitor=monitor)
+    assert NeuralRepair(grow_on_plateau=True, monitor=monitor, mode="max").direction == "max"
+    assert NeuralRepair(grow_on_plateau=True, monitor=monitor, mode="min").direction == "min"
+
+
+def test_counters_never_reach_the_trial_metrics(tmp_path):
+    # Anything written into the epoch logs becomes a metric of the KerasTuner trial
+    # (results_summary, TensorBoard, the oracle's data).
+    x, y = _data(n=64)
+
+    def build(hp):
+        model = _mlp(keras.optimizers.SGD(learning_rate=hp.Choice("lr", [0.0])))
+        return model
+
+    tuner = keras_tuner.RandomSearch(
+        build, objective="val_loss", max_trials=1, directory=str(tmp_path), project_name="leak"
+    )
+    callback = NeuralRepair(probe_data=x, grow_on_plateau=True, patience=1, seed=0)
+    tuner.search(x, y, epochs=3, validation_split=0.25, verbose=0, callbacks=[callback])
+    trial = next(iter(tuner.oracle.trials.values()))
+    assert trial.status == "COMPLETED"
+    assert set(trial.metrics.metrics) == {"loss", "val_loss"}
 
 
 def test_missing_monitor_warns_with_available_keys():
@@ -407,7 +463,7 @@ def test_missing_monitor_warns_with_available_keys():
     callback = NeuralRepair(recycle_dormant=False, grow_on_plateau=True, monitor="val_acc")
     with pytest.warns(UserWarning, match=r"val_acc.*Available: .*loss"):
         history = _mlp().fit(x, y, epochs=2, verbose=0, callbacks=[callback])
-    assert history.history["growth_requested"] == [0, 0]
+    assert callback.growth_requests == [] and set(history.history) == {"loss"}
 
 
 # ------------------------------------------------------------ the contract
