@@ -48,7 +48,7 @@ class RepairTuner(RepairMixin, SearchProgressMixin, keras_tuner.Tuner):
             `objective`, `max_trials`, `seed` and the other oracle arguments.
         objective: The objective (e.g. `"val_accuracy"`), when `oracle` is omitted.
         max_trials: Number of trials, when `oracle` is omitted. Defaults to 10.
-        strategy: `"entropy"` (`EntropySearchOracle`) or `"random"` (`RandomSearchOracle`).
+        strategy: `"entropy"` (`EntropySearchOracle`) or `"random"` (`QuasiRandomSearchOracle`).
             A `keras_tuner.oracles.HyperbandOracle` cannot be passed as `oracle`: its budget
             lives in `keras_tuner.Hyperband.run_trial`; use
             `kt_nasrepair.with_repair(keras_tuner.Hyperband)` instead.
@@ -134,7 +134,7 @@ class RepairTuner(RepairMixin, SearchProgressMixin, keras_tuner.Tuner):
 def _make_oracle(strategy, **kwargs):
     from kt_nasrepair import oracles
 
-    cls = oracles.EntropySearchOracle if strategy == "entropy" else oracles.RandomSearchOracle
+    cls = oracles.EntropySearchOracle if strategy == "entropy" else oracles.QuasiRandomSearchOracle
     return cls(**kwargs)
 
 
