@@ -47,7 +47,8 @@ METHODS = (
     "kt_bayesian",
     "kt_hyperband",
 )
-# NOTE: the RepairTuner settings every repair_* method runs with (stated in the report).
+# NOTE: the RepairTuner settings every repair_* method runs with (stated in the report);
+# `--warm-epochs` overrides warm_epochs.
 REPAIR_DEFAULTS = {"warm_epochs": "auto"}
 BASELINE = "kt_random"
 DATA_FILE = "data.npz"  # the split, written once by the parent for every run's process
@@ -440,6 +441,8 @@ def parse_args(argv=None):
     parser.add_argument("--max-trials", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--warm-epochs", default=str(REPAIR_DEFAULTS["warm_epochs"]),
+                        help="warm_epochs of the repair_* methods: 'auto', 'none' or an integer")
     parser.add_argument("--out", default="results/search_efficiency")
     parser.add_argument("--one", nargs=5, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true",
@@ -450,6 +453,9 @@ def parse_args(argv=None):
         parser.set_defaults(**QUICK)
     args = parser.parse_args(raw)
     args.argv = raw
+    value = args.warm_epochs.lower()
+    REPAIR_DEFAULTS["warm_epochs"] = None if value == "none" else (
+        "auto" if value == "auto" else int(value))
     return args
 
 
@@ -463,7 +469,8 @@ def main(argv=None):
     json_path = os.path.join(args.out, "search_efficiency.json")
     # Runs already in the JSON file with the same settings are kept: a killed benchmark picks
     # up where it stopped instead of starting over.
-    settings = {k: getattr(args, k) for k in ("dataset", "max_trials", "epochs", "batch_size")}
+    settings = {k: getattr(args, k)
+                for k in ("dataset", "max_trials", "epochs", "batch_size", "warm_epochs")}
     previous = read_json(json_path) or {}
     done = {
         (r["space"], r["seed"], r["method"]): r

@@ -69,7 +69,7 @@ def test_search_efficiency_small_run(tmp_path):
           "--epochs", str(epochs), "--out", str(out_dir)], tmp_path, timeout=900)
     data = json.loads((out_dir / "search_efficiency.json").read_text())
     assert data["settings"] == {"dataset": "digits", "max_trials": trials, "epochs": epochs,
-                                "batch_size": 32}
+                                "batch_size": 32, "warm_epochs": "auto"}
     methods = ["repair_entropy", "repair_random", "repair_hyperband", "entropy", "kt_random",
                "kt_bayesian", "kt_hyperband"]
     runs = {(run["method"], run["seed"]): run for run in data["runs"]}

@@ -102,3 +102,15 @@ def test_oracle_arguments_with_an_oracle_are_refused(tmp_path, kwargs):
 def test_booleans_and_infinities_are_refused(tmp_path, kwargs, name):
     with pytest.raises(ValueError, match=name):
         RepairTuner(build_model, objective="val_accuracy", directory=tmp_path, **kwargs)
+
+
+def test_random_strategy_uses_the_renamed_oracle_without_deprecation(tmp_path):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tuner = RepairTuner(build_model, objective="val_accuracy", strategy="random",
+                            directory=tmp_path)
+    assert type(tuner.oracle) is kt_nasrepair.oracles.QuasiRandomSearchOracle
+    assert not [w for w in caught if "deprecated" in str(w.message).lower()
+                and "kt_nasrepair" in (w.filename or "")]
