@@ -1,29 +1,55 @@
-"""kt-nasrepair: dense architecture search for KerasTuner that warm-starts every trial."""
+"""kt-nasrepair: dense architecture search for KerasTuner that warm-starts every trial.
 
-from kt_nasrepair import datasets, morph, oracles
-from kt_nasrepair.hypermodel import DenseHyperModel
-from kt_nasrepair.oracles import (
-    EntropySearch,
-    EntropySearchOracle,
-    RandomSearch,
-    RandomSearchOracle,
-)
-from kt_nasrepair.progress import SearchProgress
-from kt_nasrepair.repair import NeuralRepair, RepairTuner
+The public names are imported on first use (PEP 562), so `python -m kt_nasrepair --help` and
+`import kt_nasrepair.cli` answer without loading Keras and its backend.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "DenseHyperModel",
-    "EntropySearch",
-    "EntropySearchOracle",
-    "NeuralRepair",
-    "RandomSearch",
-    "RandomSearchOracle",
-    "RepairTuner",
-    "SearchProgress",
-    "datasets",
-    "morph",
-    "oracles",
-    "__version__",
-]
+# Public name -> the module that defines it. A submodule maps to itself.
+_EXPORTS = {
+    "DenseHyperModel": "kt_nasrepair.hypermodel",
+    "EntropySearch": "kt_nasrepair.oracles",
+    "EntropySearchOracle": "kt_nasrepair.oracles",
+    "NeuralRepair": "kt_nasrepair.repair",
+    "RandomSearch": "kt_nasrepair.oracles",
+    "RandomSearchOracle": "kt_nasrepair.oracles",
+    "RepairTuner": "kt_nasrepair.repair",
+    "SearchProgress": "kt_nasrepair.progress",
+    "datasets": "kt_nasrepair.datasets",
+    "morph": "kt_nasrepair.morph",
+    "oracles": "kt_nasrepair.oracles",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+if TYPE_CHECKING:  # static analysers and IDEs see ordinary imports
+    from kt_nasrepair import datasets, morph, oracles
+    from kt_nasrepair.hypermodel import DenseHyperModel
+    from kt_nasrepair.oracles import (
+        EntropySearch,
+        EntropySearchOracle,
+        RandomSearch,
+        RandomSearchOracle,
+    )
+    from kt_nasrepair.progress import SearchProgress
+    from kt_nasrepair.repair import NeuralRepair, RepairTuner
+
+
+def __getattr__(name: str):
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'kt_nasrepair' has no attribute {name!r}")
+    module = importlib.import_module(module_name)
+    value = module if module_name.endswith("." + name) else getattr(module, name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -15,7 +15,7 @@ from keras_tuner.errors import FailedTrialError
 
 from kt_nasrepair import morph
 from kt_nasrepair._io import atomic_write_json, read_json
-from kt_nasrepair.progress import SearchProgressMixin
+from kt_nasrepair.progress import SearchProgressMixin, describe_origin
 from kt_nasrepair.repair import lineage as lineage_lib
 from kt_nasrepair.repair._checks import check_input_shapes, check_objective_reported
 from kt_nasrepair.repair.callback import NeuralRepair
@@ -393,6 +393,10 @@ class RepairTuner(SearchProgressMixin, keras_tuner.Tuner):
         return grown
 
     # -- reporting --------------------------------------------------------------------------
+
+    def _progress_origin(self, trial_id):
+        # The progress line's "warm from 03" / "cold" (SearchProgressMixin.progress_details).
+        return describe_origin(read_json(self._record_fname(trial_id)))
 
     def lineage(self) -> dict:
         """The warm-start lineage of every trial.
