@@ -62,9 +62,10 @@ class RepairTuner(SearchProgressMixin, keras_tuner.Tuner):
         strategy: `"entropy"` (`EntropySearchOracle`) or `"random"` (`RandomSearchOracle`).
         warm_start: `"best_compatible"` (the best completed trial the target is reachable
             from), `"best"` (only the best completed trial) or `"none"` (always cold).
-        donor_pool: The share of completed trials, best first, that may be donors (at least
-            one always may). The default 0.5 keeps poor networks, whose bottlenecks would be
-            inherited, from being grown; 1.0 lets any completed trial be a donor.
+        donor_pool: The share, best first, of the 25 best completed trials that may be
+            donors (at least one always may). The default 0.5 keeps poor networks, whose
+            bottlenecks would be inherited, from being grown; 1.0 lets any of those 25 be a
+            donor.
         noise_std: Net2Net symmetry-breaking noise (see `kt_nasrepair.morph`).
         growth_factor: How much a plateau growth widens each hidden layer (>= 1; at least one
             unit is always added).
@@ -438,7 +439,7 @@ def _make_oracle(strategy, **kwargs):
 
 def _load_weights(model, path):
     # Checkpoints also hold the donor's optimizer slots; a fresh model has none yet and
-    # Keras warns about skipping them. Only the weights are wanted (see docs/warm_start.md).
+    # Keras warns about skipping them. Only the weights are wanted (see docs/morph.md).
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
         model.load_weights(path)
