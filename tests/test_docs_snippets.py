@@ -6,10 +6,12 @@ Python process (one per page, with a timeout), in an empty temporary directory (
 PREAMBLE below provides the names the pages assume without defining them:
 
 - `x, y` (= `x_train, y_train`): 400 training digits of `load_mnist("mnist-5k")` (784 features,
-  one-hot labels); `x_val, y_val`: the next 200; `x_test, y_test`: 200 test digits;
+  one-hot labels); `x_val, y_val`: the next 200; `x_test, y_test`: 200 test digits (loaded once
+  per test session and saved, so each page only reads a small file);
 - `build_model(hp)`: the quickstart's `build_model` (1-3 Dense ReLU layers on 784 inputs);
-- `kt_nasrepair.datasets.load_mnist` returns the same sizes (400 training, 200 test digits), so
-  a snippet that loads data itself stays small.
+- `kt_nasrepair.datasets.load_mnist` returns those same arrays (for `"digits"`, or unflattened
+  or integer labels: the real source cut to 400 training and 200 test samples), so a snippet
+  that loads data itself stays small and offline.
 
 Sizes are patched down by SIZE_RULES (applied to the snippet text): `max_trials=<n>` becomes
 `max_trials=2` and `epochs=<n>` becomes `epochs=1`.
@@ -33,6 +35,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -52,18 +55,20 @@ import numpy as np
 from kt_nasrepair import datasets as _datasets
 
 keras.utils.set_random_seed(0)
+_data = np.load(DATA_PATH)  # written once per test session by the `snippet_data` fixture
+x, y, x_val, y_val = _data["x"], _data["y"], _data["x_val"], _data["y_val"]
+x_train, y_train, x_test, y_test = x, y, _data["x_test"], _data["y_test"]
 _original_load_mnist = _datasets.load_mnist
 
 
 def _small_load_mnist(source="auto", flatten=True, one_hot=True):
-    (x_train, y_train), (x_test, y_test) = _original_load_mnist(source, flatten, one_hot)
-    return (x_train[:400], y_train[:400]), (x_test[:200], y_test[:200])
+    if source == "digits" or not flatten or not one_hot:
+        (x_a, y_a), (x_b, y_b) = _original_load_mnist(source, flatten, one_hot)
+        return (x_a[:400], y_a[:400]), (x_b[:200], y_b[:200])
+    return (x, y), (x_test, y_test)  # offline, "auto" and "keras" give these too
 
 
 _datasets.load_mnist = _small_load_mnist
-(_x, _y), (x_test, y_test) = _original_load_mnist("mnist-5k")
-x, y, x_val, y_val = _x[:400], _y[:400], _x[400:600], _y[400:600]
-x_train, y_train, x_test, y_test = x, y, x_test[:200], y_test[:200]
 
 
 def build_model(hp):
@@ -158,11 +163,23 @@ def test_readme_and_the_snippet_pages_are_all_collected():
         assert page in pages
 
 
+@pytest.fixture(scope="session")
+def snippet_data(tmp_path_factory):
+    """The preamble's arrays: 400 + 200 training and 200 test digits of mnist-5k, one-hot."""
+    from kt_nasrepair.datasets import load_mnist
+
+    (x_all, y_all), (x_test, y_test) = load_mnist("mnist-5k")
+    path = tmp_path_factory.mktemp("snippet_data") / "mnist_small.npz"
+    np.savez(path, x=x_all[:400], y=y_all[:400], x_val=x_all[400:600], y_val=y_all[400:600],
+             x_test=x_test[:200], y_test=y_test[:200])
+    return path
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("page", _pages_with_snippets())
-def test_page_snippets_run(page, tmp_path):
+def test_page_snippets_run(page, tmp_path, snippet_data):
     snippets = extract((ROOT / page).read_text(), page)
-    payload = {"preamble": PREAMBLE,
+    payload = {"preamble": f"DATA_PATH = {str(snippet_data)!r}\n" + PREAMBLE,
                "run": [dict(s, code=patch_sizes(s["code"])) for s in snippets
                        if s["kind"] in ("run", "setup")]}
     (tmp_path / "snippets.json").write_text(json.dumps(payload))
