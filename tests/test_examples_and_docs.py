@@ -35,6 +35,10 @@ def test_example_quick_runs_offline_and_saves_plots(script, tmp_path):
                tmp_path)
     assert "test accuracy" in out
     assert out.count("COMPLETED") == 3
+    # One progress line per trial and a closing summary, although search() has verbose=0.
+    progress = [line.split(" | ")[0] for line in out.splitlines() if line.startswith("trial ")]
+    assert progress == ["trial 1/3", "trial 2/3", "trial 3/3"]
+    assert any(line.startswith("done: 3 trials in ") for line in out.splitlines())
     project = next(p for p in (tmp_path / "runs").iterdir())
     assert _is_png(project / "search_history.png") and _is_png(project / "lineage.png")
 
@@ -200,3 +204,31 @@ def test_docs_build_strict(tmp_path):
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert (tmp_path / "site" / "api" / "index.html").exists()
+
+
+def test_readme_set_up_keeps_two_commands_and_names_the_command_and_docs_extra():
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    set_up = readme.split("## Set up", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"```bash\n(.*?)```", set_up, flags=re.S)
+    assert commands == [
+        'python3 -m venv .venv && .venv/bin/pip install ".[cpu,examples]" && '
+        ".venv/bin/python -m kt_nasrepair\n",
+        'python3 -m venv .venv && .venv/bin/pip install -e ".[test]" && '
+        ".venv/bin/python -m pytest -q\n",
+    ]
+    assert "`kt-nasrepair`" in readme and "kt-nasrepair --help" in readme
+    assert 'pip install -e ".[docs]" && mkdocs serve' in readme
+    assert "docs/guides/migrating.md" in readme
+
+
+def test_pages_named_in_the_package_exist():
+    """Docstrings and comments that point to a docs page point to one that exists."""
+    missing = []
+    for folder, _, files in os.walk(os.path.join(ROOT, "kt_nasrepair")):
+        for name in files:
+            if name.endswith(".py"):
+                text = open(os.path.join(folder, name)).read()
+                for page in re.findall(r"docs/[\w/]+\.md", text):
+                    if not os.path.exists(os.path.join(ROOT, page)):
+                        missing.append((name, page))
+    assert not missing
