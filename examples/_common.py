@@ -1,30 +1,17 @@
-"""Flags and data shared by the MNIST examples."""
+"""Flags and data shared by the MNIST examples: the main job's parser, defaults and `--quick`."""
 
 from __future__ import annotations
 
-import argparse
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Imported before Keras: sets the TensorFlow log level and parses without loading a backend.
+from kt_nasrepair import cli
 
 
-def parse_args(description, argv=None, strategies=("random", "entropy"), default_strategy="random"):
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--dataset", default="auto",
-                        choices=["auto", "keras", "mnist-5k", "digits"],
-                        help="data source (default: auto, offline fallback to mnist-5k)")
-    parser.add_argument("--strategy", default=default_strategy, choices=strategies,
-                        help=f"search strategy (default: {default_strategy})")
-    parser.add_argument("--max-trials", type=int, default=20)
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--directory", default="kt_runs", help="where trials are kept")
-    parser.add_argument("--quick", action="store_true",
-                        help="tiny budget for smoke runs: mnist-5k, 3 trials, 1 epoch")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.dataset, args.max_trials, args.epochs = "mnist-5k", 3, 1
-    return args
+def parse_args(description, argv=None, prog=None):
+    """The main job's flags and defaults (`kt_nasrepair.cli.build_parser`), with `--quick`."""
+    parser = cli.build_parser(prog=prog, description=description)
+    return cli.parse_args(parser, argv)
 
 
 def load_data(args):
@@ -34,6 +21,12 @@ def load_data(args):
 
     keras.utils.set_random_seed(args.seed)
     return load_mnist(args.dataset)
+
+
+def tuner_location(args):
+    """`directory` and `overwrite` for the tuner: a new temporary directory, or resume `--directory`."""
+    directory, overwrite = cli.prepare_directory(args.directory)
+    return {"directory": directory, "overwrite": overwrite}
 
 
 def save_plots(tuner, directory):

@@ -6,32 +6,38 @@ cross-entropy, batch 32 and 10 epochs per candidate. Its script did not run (it 
 this is what it meant, on KerasTuner, with this project's oracles.
 
     python examples/nas_mnist.py --quick                      # offline smoke run
-    python examples/nas_mnist.py --strategy entropy --dataset keras
+    python examples/nas_mnist.py --strategy random --dataset keras --max-trials 20 --epochs 10
 """
 
 from __future__ import annotations
 
-from _common import load_data, parse_args, report_best, save_plots
+from _common import load_data, parse_args, report_best, save_plots, tuner_location
 
-from kt_nasrepair import DenseHyperModel
-from kt_nasrepair.oracles import EntropySearch, QuasiRandomSearch
-from kt_nasrepair.report import results_table
+from kt_nasrepair import cli
 
 
 def main(argv=None):
-    args = parse_args(__doc__.split("\n\n")[0], argv)
+    args = parse_args(__doc__.split("\n\n")[0], argv, prog="nas_mnist.py")
+    # Imported after parsing, so --help and a bad flag answer without loading Keras.
+    from kt_nasrepair import DenseHyperModel
+    from kt_nasrepair.oracles import EntropySearch, QuasiRandomSearch
+    from kt_nasrepair.progress import with_progress
+    from kt_nasrepair.report import results_table
+
     (x_train, y_train), (x_test, y_test) = load_data(args)
-    tuner_class = EntropySearch if args.strategy == "entropy" else QuasiRandomSearch
+    # with_progress: one line per finished trial and a closing summary, as RepairTuner.
+    tuner_class = with_progress(EntropySearch if args.strategy == "entropy" else QuasiRandomSearch)
     tuner = tuner_class(
         DenseHyperModel.mnist_seed(input_shape=x_train.shape[1:]),
         objective="val_accuracy",
         max_trials=args.max_trials,
         seed=args.seed,
-        directory=args.directory,
+        **tuner_location(args),
         project_name=f"nas_mnist_{args.strategy}_{args.dataset}",
-        overwrite=True,
     )
-    tuner.search(x_train, y_train, epochs=args.epochs, batch_size=32,
+    cli.announce_resume(tuner)
+    # verbose=0 mutes Keras's per-epoch output; the tuner still prints one line per trial.
+    tuner.search(x_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
                  validation_split=0.2, verbose=0)
     print(results_table(tuner))
     report_best(tuner, x_test, y_test)

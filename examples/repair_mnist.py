@@ -6,20 +6,23 @@ reused). Here `RepairTuner` warm-starts every trial from the best finished trial
 function-preserving growth, and `NeuralRepair` recycles dead units, recovers from non-finite
 losses and grows a stalled network while it trains.
 
-    python examples/repair_mnist.py --quick          # offline smoke run
-    python examples/repair_mnist.py --dataset keras  # the full search on the full MNIST
+    python examples/repair_mnist.py --quick          # offline smoke run (3 trials x 1 epoch)
+    python examples/repair_mnist.py --dataset keras --max-trials 20 --epochs 10  # the article's size
 """
 
 from __future__ import annotations
 
-from _common import load_data, parse_args, report_best, save_plots
+from _common import load_data, parse_args, report_best, save_plots, tuner_location
 
-from kt_nasrepair import DenseHyperModel, NeuralRepair, RepairTuner
-from kt_nasrepair.report import results_table
+from kt_nasrepair import cli
 
 
 def main(argv=None):
-    args = parse_args(__doc__.split("\n\n")[0], argv, default_strategy="entropy")
+    args = parse_args(__doc__.split("\n\n")[0], argv, prog="repair_mnist.py")
+    # Imported after parsing, so --help and a bad flag answer without loading Keras.
+    from kt_nasrepair import DenseHyperModel, NeuralRepair, RepairTuner
+    from kt_nasrepair.report import results_table
+
     (x_train, y_train), (x_test, y_test) = load_data(args)
     tuner = RepairTuner(
         DenseHyperModel.mnist_seed(input_shape=x_train.shape[1:]),
@@ -27,12 +30,13 @@ def main(argv=None):
         max_trials=args.max_trials,
         strategy=args.strategy,
         seed=args.seed,
-        directory=args.directory,
+        **tuner_location(args),
         project_name=f"repair_mnist_{args.strategy}_{args.dataset}",
-        overwrite=True,
     )
     repair = NeuralRepair(grow_on_plateau=True, monitor="val_accuracy", patience=3)
-    tuner.search(x_train, y_train, epochs=args.epochs, batch_size=32,
+    cli.announce_resume(tuner)
+    # verbose=0 mutes Keras's per-epoch output; the tuner still prints one line per trial.
+    tuner.search(x_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
                  validation_split=0.2, callbacks=[repair], verbose=0)
     lineage = tuner.lineage()
     print(results_table(tuner, extra_columns={

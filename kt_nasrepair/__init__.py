@@ -1,34 +1,61 @@
-"""kt-nasrepair: dense architecture search for KerasTuner that warm-starts every trial."""
+"""kt-nasrepair: dense architecture search for KerasTuner that warm-starts every trial.
 
-from kt_nasrepair import datasets, morph, oracles
-from kt_nasrepair.hypermodel import DenseHyperModel
-from kt_nasrepair.oracles import (
-    EntropySearch,
-    EntropySearchOracle,
-    QuasiRandomSearch,
-    QuasiRandomSearchOracle,
-    RandomSearch,  # deprecated alias of QuasiRandomSearch
-    RandomSearchOracle,  # deprecated alias of QuasiRandomSearchOracle
-)
-from kt_nasrepair.progress import SearchProgress
-from kt_nasrepair.repair import NeuralRepair, RepairTuner, with_repair
+The public names are imported on first use (PEP 562), so `python -m kt_nasrepair --help` and
+`import kt_nasrepair.cli` answer without loading Keras and its backend.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "DenseHyperModel",
-    "EntropySearch",
-    "EntropySearchOracle",
-    "NeuralRepair",
-    "QuasiRandomSearch",
-    "QuasiRandomSearchOracle",
-    "RandomSearch",
-    "RandomSearchOracle",
-    "RepairTuner",
-    "SearchProgress",
-    "datasets",
-    "morph",
-    "oracles",
-    "with_repair",
-    "__version__",
-]
+# Public name -> the module that defines it. A submodule maps to itself.
+_EXPORTS = {
+    "DenseHyperModel": "kt_nasrepair.hypermodel",
+    "EntropySearch": "kt_nasrepair.oracles",
+    "EntropySearchOracle": "kt_nasrepair.oracles",
+    "NeuralRepair": "kt_nasrepair.repair",
+    "QuasiRandomSearch": "kt_nasrepair.oracles",
+    "QuasiRandomSearchOracle": "kt_nasrepair.oracles",
+    "RandomSearch": "kt_nasrepair.oracles",  # deprecated alias of QuasiRandomSearch
+    "RandomSearchOracle": "kt_nasrepair.oracles",  # deprecated alias of QuasiRandomSearchOracle
+    "RepairMixin": "kt_nasrepair.repair",
+    "RepairTuner": "kt_nasrepair.repair",
+    "SearchProgress": "kt_nasrepair.progress",
+    "datasets": "kt_nasrepair.datasets",
+    "morph": "kt_nasrepair.morph",
+    "oracles": "kt_nasrepair.oracles",
+    "with_repair": "kt_nasrepair.repair",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+if TYPE_CHECKING:  # static analysers and IDEs see ordinary imports
+    from kt_nasrepair import datasets, morph, oracles
+    from kt_nasrepair.hypermodel import DenseHyperModel
+    from kt_nasrepair.oracles import (
+        EntropySearch,
+        EntropySearchOracle,
+        QuasiRandomSearch,
+        QuasiRandomSearchOracle,
+        RandomSearch,
+        RandomSearchOracle,
+    )
+    from kt_nasrepair.progress import SearchProgress
+    from kt_nasrepair.repair import NeuralRepair, RepairMixin, RepairTuner, with_repair
+
+
+def __getattr__(name: str):
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'kt_nasrepair' has no attribute {name!r}")
+    module = importlib.import_module(module_name)
+    value = module if module_name.endswith("." + name) else getattr(module, name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

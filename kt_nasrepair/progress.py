@@ -4,11 +4,13 @@ KerasTuner's own display prints a block per trial and, in notebooks, clears the 
 trials. `SearchProgress` adds a single self-contained line after each trial:
 
 ```
-trial 7/20 | best val_accuracy 0.9612 (trial 05) | elapsed 00:03:10 | ~00:05:53 left
+trial 7/20 | 3 x 64 relu | warm from 05 | val_accuracy 0.9588 | best 0.9612 (trial 05) | elapsed 00:03:10 | ~00:05:53 left
 ```
 
 It only calls `print` on a stream (no carriage returns, no cursor control), so it reads the same
-in a terminal, a notebook and a CI log, and it never touches KerasTuner's display.
+in a terminal, a notebook and a CI log, and it never touches KerasTuner's display. The line does
+not follow `search(verbose=...)`, which keeps muting Keras's per-epoch output: set
+`tuner.show_progress = False` to silence it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import sys
 import time
 
 DIRECTIONS = ("max", "min")
+# NOTE: a line longer than this is cut; a space of many hyperparameters stays one readable line.
+_MAX_DETAIL_CHARS = 60
 
 
 def format_duration(seconds) -> str:
@@ -68,6 +72,65 @@ def _format_score(score) -> str:
     return f"{float(score):.4g}"
 
 
+def describe_architecture(values: dict) -> str:
+    """A short text for a trial's architecture, from its active hyperparameter values (pure).
+
+    `DenseHyperModel`'s names (`num_layers`, `units` or `units_0`...) give `"3 x 64 relu"` or
+    `"64-32-16"`; any other space gives its `name=value` pairs, cut to 60 characters.
+
+    Args:
+        values: `{name: value}` of the trial's active hyperparameters.
+
+    Returns:
+        The text, e.g. `"2 x 8 relu"`, `"8-16"`, `"lr=0.01, optimizer=adam"` or `"-"` for none.
+    """
+    values = {k: v for k, v in values.items() if not str(k).startswith("tuner/")}
+    depth = values.get("num_layers")
+    widths = None
+    if isinstance(depth, int) and depth >= 1:
+        if all(f"units_{i}" in values for i in range(depth)):
+            widths = [values[f"units_{i}"] for i in range(depth)]
+        elif "units" in values:
+            widths = [values["units"]] * depth
+    if widths is not None:
+        if len(set(widths)) == 1:
+            text = f"{depth} x {widths[0]}"
+        else:
+            text = "-".join(str(w) for w in widths)
+        activation = values.get("activation")
+        return f"{text} {activation}" if isinstance(activation, str) else text
+    text = ", ".join(f"{k}={_format_value(v)}" for k, v in sorted(values.items()))
+    if len(text) > _MAX_DETAIL_CHARS:
+        text = text[: _MAX_DETAIL_CHARS - 3] + "..."
+    return text or "-"
+
+
+def describe_origin(record: dict | None) -> str | None:
+    """Where a `RepairTuner` trial started from, from its lineage record (pure).
+
+    Args:
+        record: The trial's `repair.json` record, or None when it has none.
+
+    Returns:
+        `"warm from 03"`, `"cold"`, with `", grew to [16, 16]"` appended for a trial that grew
+        while training; None when `record` is None.
+    """
+    if record is None:
+        return None
+    donor = record.get("donor")
+    text = "cold" if donor is None else f"warm from {donor}"
+    growth = record.get("growth") or []
+    if growth:
+        text += f", grew to {growth[-1].get('widths_after')}"
+    return text
+
+
+def _format_value(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
 class SearchProgress:
     """Prints one progress line per finished trial: count, best so far, elapsed, time left.
 
@@ -96,8 +159,11 @@ class SearchProgress:
     progress = SearchProgress(total=10, objective_name="val_accuracy")
     progress.start()
     ...  # run a trial
-    progress.trial_end("00", 0.93, "COMPLETED")
-    # prints: trial 1/10 | best val_accuracy 0.93 (trial 00) | elapsed 00:00:41 | ~00:06:09 left
+    progress.trial_end("00", 0.93, "COMPLETED", details=["2 x 64 relu", "cold"])
+    # prints: trial 1/10 | 2 x 64 relu | cold | val_accuracy 0.93 | best 0.93 (trial 00) |
+    #         elapsed 00:00:41 | ~00:06:09 left   (on one line)
+    progress.summary()
+    # prints: done: 1 trial in 00:00:41 | best val_accuracy 0.93 (trial 00)
     ```
     """
 
@@ -161,7 +227,7 @@ class SearchProgress:
             self.start()
         self._trial_started[trial_id] = self.clock()
 
-    def trial_end(self, trial_id, score, status: str = "COMPLETED") -> str:
+    def trial_end(self, trial_id, score, status: str = "COMPLETED", details=()) -> str:
         """Records a finished trial, prints the progress line and returns it.
 
         Args:
@@ -169,6 +235,8 @@ class SearchProgress:
             score: Its objective value (None for a failed trial).
             status: Its status; only `"COMPLETED"` trials with a finite score can become the
                 best. Defaults to `"COMPLETED"`.
+            details: Short texts shown after the count, e.g. the architecture and
+                `"warm from 03"` / `"cold"`. Defaults to none.
 
         Returns:
             The line printed.
@@ -192,11 +260,40 @@ class SearchProgress:
             best_trial_id=self.best_trial_id,
             elapsed_seconds=elapsed,
             remaining_seconds=self._remaining(elapsed),
+            score=score if status == "COMPLETED" else None,
+            details=details,
         )
         if status != "COMPLETED":
             line += f" | trial {trial_id} {str(status).lower()}"
-        print(line, file=self.stream if self.stream is not None else sys.stdout, flush=True)
+        self._print(line)
         return line
+
+    def summary(self) -> str:
+        """Prints and returns one closing line: trials run here, their time and the best.
+
+        A resumed search that had nothing left to run says so instead of reporting a time.
+
+        Returns:
+            E.g. `"done: 10 trials in 00:04:12 | best val_accuracy 0.9612 (trial 05)"`.
+        """
+        elapsed = 0.0 if self._started is None else self.clock() - self._started
+        best = f"best {self.objective_name} {_format_score(self.best_score)}"
+        if self.best_score is not None and self.best_trial_id is not None:
+            best += f" (trial {self.best_trial_id})"
+        if self.finished_here == 0:
+            line = f"done: no trial left to run ({self.done} already finished) | {best}"
+        else:
+            plural = "" if self.finished_here == 1 else "s"
+            line = (
+                f"done: {self.finished_here} trial{plural} in {format_duration(elapsed)}"
+                + (f" ({self.done} in all)" if self.done != self.finished_here else "")
+                + f" | {best}"
+            )
+        self._print(line)
+        return line
+
+    def _print(self, line):
+        print(line, file=self.stream if self.stream is not None else sys.stdout, flush=True)
 
     def _remaining(self, elapsed):
         # Only trials run since start() have a measured cost; earlier ones (a resume) do not.
@@ -228,6 +325,8 @@ class SearchProgress:
         best_trial_id,
         elapsed_seconds: float,
         remaining_seconds,
+        score=None,
+        details=(),
     ) -> str:
         """Formats one progress line (pure).
 
@@ -239,50 +338,55 @@ class SearchProgress:
             best_trial_id: Trial id of the best score, or None.
             elapsed_seconds: Wall time since the search started.
             remaining_seconds: Estimated time left, or None when unknown.
+            score: This trial's score, or None (shown as `n/a`). Defaults to None.
+            details: Short texts shown after the count (architecture, origin). Defaults to
+                none.
 
         Returns:
-            E.g. `"trial 3/10 | best val_accuracy 0.912 (trial 02) | elapsed 00:01:30 |
-            ~00:03:30 left"`.
+            E.g. `"trial 3/10 | 2 x 64 relu | cold | val_accuracy 0.9 | best 0.912 (trial 02)
+            | elapsed 00:01:30 | ~00:03:30 left"` (one line).
         """
         total_text = "?" if total is None else str(total)
-        best = f"best {objective_name} {_format_score(best_score)}"
+        parts = [f"trial {done}/{total_text}"]
+        parts += [str(d) for d in details if d]
+        parts.append(f"{objective_name} {_format_score(score)}")
+        best = f"best {_format_score(best_score)}"
         if best_score is not None and best_trial_id is not None:
             best += f" (trial {best_trial_id})"
-        left = (
+        parts.append(best)
+        parts.append(f"elapsed {format_duration(elapsed_seconds)}")
+        parts.append(
             "time left unknown"
             if remaining_seconds is None
             else f"~{format_duration(remaining_seconds)} left"
         )
-        return (
-            f"trial {done}/{total_text} | {best} | elapsed {format_duration(elapsed_seconds)}"
-            f" | {left}"
-        )
+        return " | ".join(parts)
 
 
 class SearchProgressMixin:
-    """Adds a `SearchProgress` line after every trial of any KerasTuner tuner.
+    """Adds a `SearchProgress` line after every trial of any KerasTuner tuner, and a summary.
 
     Put it first among the bases: `class MyTuner(SearchProgressMixin, keras_tuner.RandomSearch)`,
-    or use `with_progress(keras_tuner.RandomSearch)`. After `search()`, `tuner.progress.durations`
-    holds each trial's wall time in seconds, which `kt_nasrepair.plot.search_history` accepts as
-    `durations=`. A resumed search counts the trials already finished.
+    or use `with_progress(keras_tuner.RandomSearch)`. Each line shows the trial's count, its
+    architecture (`progress_details`), its score, the best so far and the time; a closing line
+    follows the search. The lines are printed whatever `search(verbose=...)` says (`verbose=0`
+    mutes Keras's per-epoch output and KerasTuner's display, not this line); set
+    `tuner.show_progress = False` to mute them, or `tuner.progress_stream` to print elsewhere.
+    After `search()`, `tuner.progress.durations` holds each trial's wall time in seconds, which
+    `kt_nasrepair.plot.search_history` accepts as `durations=`. A resumed search counts the
+    trials already finished.
 
     Example:
 
     ```python
     tuner = with_progress(keras_tuner.RandomSearch)(hypermodel, objective="val_accuracy",
                                                     max_trials=20, directory=tmp)
-    tuner.search(x, y, validation_split=0.2, epochs=3)
+    tuner.search(x, y, validation_split=0.2, epochs=3, verbose=0)
     ```
     """
 
     progress_stream = None
-
-    def search(self, *args, **kwargs):
-        # KerasTuner passes `verbose` to the oracle only on the chief; a worker's progress
-        # line must follow the same `search(verbose=...)`.
-        self._progress_verbose = kwargs.get("verbose", 1)
-        return super().search(*args, **kwargs)
+    show_progress = True
 
     def on_search_begin(self):
         super().on_search_begin()
@@ -295,9 +399,8 @@ class SearchProgressMixin:
         ]
         best = oracle.get_best_trials(1) if finished else []
         stream = self.progress_stream
-        verbose = getattr(self, "_progress_verbose", getattr(oracle, "verbose", 1))
-        if stream is None and verbose in (0, "0", False):
-            stream = io.StringIO()  # search(verbose=0): stay silent, keep the durations
+        if not self.show_progress:
+            stream = io.StringIO()  # silent, but the durations are still measured
         self.progress = SearchProgress(
             total=oracle.max_trials,
             stream=stream,
@@ -322,7 +425,41 @@ class SearchProgressMixin:
             ended = self.oracle.get_trial(trial.trial_id)
         else:
             ended = trials.get(trial.trial_id, trial)
-        self.progress.trial_end(ended.trial_id, ended.score, ended.status)
+        try:
+            details = self.progress_details(ended)
+        except Exception as error:  # a progress line must never fail a search
+            details = [f"(no details: {type(error).__name__})"]
+        self.progress.trial_end(ended.trial_id, ended.score, ended.status, details=details)
+
+    def on_search_end(self):
+        super().on_search_end()
+        if getattr(self, "progress", None) is not None:
+            self.progress.summary()
+
+    def progress_details(self, trial) -> list:
+        """The texts shown between the count and the score of `trial`'s progress line.
+
+        Override to show something else. The default is the architecture from the active
+        hyperparameters (`describe_architecture`) and, when the tuner records lineage, where
+        the trial started from (`"warm from 03"` or `"cold"`).
+
+        Args:
+            trial: The finished `keras_tuner.engine.trial.Trial`.
+
+        Returns:
+            A list of short strings.
+        """
+        hp = trial.hyperparameters
+        values = {k: v for k, v in hp.values.items() if hp.is_active(k)}
+        details = [describe_architecture(values)]
+        origin = self._progress_origin(trial.trial_id)
+        if origin:
+            details.append(origin)
+        return details
+
+    def _progress_origin(self, trial_id):
+        """Where the trial started from, or None; `RepairTuner` reads its lineage record."""
+        return None
 
 
 def with_progress(tuner_class: type) -> type:

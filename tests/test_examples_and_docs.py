@@ -3,8 +3,10 @@
 import json
 import math
 import os
+import re
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -33,15 +35,106 @@ def test_example_quick_runs_offline_and_saves_plots(script, tmp_path):
                tmp_path)
     assert "test accuracy" in out
     assert out.count("COMPLETED") == 3
+    # One progress line per trial and a closing summary, although search() has verbose=0.
+    progress = [line.split(" | ")[0] for line in out.splitlines() if line.startswith("trial ")]
+    assert progress == ["trial 1/3", "trial 2/3", "trial 3/3"]
+    assert any(line.startswith("done: 3 trials in ") for line in out.splitlines())
     project = next(p for p in (tmp_path / "runs").iterdir())
     assert _is_png(project / "search_history.png") and _is_png(project / "lineage.png")
 
 
 @pytest.mark.slow
-def test_main_job_prints_a_results_table(tmp_path):
-    out = _run(["-m", "kt_nasrepair", "--max-trials", "3", "--epochs", "1",
-                "--dataset", "digits"], tmp_path)
+def test_main_job_prints_progress_and_resumes(tmp_path):
+    args = ["-m", "kt_nasrepair", "--max-trials", "3", "--epochs", "1", "--dataset", "digits",
+            "--directory", "runs"]
+    out = _run(args, tmp_path)
     assert "donor" in out and out.count("COMPLETED") == 3 and "test accuracy" in out
+    # One progress line per trial during the search, although search() runs with verbose=0.
+    lines = [line for line in out.splitlines() if line.startswith("trial ")]
+    assert [line.split(" | ")[0] for line in lines] == ["trial 1/3", "trial 2/3", "trial 3/3"]
+    assert lines[0].split(" | ")[2] == "cold"  # the first trial has nothing to grow from
+    for line in lines:
+        fields = line.split(" | ")
+        assert fields[2] == "cold" or fields[2].startswith("warm from "), line
+        assert fields[3].startswith("val_accuracy ") and fields[4].startswith("best ")
+        assert fields[5].startswith("elapsed ")
+    assert "Resuming" not in out
+    assert any(line.startswith("done: 3 trials in ") for line in out.splitlines())
+    # The same directory again: it says it resumes, and that nothing was left to run.
+    again = _run(args, tmp_path)
+    assert "Resuming the search in" in again and "3 trials already done, 0 left of 3" in again
+    assert "done: no trial left to run (3 already finished)" in again
+    assert "Search time: 0.0" not in again and "trial 1/3" not in again
+
+
+def _clean_env():
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    return env
+
+
+@pytest.mark.parametrize("command", [["-m", "kt_nasrepair"],
+                                     [os.path.join(ROOT, "examples", "nas_mnist.py")],
+                                     [os.path.join(ROOT, "examples", "repair_mnist.py")]])
+def test_help_is_instant_clean_and_shows_every_default(command, tmp_path):
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, *command, "--help"], cwd=tmp_path,
+                            env=_clean_env(), capture_output=True, text=True, timeout=60)
+    elapsed = time.perf_counter() - start
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # no TensorFlow/absl log line: no backend was loaded
+    assert elapsed < 3.0, elapsed
+    options = re.findall(r"^  (--[a-z-]+)", result.stdout, flags=re.M)
+    assert set(options) >= {"--dataset", "--max-trials", "--epochs", "--batch-size",
+                            "--strategy", "--seed", "--directory", "--quick"}
+    help_text = " ".join(result.stdout.split())
+    assert help_text.count("(default: ") == len(set(options)), result.stdout
+
+
+def test_cli_parses_without_importing_keras():
+    code = ("import sys; from kt_nasrepair import cli; "
+            "args = cli.parse_args(cli.build_parser(), ['--quick']); "
+            "import os; assert os.environ['TF_CPP_MIN_LOG_LEVEL'] == '2'; "
+            "loaded = [m for m in ('keras', 'tensorflow', 'jax', 'keras_tuner') "
+            "if m in sys.modules]; assert not loaded, loaded; print(args.max_trials)")
+    result = subprocess.run([sys.executable, "-c", code], env=_clean_env(),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.strip() == "3", result.stderr
+
+
+def _example_parse_args():
+    sys.path.insert(0, os.path.join(ROOT, "examples"))
+    try:
+        import _common
+    finally:
+        sys.path.pop(0)
+    return _common.parse_args
+
+
+def test_examples_and_main_job_share_defaults_and_quick_never_overrides_a_flag():
+    from kt_nasrepair import cli
+
+    example = _example_parse_args()("an example", [])
+    main = cli.parse_args(cli.build_parser(), [])
+    assert vars(example) == vars(main) == {**cli.DEFAULTS, "quick": False}
+    quick = cli.parse_args(cli.build_parser(), ["--quick"])
+    assert (quick.max_trials, quick.epochs, quick.dataset) == (3, 1, cli.DEFAULTS["dataset"])
+    explicit = _example_parse_args()("an example", ["--quick", "--epochs", "5",
+                                                    "--max-trials", "7"])
+    assert (explicit.max_trials, explicit.epochs) == (7, 5)
+    # Order does not matter either.
+    explicit = cli.parse_args(cli.build_parser(), ["--epochs", "4", "--quick"])
+    assert (explicit.max_trials, explicit.epochs) == (3, 4)
+
+
+@pytest.mark.parametrize("flag", ["--max-trials", "--epochs", "--batch-size"])
+def test_counts_below_one_exit_2_naming_the_flag(flag, capsys):
+    from kt_nasrepair import cli
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.parse_args(cli.build_parser(), [flag, "0"])
+    assert exit_info.value.code == 2
+    assert f"{flag} must be >= 1. Received: 0" in capsys.readouterr().err
 
 
 def test_search_efficiency_quick_settings_are_the_documented_ones():
@@ -117,3 +210,31 @@ def test_docs_build_strict(tmp_path):
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert (tmp_path / "site" / "api" / "index.html").exists()
+
+
+def test_readme_set_up_keeps_two_commands_and_names_the_command_and_docs_extra():
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    set_up = readme.split("## Set up", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"```bash\n(.*?)```", set_up, flags=re.S)
+    assert commands == [
+        'python3 -m venv .venv && .venv/bin/pip install ".[cpu,examples]" && '
+        ".venv/bin/python -m kt_nasrepair\n",
+        'python3 -m venv .venv && .venv/bin/pip install -e ".[test]" && '
+        ".venv/bin/python -m pytest -q\n",
+    ]
+    assert "`kt-nasrepair`" in readme and "kt-nasrepair --help" in readme
+    assert 'pip install -e ".[docs]" && mkdocs serve' in readme
+    assert "docs/guides/migrating.md" in readme
+
+
+def test_pages_named_in_the_package_exist():
+    """Docstrings and comments that point to a docs page point to one that exists."""
+    missing = []
+    for folder, _, files in os.walk(os.path.join(ROOT, "kt_nasrepair")):
+        for name in files:
+            if name.endswith(".py"):
+                text = open(os.path.join(folder, name)).read()
+                for page in re.findall(r"docs/[\w/]+\.md", text):
+                    if not os.path.exists(os.path.join(ROOT, page)):
+                        missing.append((name, page))
+    assert not missing

@@ -43,7 +43,20 @@ def test_format_line_is_pure_and_exact():
         best_trial_id="02", elapsed_seconds=90.0, remaining_seconds=210.0,
     )
     assert line == (
-        "trial 3/10 | best val_accuracy 0.9123 (trial 02) | elapsed 00:01:30 | ~00:03:30 left"
+        "trial 3/10 | val_accuracy n/a | best 0.9123 (trial 02) | elapsed 00:01:30"
+        " | ~00:03:30 left"
+    )
+
+
+def test_format_line_with_score_and_details():
+    line = SearchProgress.format_line(
+        done=3, total=10, objective_name="val_accuracy", best_score=0.91234,
+        best_trial_id="02", elapsed_seconds=90.0, remaining_seconds=210.0, score=0.5,
+        details=["2 x 64 relu", "", "warm from 01"],
+    )
+    assert line == (
+        "trial 3/10 | 2 x 64 relu | warm from 01 | val_accuracy 0.5 | best 0.9123 (trial 02)"
+        " | elapsed 00:01:30 | ~00:03:30 left"
     )
 
 
@@ -52,7 +65,7 @@ def test_format_line_unknown_total_and_no_best():
         done=1, total=None, objective_name="score", best_score=None,
         best_trial_id=None, elapsed_seconds=5.0, remaining_seconds=None,
     )
-    assert line == "trial 1/? | best score n/a | elapsed 00:00:05 | time left unknown"
+    assert line == "trial 1/? | score n/a | best n/a | elapsed 00:00:05 | time left unknown"
 
 
 def test_trial_end_prints_and_returns_lines_with_eta():
@@ -64,11 +77,11 @@ def test_trial_end_prints_and_returns_lines_with_eta():
     clock.now += 120
     second = progress.trial_end("01", 0.7, "COMPLETED")
     assert first == (
-        "trial 1/4 | best val_accuracy 0.8 (trial 00) | elapsed 00:01:00 | ~00:03:00 left"
+        "trial 1/4 | val_accuracy 0.8 | best 0.8 (trial 00) | elapsed 00:01:00 | ~00:03:00 left"
     )
     # mean 90 s per trial, 2 left -> 180 s
     assert second == (
-        "trial 2/4 | best val_accuracy 0.8 (trial 00) | elapsed 00:03:00 | ~00:03:00 left"
+        "trial 2/4 | val_accuracy 0.7 | best 0.8 (trial 00) | elapsed 00:03:00 | ~00:03:00 left"
     )
     assert stream.getvalue() == first + "\n" + second + "\n"
     assert progress.durations == {"00": 60.0, "01": 120.0}
@@ -85,7 +98,7 @@ def test_min_direction_failed_trials_and_unknown_total():
     clock.now += 10
     line = progress.trial_end("1", None, "FAILED")
     assert line == (
-        "trial 2/? | best val_loss 0.5 (trial 0) | elapsed 00:00:20 | time left unknown"
+        "trial 2/? | val_loss n/a | best 0.5 (trial 0) | elapsed 00:00:20 | time left unknown"
         " | trial 1 failed"
     )
     clock.now += 10
@@ -110,7 +123,7 @@ def test_trial_begin_times_each_trial_and_finishing_all_means_zero_left():
     line = progress.trial_end("b", 2.0)
     assert progress.durations == {"a": 20.0, "b": 10.0}
     assert line.endswith("| elapsed 00:00:40 | ~00:00:00 left")
-    assert "best score 2 (trial b)" in line
+    assert "| score 2 | best 2 (trial b)" in line
 
 
 def test_resumed_search_counts_earlier_trials_but_times_only_new_ones():
@@ -121,7 +134,7 @@ def test_resumed_search_counts_earlier_trials_but_times_only_new_ones():
     line = progress.trial_end("06", 0.5)
     # 30 s for the one trial run here; 3 remain -> 90 s.
     assert line == (
-        "trial 7/10 | best score 0.9 (trial 03) | elapsed 00:00:30 | ~00:01:30 left"
+        "trial 7/10 | score 0.5 | best 0.9 (trial 03) | elapsed 00:00:30 | ~00:01:30 left"
     )
 
 
@@ -159,27 +172,84 @@ def test_with_progress_rejects_non_class():
         progress_lib.with_progress("RandomSearch")
 
 
-def test_with_progress_on_a_real_random_search(digits_data, tmp_path):
+def test_summary_line_counts_trials_run_here_and_says_when_nothing_was_left():
+    clock, stream = FakeClock(), io.StringIO()
+    progress = SearchProgress(total=3, stream=stream, objective_name="acc", clock=clock)
+    progress.start(done=1, best_score=0.5, best_trial_id="0")
+    clock.now += 65
+    progress.trial_end("1", 0.75)
+    assert progress.summary() == "done: 1 trial in 00:01:05 (2 in all) | best acc 0.75 (trial 1)"
+    progress.start(done=3, best_score=0.75, best_trial_id="1")
+    clock.now += 5
+    assert progress.summary() == (
+        "done: no trial left to run (3 already finished) | best acc 0.75 (trial 1)"
+    )
+
+
+@pytest.mark.parametrize(
+    "values, text",
+    [
+        ({"num_layers": 3, "units": 64, "activation": "relu"}, "3 x 64 relu"),
+        ({"num_layers": 2, "units_0": 8, "units_1": 16}, "8-16"),
+        ({"num_layers": 2, "units_0": 8, "units_1": 8, "learning_rate": 0.01}, "2 x 8"),
+        ({"lr": 0.0123456, "optimizer": "adam", "tuner/epochs": 2}, "lr=0.0123, optimizer=adam"),
+        ({"a" * 50: 1, "b" * 20: 2}, "a" * 50 + "=1, bbb..."),
+        ({}, "-"),
+    ],
+)
+def test_describe_architecture(values, text):
+    assert progress_lib.describe_architecture(values) == text
+
+
+def test_describe_origin():
+    assert progress_lib.describe_origin(None) is None
+    assert progress_lib.describe_origin({"donor": None, "growth": []}) == "cold"
+    assert progress_lib.describe_origin({"donor": "03"}) == "warm from 03"
+    record = {"donor": "01", "growth": [{"widths_after": [16, 16]}]}
+    assert progress_lib.describe_origin(record) == "warm from 01, grew to [16, 16]"
+
+
+def _tiny_search(tuner_class, digits_data, tmp_path, stream=None, **attributes):
     (x_train, y_train), (x_val, y_val) = digits_data
-    stream = io.StringIO()
-    tuner_class = progress_lib.with_progress(keras_tuner.RandomSearch)
     hypermodel = DenseHyperModel(
         input_shape=(64,), num_classes=10, num_layers=(1, 2), units=(8, 32, 8)
     )
     tuner = tuner_class(hypermodel, objective="val_accuracy", max_trials=2, seed=1,
                         directory=str(tmp_path), project_name="rs")
-    tuner.progress_stream = stream
-    assert tuner_class.__name__ == "RandomSearchWithProgress"
-    assert isinstance(tuner, keras_tuner.RandomSearch)
+    if stream is not None:
+        tuner.progress_stream = stream
+    for name, value in attributes.items():
+        setattr(tuner, name, value)
+    # verbose=0 mutes Keras's epoch output, not the progress lines.
     tuner.search(x_train[:400], y_train[:400], validation_data=(x_val, y_val), epochs=1,
                  batch_size=64, verbose=0)
+    return tuner
+
+
+def test_with_progress_on_a_real_random_search(digits_data, tmp_path):
+    stream = io.StringIO()
+    tuner_class = progress_lib.with_progress(keras_tuner.RandomSearch)
+    assert tuner_class.__name__ == "RandomSearchWithProgress"
+    tuner = _tiny_search(tuner_class, digits_data, tmp_path, stream)
+    assert isinstance(tuner, keras_tuner.RandomSearch)
     lines = stream.getvalue().splitlines()
     best = tuner.oracle.get_best_trials(1)[0]
-    assert len(lines) == 2
-    assert lines[0].startswith("trial 1/2 | best val_accuracy ")
-    expected = f"trial 2/2 | best val_accuracy {best.score:.4g} (trial {best.trial_id})"
-    assert lines[1].startswith(expected)
+    assert len(lines) == 3
+    for n, (line, trial_id) in enumerate(zip(lines, sorted(tuner.oracle.trials)), start=1):
+        trial = tuner.oracle.trials[trial_id]
+        hp = trial.hyperparameters.values
+        widths = "-".join(str(hp[f"units_{i}"]) for i in range(hp["num_layers"]))
+        if len(set(widths.split("-"))) == 1:
+            widths = f"{hp['num_layers']} x {hp['units_0']}"
+        assert line.startswith(
+            f"trial {n}/2 | {widths} | val_accuracy {trial.score:.4g} | best "
+        ), line
+    expected = f"val_accuracy {best.score:.4g} (trial {best.trial_id})"
     assert lines[1].endswith("~00:00:00 left")
+    assert f"| best {best.score:.4g} (trial {best.trial_id}) |" in lines[1]
+    assert lines[2].startswith("done: 2 trials in ") and lines[2].endswith(
+        f"| best {expected}"
+    )
     assert set(tuner.progress.durations) == set(tuner.oracle.trials)
     assert all(seconds > 0 for seconds in tuner.progress.durations.values())
     # The measured durations feed the time axis of the history plot.
@@ -187,3 +257,28 @@ def test_with_progress_on_a_real_random_search(digits_data, tmp_path):
     np.testing.assert_allclose(
         rows[-1]["cumulative_seconds"], sum(tuner.progress.durations.values())
     )
+
+
+def test_show_progress_false_mutes_the_lines_but_keeps_the_durations(
+    digits_data, tmp_path, capsys
+):
+    tuner_class = progress_lib.with_progress(keras_tuner.RandomSearch)
+    tuner = _tiny_search(tuner_class, digits_data, tmp_path, show_progress=False)
+    assert "trial 1/2" not in capsys.readouterr().out
+    assert set(tuner.progress.durations) == set(tuner.oracle.trials)
+
+
+def test_repair_tuner_lines_say_cold_or_warm_with_verbose_0(digits_data, tmp_path, capsys):
+    from kt_nasrepair import RepairTuner
+
+    tuner = _tiny_search(RepairTuner, digits_data, tmp_path)
+    lines = [line for line in capsys.readouterr().out.splitlines()
+             if line.startswith(("trial ", "done: "))]
+    lineage = tuner.lineage()
+    assert len(lines) == 3, lines
+    for line, trial_id in zip(lines, sorted(lineage)):
+        donor = lineage[trial_id]["donor"]
+        origin = "cold" if donor is None else f"warm from {donor}"
+        assert f" | {origin} | val_accuracy " in line, line
+    assert lines[0].split(" | ")[2] == "cold"  # the first trial has no donor
+    assert lines[2].startswith("done: 2 trials in ")

@@ -45,7 +45,7 @@ class EntropySearchOracle(BaseSearchOracle):
 
     The steps are small methods meant to be overridden: `encode_trials`,
     `fit_surrogate`, `generate_candidates`, `sample_max_values`,
-    `acquisition`, `choose_candidate` (see docs/oracles.md).
+    `acquisition`, `choose_candidate` (see docs/guides/custom_oracle.md).
 
     Args:
         objective: a string, `keras_tuner.Objective` or list of them.
@@ -283,7 +283,7 @@ class EntropySearchOracle(BaseSearchOracle):
     def acquisition(self, surrogate, features, max_values):
         """The MES acquisition on a batch of feature vectors.
 
-        Override this to change only the acquisition (docs/oracles.md).
+        Override this to change only the acquisition (docs/guides/custom_oracle.md).
 
         Args:
             surrogate: the fitted surrogate. features: array (n, d).

@@ -22,7 +22,7 @@ from keras_tuner.errors import FailedTrialError
 from kt_nasrepair import morph
 from kt_nasrepair._io import atomic_write_json
 from kt_nasrepair._validation import check, is_number
-from kt_nasrepair.progress import SearchProgressMixin
+from kt_nasrepair.progress import SearchProgressMixin, describe_origin
 from kt_nasrepair.repair import budget as budget_lib
 from kt_nasrepair.repair import checkpoints
 from kt_nasrepair.repair import donors as donors_lib
@@ -302,6 +302,10 @@ class RepairMixin:
         return grown
 
     # -- reporting --------------------------------------------------------------------------
+
+    def _progress_origin(self, trial_id):
+        # The progress line's "warm from 03" / "cold" (SearchProgressMixin.progress_details).
+        return describe_origin(lineage_lib.read_record(self._trial_dir(trial_id)))
 
     def lineage(self) -> dict:
         """The warm-start lineage of every trial.

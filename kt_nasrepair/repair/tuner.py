@@ -54,9 +54,10 @@ class RepairTuner(RepairMixin, SearchProgressMixin, keras_tuner.Tuner):
             `kt_nasrepair.with_repair(keras_tuner.Hyperband)` instead.
         warm_start: `"best_compatible"` (the best completed trial the target is reachable
             from), `"best"` (only the best completed trial) or `"none"` (always cold).
-        donor_pool: The share of completed trials, best first, that may be donors (at least
-            one always may). The default 0.5 keeps poor networks, whose bottlenecks would be
-            inherited, from being grown; 1.0 lets any completed trial be a donor.
+        donor_pool: The share, best first, of the 25 best completed trials that may be
+            donors (at least one always may). The default 0.5 keeps poor networks, whose
+            bottlenecks would be inherited, from being grown; 1.0 lets any of those 25 be a
+            donor.
         warm_epochs: The short budget of a warm-started trial: it trains `warm_epochs`
             epochs, then continues to the full `epochs` (resuming the same `fit`) only when
             its objective already beats its donor's score; otherwise it stops and is scored
