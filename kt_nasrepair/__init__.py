@@ -5,6 +5,7 @@ from kt_nasrepair.hypermodel import DenseHyperModel
 from kt_nasrepair.oracles import (
     EntropySearch,
     EntropySearchOracle,
+    GrowOracle,
     RandomSearch,
     RandomSearchOracle,
 )
@@ -17,6 +18,7 @@ __all__ = [
     "DenseHyperModel",
     "EntropySearch",
     "EntropySearchOracle",
+    "GrowOracle",
     "NeuralRepair",
     "RandomSearch",
     "RandomSearchOracle",
