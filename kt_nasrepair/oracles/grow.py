@@ -104,11 +104,15 @@ class GrowOracle(BaseSearchOracle):
             hyperparameter. Defaults to "relu" (DenseHyperModel's default).
         input_units: optional integer >= 1, the input features of the first Dense
             layer, counted in P(x). Defaults to None (not counted).
-        num_layers_name, units_name, activation_name: the names above. Default to
-            DenseHyperModel's ("num_layers", "units", "activation").
-        seed: optional integer seed. sampler: "sobol" (default) or "uniform".
-        hyperparameters, allow_new_entries, tune_new_entries, max_retries_per_trial,
-        max_consecutive_failed_trials: as for any KerasTuner oracle.
+        num_layers_name: the depth hyperparameter's name. Defaults to "num_layers".
+        units_name: the shared width's name, or the prefix of the per-layer widths.
+            Defaults to "units".
+        activation_name: the hidden activation's name. Defaults to "activation".
+        seed: optional integer seed.
+        sampler: "sobol" (default) or "uniform", for seeds and exploration points.
+        hyperparameters: as for any KerasTuner oracle; so are `allow_new_entries`,
+            `tune_new_entries`, `max_retries_per_trial` and
+            `max_consecutive_failed_trials`.
 
     Raises:
         ValueError: for an argument out of its range, naming it.

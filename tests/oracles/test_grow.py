@@ -230,3 +230,18 @@ def test_bad_arguments_name_the_argument(name, value, accepted):
 def test_arguments_are_keyword_only():
     with pytest.raises(TypeError):
         GrowOracle("val_accuracy")
+
+
+def test_expected_improvement_known_values():
+    # At the incumbent with sigma = 1: EI = phi(0); far below it: ~0; far above: the gap.
+    ei = grow_acquisition.expected_improvement([1.0, -9.0, 6.0], [1.0, 1.0, 1.0], best=1.0)
+    np.testing.assert_allclose(ei, [1 / math.sqrt(2 * math.pi), 0.0, 5.0], atol=1e-12)
+
+
+def test_cost_line_and_warm_ratio():
+    alpha, beta = grow_acquisition.fit_cost_line([100, 200, 400], [2.0, 3.0, 5.0])
+    np.testing.assert_allclose([alpha, beta], [1.0, 0.01], rtol=1e-9)
+    # Noise that makes larger networks look cheaper is not believed: a constant cost.
+    assert grow_acquisition.fit_cost_line([100, 200], [3.0, 2.0]) == (2.5, 0.0)
+    cost = grow_acquisition.predicted_cost([100, 100], alpha, beta, [0.4, 1.0])
+    np.testing.assert_allclose(cost, [0.8, 2.0])
