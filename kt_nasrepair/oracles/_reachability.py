@@ -64,6 +64,16 @@ def hidden_widths(
     return [int(values[units_name])] * int(1 if depth is None else depth)
 
 
+def is_activation_name(name) -> bool:
+    """Whether `name` is a string Keras resolves to an activation."""
+    if not isinstance(name, str):
+        return False
+    try:
+        return keras.activations.get(name) is not None
+    except (ValueError, TypeError):
+        return False
+
+
 def activation_key(name) -> str:
     """The canonical name `morph` compares (aliases resolve to one function)."""
     if name is None:

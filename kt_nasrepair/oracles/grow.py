@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 
-import keras
 import numpy as np
 import threadpoolctl
 from keras_tuner.engine import trial as trial_module
@@ -24,6 +23,7 @@ from kt_nasrepair.oracles._base import MAX_DRAWS, BaseSearchOracle
 from kt_nasrepair.oracles._encoding import values_hash
 from kt_nasrepair.oracles._gp import GaussianProcessSurrogate
 from kt_nasrepair.oracles._growth import GrowthSpace
+from kt_nasrepair.oracles._reachability import is_activation_name
 from kt_nasrepair.oracles._sampling import sobol_points
 
 # NOTE: each architecture move is tried with the parent's other values and with this
@@ -167,7 +167,7 @@ class GrowOracle(BaseSearchOracle):
                             ("units_name", units_name),
                             ("activation_name", activation_name)):
             check(isinstance(value, str) and bool(value), name, value, "a non-empty string")
-        check(_is_activation(activation), "activation", activation,
+        check(is_activation_name(activation), "activation", activation,
               "a Keras activation name, e.g. 'relu'")
         super().__init__(
             objective=objective,
@@ -200,7 +200,7 @@ class GrowOracle(BaseSearchOracle):
         return self._proposals.get(str(trial_id), {}).get("parent")
 
     def proposal_kind(self, trial_id) -> str | None:
-        """"seed", "grow", "explore" or "cold"; None for a trial this oracle did not propose."""
+        """The kind of proposal ("seed", "grow", "explore", "cold"), or None if unknown."""
         return self._proposals.get(str(trial_id), {}).get("kind")
 
     def growth_space(self) -> GrowthSpace:
@@ -393,11 +393,3 @@ class GrowOracle(BaseSearchOracle):
         theta = state.get("grow_kernel_theta")
         self._theta = None if theta is None else [float(v) for v in theta]
 
-
-def _is_activation(name) -> bool:
-    if not isinstance(name, str):
-        return False
-    try:
-        return keras.activations.get(name) is not None
-    except (ValueError, TypeError):
-        return False
