@@ -392,4 +392,3 @@ class GrowOracle(BaseSearchOracle):
         }
         theta = state.get("grow_kernel_theta")
         self._theta = None if theta is None else [float(v) for v in theta]
-
