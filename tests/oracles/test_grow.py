@@ -85,8 +85,11 @@ def test_grown_trials_are_reachable_from_a_completed_trial(drive_oracle, per_lay
         if kinds[k] != "grow":
             assert parent is None
             continue
-        # The parent ran before the child (drive_oracle completes each trial in turn).
+        # The parent ran before the child (drive_oracle completes each trial in turn) and
+        # was then in the top quarter (`top_fraction=0.25`) of the completed trials.
         assert position[parent] < k
+        earlier = sorted((oracle.trials[i].score for i, _ in trials[:k]), reverse=True)
+        assert oracle.trials[parent].score >= earlier[math.ceil(0.25 * k) - 1]
         parent_values = oracle.trials[parent].hyperparameters.values
         assert dense_reachable(parent_values, values, per_layer_units=per_layer_units)
         # At most two growth steps: each added layer is one, each width grid step (8
