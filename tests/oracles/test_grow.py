@@ -248,3 +248,27 @@ def test_cost_line_and_warm_ratio():
     assert grow_acquisition.fit_cost_line([100, 200], [3.0, 2.0]) == (2.5, 0.0)
     cost = grow_acquisition.predicted_cost([100, 100], alpha, beta, [0.4, 1.0])
     np.testing.assert_allclose(cost, [0.8, 2.0])
+
+
+def test_user_build_model_with_the_same_names(function_tuner):
+    # The common KerasTuner idiom: one `units_i` per layer, declared without conditions
+    # as the depth first reaches it (so the space grows during the search).
+    def build(hp):
+        depth = hp.Int("num_layers", 1, 4)
+        sizes = [hp.Int(f"units_{i}", 8, 32, step=8) for i in range(depth)]
+        lr = hp.Float("learning_rate", 1e-4, 1e-2, sampling="log")
+        return {"acc": 1 - math.exp(-sum(sizes) / 40) - 0.05 * (math.log10(lr) + 2.5) ** 2}
+
+    oracle = GrowOracle(objective=keras_tuner.Objective("acc", "max"), max_trials=20, seed=4,
+                        num_initial_points=3)
+    function_tuner(oracle, build).search(verbose=0)
+    kinds = [oracle.proposal_kind(i) for i in oracle.start_order]
+    assert kinds.count("grow") >= 8
+    for trial_id in oracle.start_order:
+        parent = oracle.parent_of(trial_id)
+        if parent is not None:
+            assert dense_reachable(oracle.trials[parent].hyperparameters.values,
+                                   oracle.trials[trial_id].hyperparameters.values)
+    depths = [oracle.trials[i].hyperparameters.values["num_layers"] for i in oracle.start_order]
+    assert max(depths) >= 3
+    assert max(t.score for t in oracle.trials.values()) > 0.9
