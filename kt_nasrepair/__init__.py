@@ -16,6 +16,7 @@ _EXPORTS = {
     "DenseHyperModel": "kt_nasrepair.hypermodel",
     "EntropySearch": "kt_nasrepair.oracles",
     "EntropySearchOracle": "kt_nasrepair.oracles",
+    "GrowOracle": "kt_nasrepair.oracles",
     "NeuralRepair": "kt_nasrepair.repair",
     "QuasiRandomSearch": "kt_nasrepair.oracles",
     "QuasiRandomSearchOracle": "kt_nasrepair.oracles",
@@ -38,6 +39,7 @@ if TYPE_CHECKING:  # static analysers and IDEs see ordinary imports
     from kt_nasrepair.oracles import (
         EntropySearch,
         EntropySearchOracle,
+        GrowOracle,
         QuasiRandomSearch,
         QuasiRandomSearchOracle,
         RandomSearch,
