@@ -14,6 +14,7 @@ no tuner, so it is fast. Outputs, in `--out`:
 
     python benchmarks/warm_start_gap.py --quick   # digits, 2 pairs, 2 seeds: about a minute
     python benchmarks/warm_start_gap.py           # the full run (see docs/performance.md)
+    python benchmarks/warm_start_gap.py --report results/warm_start_gap/warm_start_gap.json
 
 Every option of a unit trains the same child model object: its weights are set, its optimizer
 state zeroed (a fresh Adam: iterations 0, zero moments) and its compiled rate restored before
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import os
 import statistics
 import sys
@@ -68,6 +70,7 @@ OPTIONS = {
     "cold D+k": (False, None, None),
 }
 REFERENCE = "cold D+k"
+TODAY = "warm"  # what RepairTuner's warm children do today
 QUICK = {"datasets": ["digits"], "pairs": ["seed 2x4->3x8", "widen 2x64->2x128"], "seeds": 2}
 LEARNING_RATE = 1e-3
 
@@ -186,6 +189,13 @@ def summarise(runs, options):
                 "gap_test_vs_cold_Dk": gap(REFERENCE),
                 "gap_val_vs_cold_Dk": gap(REFERENCE, "val_accuracy"),
                 "gap_test_vs_cold_k": gap("cold k"),
+                "gap_test_vs_cold_D": gap("cold D"),
+                "gap_test_vs_warm": gap(TODAY),
+                # Paired wins over today's warm child (test accuracy; ties count half).
+                "wins_vs_warm": None if TODAY not in options else sum(
+                    (r["options"][option]["test_accuracy"] > r["options"][TODAY]["test_accuracy"])
+                    + 0.5 * (r["options"][option]["test_accuracy"]
+                             == r["options"][TODAY]["test_accuracy"]) for r in chosen),
                 "child_seconds": statistics.median(r["options"][option]["seconds"]
                                                    for r in chosen),
             })
@@ -196,6 +206,10 @@ def _signed(value):
     return "-" if value is None else f"{100 * value:+.1f}"
 
 
+def _wins(row):
+    return "" if row["wins_vs_warm"] is None else f" ({row['wins_vs_warm']:g}/{row['n']})"
+
+
 def markdown(runs, table, args):
     lines = [
         f"D = {args.donor_epochs} donor epochs, k = {args.child_epochs} child epochs, "
@@ -203,16 +217,17 @@ def markdown(runs, table, args):
         "child), median over every pair and seed.",
         "",
         "| dataset | option | runs | test acc. (median) | val acc. (median) | "
-        "test gap vs cold D+k | val gap vs cold D+k | test gap vs cold k | "
-        "child train s (median) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "test gap vs cold D+k | val gap vs cold D+k | test gap vs cold D | "
+        "test gap vs cold k | test gap vs warm (wins) | child train s (median) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in table:
         lines.append(
             f"| {row['dataset']} | {row['option']} | {row['n']} | {row['test_accuracy']:.3f} | "
             f"{row['val_accuracy']:.3f} | {_signed(row['gap_test_vs_cold_Dk'])} | "
-            f"{_signed(row['gap_val_vs_cold_Dk'])} | {_signed(row['gap_test_vs_cold_k'])} | "
-            f"{row['child_seconds']:.2f} |")
+            f"{_signed(row['gap_val_vs_cold_Dk'])} | {_signed(row['gap_test_vs_cold_D'])} | "
+            f"{_signed(row['gap_test_vs_cold_k'])} | {_signed(row['gap_test_vs_warm'])}"
+            f"{_wins(row)} | {row['child_seconds']:.2f} |")
     lines += ["", "Per pair: median [min-max] over seeds.", "",
               "| dataset | pair | option | val acc. | test acc. | child train s |",
               "|---|---|---|---|---|---|"]
@@ -246,6 +261,8 @@ def parse_args(argv=None):
     parser.add_argument("--donor-epochs", type=int, default=5)
     parser.add_argument("--child-epochs", type=int, default=2)
     parser.add_argument("--out", default="results/warm_start_gap")
+    parser.add_argument("--report", default=None, metavar="JSON",
+                        help="re-summarise a warm_start_gap.json into --out; trains nothing")
     parser.add_argument("--quick", action="store_true",
                         help=f"{QUICK}: about a minute; explicit flags still win")
     args = parser.parse_args(argv)
@@ -262,29 +279,36 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
-    started = time.perf_counter()
-    runs = []
-    for dataset in args.datasets:
-        data = split(dataset)
-        for pair in args.pairs:
-            for seed in range(args.seeds):
-                runs.append(run_unit(dataset, pair, seed, args, data))
-                best = runs[-1]["options"]
-                print(f"{dataset} | {pair} | seed {seed}: " + ", ".join(
-                    f"{o} {best[o]['test_accuracy']:.3f}" for o in args.options), flush=True)
+    if args.report is not None:
+        with open(args.report) as f:
+            saved = json.load(f)
+        settings, runs = saved["settings"], saved["runs"]
+        for key in ("datasets", "pairs", "options", "seeds", "donor_epochs", "child_epochs"):
+            setattr(args, key, settings[key])
+    else:
+        started = time.perf_counter()
+        runs = []
+        for dataset in args.datasets:
+            data = split(dataset)
+            for pair in args.pairs:
+                for seed in range(args.seeds):
+                    runs.append(run_unit(dataset, pair, seed, args, data))
+                    done = runs[-1]["options"]
+                    print(f"{dataset} | {pair} | seed {seed}: " + ", ".join(
+                        f"{o} {done[o]['test_accuracy']:.3f}" for o in args.options), flush=True)
+        settings = {"datasets": args.datasets, "pairs": args.pairs, "options": args.options,
+                    "seeds": args.seeds, "donor_epochs": args.donor_epochs,
+                    "child_epochs": args.child_epochs, "batch_size": 32,
+                    "learning_rate": LEARNING_RATE, "backend": keras.backend.backend(),
+                    "seconds": time.perf_counter() - started}
     table = summarise(runs, args.options)
-    settings = {"datasets": args.datasets, "pairs": args.pairs, "options": args.options,
-                "seeds": args.seeds, "donor_epochs": args.donor_epochs,
-                "child_epochs": args.child_epochs, "batch_size": 32,
-                "learning_rate": LEARNING_RATE, "backend": keras.backend.backend(),
-                "seconds": time.perf_counter() - started}
     atomic_write_json(os.path.join(args.out, "warm_start_gap.json"),
                       {"settings": settings, "summary": table, "runs": runs})
     text = markdown(runs, table, args)
     with open(os.path.join(args.out, "warm_start_gap.md"), "w") as f:
         f.write(text)
     print(text)
-    print(f"{settings['seconds']:.0f} s", file=sys.stderr)
+    print(f"{settings['seconds']:.0f} s of training", file=sys.stderr)
 
 
 if __name__ == "__main__":

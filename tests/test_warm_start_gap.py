@@ -55,6 +55,7 @@ def test_tiny_run_writes_consistent_json_and_table(tmp_path, capsys):
     # Warm children start from a donor that already learnt; one epoch cold cannot match it.
     assert run["options"]["warm"]["test_accuracy"] > run["options"]["cold k"]["test_accuracy"]
     rows = {row["option"]: row for row in data["summary"]}
+    assert rows["warm"]["wins_vs_warm"] == 0.5 and rows["warm"]["gap_test_vs_warm"] == 0.0
     assert rows["cold D+k"]["gap_test_vs_cold_Dk"] == 0.0
     gap = rows["warm"]["gap_test_vs_cold_Dk"]
     assert gap == pytest.approx(run["options"]["warm"]["test_accuracy"]
@@ -64,3 +65,7 @@ def test_tiny_run_writes_consistent_json_and_table(tmp_path, capsys):
                     and line.split("|")[2].strip() in options]
     assert len(summary_rows) == len(options)
     assert f"{100 * gap:+.1f}" in next(r for r in summary_rows if "| warm |" in r)
+    # --report re-summarises the JSON into the same table, training nothing.
+    warm_start_gap.main(["--report", str(tmp_path / "warm_start_gap.json"),
+                         "--out", str(tmp_path / "again")])
+    assert (tmp_path / "again" / "warm_start_gap.md").read_text() == table
