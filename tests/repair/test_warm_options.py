@@ -227,3 +227,17 @@ def test_cosine_schedule_rate_is_the_one_the_optimizer_steps_with():
     moved = max(np.abs(a - b).max() for a, b in zip(trainable_arrays(model), before))
     assert 0 < moved < 1e-4
     assert _rate(model) == pytest.approx(1.0)
+
+
+def test_cosine_schedule_falls_back_to_per_epoch_when_the_steps_are_unknown():
+    model = _mlp(lr=1e-2)
+    schedule = CosineSchedule()
+    schedule.set_model(model)
+    schedule.set_params({"epochs": 3, "steps": None, "verbose": 0})
+    schedule.on_train_begin()
+    for epoch in range(3):
+        schedule.on_epoch_begin(epoch)
+        schedule.on_train_batch_begin(0)  # ignored: the schedule runs per epoch
+    np.testing.assert_allclose(schedule.rates, [1e-2, 7.5e-3, 2.5e-3], rtol=1e-6)
+    schedule.on_train_end()
+    assert _rate(model) == pytest.approx(1e-2, rel=1e-6)
