@@ -7,6 +7,7 @@ from numbers import Integral, Real
 import keras
 import numpy as np
 
+from kt_nasrepair.morph import activations
 from kt_nasrepair.morph import keras_models as km
 from kt_nasrepair.morph import net2net
 from kt_nasrepair.morph.keras_models import NotMorphableError
@@ -103,8 +104,8 @@ def widen(
         A new model of the same kind (compiled with a fresh optimizer if `model` was).
 
     Raises:
-        NotMorphableError: for unsupported models, an unknown or output layer, or
-            `units` below the current width.
+        NotMorphableError: for unsupported models, an unknown or output layer, `units`
+            below the current width, or a layer whose activation mixes units (softmax).
 
     Example:
 
@@ -123,6 +124,13 @@ def widen(
             "Net2WiderNet only grows layers (shrinking is not function-preserving). "
             f"Received: units={units}"
         )
+    for source in [block.dense] + block.post:
+        reason = activations.mixing_reason(getattr(source, "activation", None))
+        if reason is not None:
+            raise NotMorphableError(
+                f"Cannot widen layer {block.dense.name!r}: {reason}; Net2Net widening is only "
+                "exact for element-wise activations."
+            )
     rng = np.random.default_rng(seed)
     mapping = net2net.random_mapping(block.units, int(units), rng)
     layers, weights = _fresh_layers(chain)

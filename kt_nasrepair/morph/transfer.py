@@ -1,7 +1,11 @@
-"""Donor -> target: finding the widen/deepen steps and writing the weights.
+"""Donor -> target: writing a donor's function into a larger target (`transfer`).
 
 `transfer` never builds intermediate Keras models: it composes the Net2Net steps on numpy
-arrays (`net2net`) and writes each target layer once.
+arrays (`net2net`) along the plan of `alignment.analyse` and writes each target layer once.
+
+NOTE: the package re-exports the function `transfer`, which shadows this module as the
+attribute `kt_nasrepair.morph.transfer`; reach the module through
+`importlib.import_module("kt_nasrepair.morph.transfer")` if needed.
 """
 
 from __future__ import annotations
@@ -9,11 +13,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import math
 import time
 
 import keras
 import numpy as np
 
+from kt_nasrepair.morph import alignment as al
 from kt_nasrepair.morph import keras_models as km
 from kt_nasrepair.morph import net2net
 from kt_nasrepair.morph.keras_models import NotMorphableError
@@ -21,6 +27,14 @@ from kt_nasrepair.morph.morphisms import check_noise_std
 from kt_nasrepair.morph.net2net import DEFAULT_NOISE_STD
 
 _PROBE_SIZE = 32
+
+# NOTE: a transfer is exact up to float32 rounding: the zero-sum noise (`noise_std`) keeps the
+# function, and the measured `max_deviation` of exact transfers stays below 1e-5 relative to
+# the output scale (tests/morph), also with the default noise. 1e-3 leaves two orders of
+# magnitude for rounding in deep or wide chains and still flags every real change of
+# function: a unit-mixing activation (0.49 on a softmax layer widened 4 -> 7), a
+# BatchNormalization compared across modes (0.37).
+DEFAULT_MAX_DEVIATION = 1e-3
 
 
 @functools.lru_cache(maxsize=1)
@@ -52,173 +66,74 @@ class MorphReport:
     Attributes:
         ops: Human-readable steps, e.g. `"widen dense_0 5->8"`, `"deepen after dense_1"`.
         seconds: Wall-clock time of the transfer, probe included.
-        max_deviation: Largest `|target(x) - donor(x)|` over the probe batch (inference mode).
+        max_deviation: Largest `|target(x) - donor(x)|` over the probe batch in inference mode
+            (NaN when it could not be measured).
         alignment: For each hidden Dense layer of the target, the donor layer it copies, or
             `None` for an inserted identity layer.
+        max_deviation_training: The same in training mode: BatchNormalization on the probe
+            batch's statistics, Dropout taken as the identity (rate 0: its masks are random
+            and differ between any two runs). `None` when it could not be measured.
+        output_scale: Largest `|donor(x)|` over the probe batch (inference mode).
+        batch_norm: For each BatchNormalization of the target, the donor BatchNormalization
+            whose scale, shift and moving statistics it carries, or `None` when it was set to
+            the identity (see docs/morph.md).
     """
 
     ops: list
     seconds: float
     max_deviation: float
     alignment: dict = dataclasses.field(default_factory=dict)
+    max_deviation_training: float | None = None
+    output_scale: float = 1.0
+    batch_norm: dict = dataclasses.field(default_factory=dict)
+
+    def within_tolerance(self, tol: float = DEFAULT_MAX_DEVIATION, *,
+                         training: bool = False) -> bool:
+        """Whether the measured deviation is within `tol` relative to the output scale.
+
+        The bound is `tol * max(1, output_scale)`: absolute for probabilities and other
+        outputs of order one, relative for larger outputs. A transfer outside it changed the
+        function beyond rounding and should not be used as a warm start (start cold).
+
+        Args:
+            tol: Relative tolerance, default `DEFAULT_MAX_DEVIATION`.
+            training: Also require the training-mode deviation to be within `tol` (and
+                measured). Off by default: a donor BatchNormalization the target lacks is
+                folded, exact in inference only.
+
+        Returns:
+            `False` when a required deviation is above the bound or could not be measured.
+        """
+        if not (isinstance(tol, (int, float)) and not isinstance(tol, bool) and tol >= 0):
+            raise ValueError(f"`tol` must be a number >= 0. Received: tol={tol!r}")
+        bound = tol * max(1.0, self.output_scale)
+        deviations = [self.max_deviation] + ([self.max_deviation_training] if training else [])
+        return all(d is not None and d <= bound for d in deviations)
 
     def to_dict(self) -> dict:
-        """A JSON-serialisable dict of the report."""
+        """A JSON-serialisable dict of the report (NaN deviations as `None`)."""
+
+        def number(value):
+            return None if value is None or math.isnan(value) else float(value)
+
         return {
             "ops": [str(op) for op in self.ops],
             "seconds": float(self.seconds),
-            "max_deviation": float(self.max_deviation),
+            "max_deviation": number(self.max_deviation),
+            "max_deviation_training": number(self.max_deviation_training),
+            "output_scale": number(self.output_scale),
             "alignment": {str(k): (None if v is None else str(v))
                           for k, v in self.alignment.items()},
+            "batch_norm": {str(k): (None if v is None else str(v))
+                           for k, v in self.batch_norm.items()},
         }
 
 
-@dataclasses.dataclass
-class _BlockShape:
-    """Structure of one block as transfer sees it: Dense, then nonlinearities."""
-
-    name: str
-    units: int
-    nonlinear: tuple  # activation names in order, linear ones dropped
-    out_range: tuple  # range of the last nonlinearity (before any trailing affine)
-
-
-def _block_shape(block, *, donor: bool, last: bool) -> _BlockShape:
-    nonlinear, value_range, trailing_affine = [], km.REAL_LINE, False
-    for layer in [block.dense] + block.post:
-        kind = type(layer).__name__
-        if kind == "BatchNormalization":
-            trailing_affine = trailing_affine or bool(nonlinear)
-            continue
-        if kind == "Dropout":
-            continue
-        name = km.activation_name(layer.activation)
-        if name == "linear":
-            continue
-        if donor and trailing_affine:
-            raise NotMorphableError(
-                f"Donor layer {layer.name!r} applies an activation after a "
-                "BatchNormalization that follows another activation; transfer cannot "
-                "move that normalisation."
-            )
-        nonlinear.append(name)
-        value_range = km.activation_range(name, value_range)
-    if donor and last and trailing_affine:
-        raise NotMorphableError(
-            f"Donor output layer {block.dense.name!r} is followed by a BatchNormalization "
-            "after its activation; transfer cannot move that normalisation."
-        )
-    return _BlockShape(block.dense.name, block.units, tuple(nonlinear), value_range)
-
-
-def _check_prefix(chain, role: str):
-    for layer in chain.prefix:
-        kind = type(layer).__name__
-        bad = (kind == "Activation" and km.activation_name(layer.activation) != "linear") or (
-            kind == "BatchNormalization" and role == "donor")
-        if bad:
-            raise NotMorphableError(
-                f"{role.capitalize()} layer {layer.name!r} ({kind}) before the first Dense "
-                "layer is not supported by transfer."
-            )
-
-
-def _features(chain) -> int:
-    return int(chain.blocks[0].dense.kernel.shape[0])
-
-
-def _align(donor: list, target: list):
-    """Monotone alignment of donor hidden layers onto target hidden layers.
-
-    Donor layer `i` goes to target layer `positions[i]` (same nonlinearities, width at
-    least the donor's); target layers between donor `i`'s and the next one become identity
-    layers, which needs width >= donor `i`'s and activations that are the identity on donor
-    `i`'s outputs. The first donor layer maps to the first target layer (an identity layer
-    cannot sit on the raw inputs). The earliest alignment wins, so identity layers go as late
-    as possible.
-
-    Returns:
-        A tuple of target positions, or `None` when none exists.
-    """
-    d_count, t_count = len(donor), len(target)
-    if d_count == 0:
-        return () if t_count == 0 else None
-
-    def insertable(i, j):
-        return target[j].units >= donor[i].units and all(
-            km.is_identity_on(f, donor[i].out_range) for f in target[j].nonlinear)
-
-    @functools.lru_cache(maxsize=None)
-    def solve(i, k):
-        if target[k].nonlinear != donor[i].nonlinear or target[k].units < donor[i].units:
-            return None
-        if i == d_count - 1:
-            ok = all(insertable(i, j) for j in range(k + 1, t_count))
-            return (k,) if ok else None
-        for k_next in range(k + 1, t_count - (d_count - 1 - i) + 1):
-            if k_next > k + 1 and not insertable(i, k_next - 1):
-                break
-            rest = solve(i + 1, k_next)
-            if rest is not None:
-                return (k,) + rest
-        return None
-
-    return solve(0, 0)
-
-
-def _describe_blocks(blocks) -> str:
-    return "[" + ", ".join(
-        f"{b.units} {'/'.join(b.nonlinear) or 'linear'}" for b in blocks) + "]"
-
-
-def _analyse(donor_model, target_model):
-    """Parses both models and finds the alignment; raises NotMorphableError with the reason."""
-    donor_chain, target_chain = km.parse_model(donor_model), km.parse_model(target_model)
-    _check_prefix(donor_chain, "donor")
-    _check_prefix(target_chain, "target")
-    if donor_chain.input_shape != target_chain.input_shape:
-        raise NotMorphableError(
-            f"Input shapes differ: donor {donor_chain.input_shape}, target "
-            f"{target_chain.input_shape}."
-        )
-    if _features(donor_chain) != _features(target_chain):
-        raise NotMorphableError(
-            f"The first Dense layers see {_features(donor_chain)} (donor) and "
-            f"{_features(target_chain)} (target) features."
-        )
-    count = len(donor_chain.blocks)
-    donor = [_block_shape(b, donor=True, last=i == count - 1)
-             for i, b in enumerate(donor_chain.blocks)]
-    target = [_block_shape(b, donor=False, last=False) for b in target_chain.blocks]
-    if donor[-1].units != target[-1].units:
-        raise NotMorphableError(
-            f"Output widths differ: donor {donor[-1].units}, target {target[-1].units}."
-        )
-    if donor[-1].nonlinear != target[-1].nonlinear:
-        raise NotMorphableError(
-            f"Output activations differ: donor {donor[-1].nonlinear or ('linear',)}, "
-            f"target {target[-1].nonlinear or ('linear',)}."
-        )
-    if len(target) < len(donor):
-        raise NotMorphableError(
-            f"The target has fewer hidden Dense layers ({len(target) - 1}) than the donor "
-            f"({len(donor) - 1}); Net2Net cannot remove layers."
-        )
-    positions = _align(donor[:-1], target[:-1])
-    if positions is None:
-        raise NotMorphableError(
-            "No monotone alignment of the donor's hidden layers "
-            f"{_describe_blocks(donor[:-1])} onto the target's "
-            f"{_describe_blocks(target[:-1])}: every target layer needs at least the width "
-            "of the donor layer it copies or follows, copies need the same activations, and "
-            "inserted layers need an activation that is the identity on their inputs "
-            "(relu after relu, or linear)."
-        )
-    return donor_chain, target_chain, positions
-
-
 def can_transfer(donor: keras.Model, target: keras.Model) -> tuple[bool, str | None]:
-    """Whether `transfer(donor, target)` is possible.
+    """Whether `transfer(donor, target)` succeeds, answered from the architectures alone.
+
+    The answer depends on the layers, never on weight values, so it is the same before and
+    after the donor's weights are loaded, and `transfer` raises exactly when it is `False`.
 
     Returns:
         `(True, None)`, or `(False, reason)`.
@@ -230,60 +145,10 @@ def can_transfer(donor: keras.Model, target: keras.Model) -> tuple[bool, str | N
     ```
     """
     try:
-        _analyse(donor, target)
+        al.analyse(donor, target)
     except NotMorphableError as error:
         return False, str(error)
     return True, None
-
-
-def _donor_arrays(chain):
-    """Donor Dense layers with every BatchNormalization folded in (float64).
-
-    A normalisation before a block's first nonlinearity folds into that block's Dense
-    layer; one after it (a *trailing* affine) folds into the next Dense layer's inputs, so
-    the hidden value passed on is the nonlinearity's output itself.
-    """
-    arrays, pending = [], None
-    for block in chain.blocks:
-        kernel, bias = km.dense_weights(block.dense)
-        kernel, bias = kernel.astype(np.float64), bias.astype(np.float64)
-        if pending is not None:
-            kernel, bias = net2net.fold_input_affine(kernel, bias, *pending)
-        seen_nonlinear, trailing = False, None
-        for layer in [block.dense] + block.post:
-            kind = type(layer).__name__
-            if kind == "BatchNormalization":
-                scale, shift = net2net.batchnorm_affine(
-                    *km.batchnorm_weights(layer), layer.epsilon)
-                if not seen_nonlinear:
-                    kernel, bias = net2net.fold_output_affine(kernel, bias, scale, shift)
-                elif trailing is None:
-                    trailing = (scale, shift)
-                else:
-                    trailing = (trailing[0] * scale, trailing[1] * scale + shift)
-            elif kind in ("Dense", "Activation"):
-                seen_nonlinear |= km.activation_name(layer.activation) != "linear"
-        arrays.append((kernel.astype(np.float32), bias.astype(np.float32)))
-        pending = trailing
-    return arrays
-
-
-def _identity_batchnorm(layer):
-    units = int(layer.moving_mean.shape[0])
-    ones, zeros = np.ones(units, np.float32), np.zeros(units, np.float32)
-    variance = net2net.identity_batchnorm_moving_variance(units, layer.epsilon)
-    return km.batchnorm_weight_list(layer, ones, zeros, zeros, variance)
-
-
-def _set_dense(layer, kernel, bias):
-    if layer.use_bias:
-        layer.set_weights([kernel, bias])
-    elif np.any(bias):
-        raise NotMorphableError(
-            f"Target layer {layer.name!r} has no bias but the transferred function needs one."
-        )
-    else:
-        layer.set_weights([kernel])
 
 
 def transfer(
@@ -299,9 +164,13 @@ def transfer(
     The target's hidden layers are aligned monotonically onto the donor's (see
     `can_transfer`): each donor layer is widened to its target layer's width (Net2WiderNet),
     and target layers with no donor counterpart become identity layers (Net2DeeperNet),
-    themselves widened as needed. Donor BatchNormalization layers are folded into the
-    Dense kernels and target ones are set to the identity; Dropout is ignored (inference).
-    Optimizer state is not touched: it belongs to the old parametrisation (docs/morph.md).
+    themselves widened as needed. A BatchNormalization present at the same place in both
+    models is carried across (scale, shift and moving statistics, copied along with their
+    units), so both inference and training mode are preserved; a donor one the target lacks
+    is folded into the Dense kernels (exact in inference only); a target one the donor lacks
+    is set to the identity, exactly in inference and on the probe batch's statistics in
+    training mode. Dropout is ignored. Optimizer state is not touched: it belongs to the old
+    parametrisation (docs/morph.md).
 
     Args:
         donor: A trained morphable model (not modified).
@@ -310,20 +179,27 @@ def transfer(
             relative to the standard deviation of the donor kernel (0 disables it; the
             function is preserved either way up to float32 rounding).
         seed: Seed of the random mappings and of the noise.
-        probe: Inputs to measure `max_deviation` on; defaults to 32 standard-normal
-            samples of the input shape.
+        probe: Inputs to measure the deviations on, and whose statistics the target's new
+            identity BatchNormalization layers take (pass a batch of training data);
+            defaults to 32 standard-normal samples of the input shape. Samples of the input's
+            size in another shape (`(n, 64)` for an input `(64, 1)`) are reshaped.
 
     Returns:
         A `MorphReport`.
 
     Raises:
-        NotMorphableError: when the target is not reachable from the donor, with the reason.
+        NotMorphableError: when the target is not reachable from the donor, with the reason
+            (exactly when `can_transfer` says so); the target is then left untouched.
+        ValueError: when `noise_std` is negative or `probe` does not hold samples of the
+            input's size.
 
     Example:
 
     ```python
-    report = transfer(parent, child, seed=0)
+    report = transfer(parent, child, seed=0, probe=x_train[:64])
     report.ops  # ["widen dense_0 64->128", "widen dense_1 64->128", "deepen after dense_1", ...]
+    if not report.within_tolerance():
+        ...  # start cold
     ```
     """
     start = time.perf_counter()
@@ -334,45 +210,183 @@ def transfer(
     return report
 
 
+def _donor_arrays(plan: al.Plan):
+    """Donor Dense layers with the BatchNormalizations that are not carried folded in.
+
+    A head normalisation (before the block's nonlinearities) folds into that block's Dense
+    layer; a tail one (after them) folds into the next Dense layer's inputs, so the hidden
+    value passed on is the nonlinearity's output itself. Computed in float64.
+    """
+    arrays, pending = [], None
+    for i, shape in enumerate(plan.donor_blocks):
+        kernel, bias = (a.astype(np.float64) for a in km.dense_weights(shape.block.dense))
+        if pending is not None:
+            kernel, bias = net2net.fold_input_affine(kernel, bias, *pending)
+        if not plan.carry_head[i]:
+            for layer in shape.head_bns:
+                kernel, bias = net2net.fold_output_affine(kernel, bias, *_affine(layer))
+        pending = None
+        if i < len(plan.carry_tail) and shape.tail_bns and not plan.carry_tail[i]:
+            for layer in shape.tail_bns:
+                scale, shift = _affine(layer)
+                pending = (scale, shift) if pending is None else (
+                    pending[0] * scale, pending[1] * scale + shift)
+        arrays.append((kernel.astype(np.float32), bias.astype(np.float32)))
+    return arrays
+
+
+def _affine(layer):
+    return net2net.batchnorm_affine(*km.batchnorm_weights(layer), layer.epsilon)
+
+
+def _carry(donor_bn, target_bn, mapping, mean_shift=None):
+    gamma, beta, mean, var = (v[mapping] for v in km.batchnorm_weights(donor_bn))
+    if mean_shift is not None:
+        # BN(z + b) = BN'(z) with moving mean m - b; batch statistics absorb b themselves.
+        mean = (mean.astype(np.float64) - mean_shift).astype(np.float32)
+    target_bn.set_weights(km.batchnorm_weight_list(target_bn, gamma, beta, mean, var))
+
+
+def _write_identity_bn(layer, shift=None, mean=None, var=None):
+    """Sets a BatchNormalization to `x + shift`: exactly in inference, on (mean, var) in training.
+
+    With gamma = sqrt(var + eps) and moving variance var, `gamma / sqrt(moving_var + eps)`
+    is 1 whatever var is, so inference is the identity; with beta = moving mean = the batch
+    mean, training mode on a batch with exactly these statistics is the identity too.
+    """
+    units = int(layer.moving_mean.shape[0])
+    eps = float(layer.epsilon)
+    shift = np.zeros(units) if shift is None else np.asarray(shift, np.float64)
+    mean = np.zeros(units) if mean is None else np.asarray(mean, np.float64)
+    var = np.full(units, 1.0 - eps) if var is None else np.asarray(var, np.float64)
+    if not layer.scale:
+        var = np.full(units, 1.0 - eps)
+    gamma = np.sqrt(var + eps)
+    moving_mean = mean if layer.center else -shift
+    beta = moving_mean + shift if layer.center else np.zeros(units)
+    layer.set_weights(km.batchnorm_weight_list(
+        layer, *(v.astype(np.float32) for v in (gamma, beta, moving_mean, var))))
+
+
+def _set_dense(layer, kernel, bias):
+    layer.set_weights([kernel, bias] if layer.use_bias else [kernel])
+
+
 def _transfer(donor, target, noise_std, seed, probe) -> MorphReport:
-    donor_chain, target_chain, positions = _analyse(donor, target)
+    plan = al.analyse(donor, target)
+    if probe is not None:
+        try:
+            probe = km.as_batch(probe, plan.donor.input_shape)
+        except ValueError as error:
+            raise ValueError(f"`probe` does not fit the models' input: {error}") from None
     rng = np.random.default_rng(seed)
-    arrays = _donor_arrays(donor_chain)
-    donor_hidden, target_hidden = donor_chain.hidden, target_chain.hidden
-    owner = {}  # target hidden index -> donor hidden index it copies or follows
-    for i, k in enumerate(positions):
-        end = positions[i + 1] if i + 1 < len(positions) else len(target_hidden)
-        for j in range(k, end):
-            owner[j] = i
-    ops, alignment = [], {}
-    in_mapping = net2net.identity_mapping(_features(target_chain))
-    for j, block in enumerate(target_hidden):
-        i = owner[j]
-        width = donor_hidden[i].units
-        copied = positions[i] == j
-        if copied:
-            kernel, bias = arrays[i]
-            alignment[block.dense.name] = donor_hidden[i].dense.name
-            name = donor_hidden[i].dense.name
-        else:
-            kernel, bias = net2net.identity_dense(width)
-            alignment[block.dense.name] = None
-            ops.append(f"deepen after {target_hidden[j - 1].dense.name}")
-            name = block.dense.name
-        if block.units > width:
-            ops.append(f"widen {name} {width}->{block.units}")
-        out_mapping = net2net.random_mapping(width, block.units, rng)
-        _set_dense(block.dense, *net2net.remap_dense(
-            kernel, bias, in_mapping, out_mapping, noise_std=noise_std, rng=rng))
-        in_mapping = out_mapping
-    kernel, bias = arrays[-1]
-    _set_dense(target_chain.output.dense, *net2net.remap_dense(
-        kernel, bias, in_mapping, net2net.identity_mapping(kernel.shape[1]),
-        noise_std=noise_std, rng=rng))
-    for layer in target_chain.prefix + [l for b in target_chain.blocks for l in b.post]:
-        if type(layer).__name__ == "BatchNormalization":
-            layer.set_weights(_identity_batchnorm(layer))
+    arrays = _donor_arrays(plan)
+    d_hidden, t_hidden = plan.donor_blocks[:-1], plan.target_blocks[:-1]
+    ops, alignment, carried, shifts = [], {}, {}, {}
+    in_mapping = net2net.identity_mapping(al._features(plan.target))
+    for i, (kernel, bias) in enumerate(arrays):
+        width = plan.donor_blocks[i].units
+        for j in plan.span(i):
+            t_block = plan.target_blocks[j]
+            copied = j == plan.copy_of(i)
+            if i < len(d_hidden):
+                alignment[t_block.name] = d_hidden[i].name if copied else None
+                name = d_hidden[i].name if copied else t_block.name
+                if not copied:
+                    ops.append(f"deepen after {t_hidden[j - 1].name}")
+                if t_block.units > width:
+                    ops.append(f"widen {name} {width}->{t_block.units}")
+                out_mapping = net2net.random_mapping(width, t_block.units, rng)
+            else:
+                out_mapping = net2net.identity_mapping(width)
+            layer_kernel, layer_bias = (kernel, bias) if copied else net2net.identity_dense(width)
+            layer_kernel, layer_bias = net2net.remap_dense(
+                layer_kernel, layer_bias, in_mapping, out_mapping, noise_std=noise_std, rng=rng)
+            absorb = None if t_block.block.dense.use_bias else layer_bias
+            _set_dense(t_block.block.dense, layer_kernel, layer_bias)
+            if copied and plan.carry_head[i]:
+                pairs = zip(plan.donor_blocks[i].head_bns, t_block.head_bns)
+                for n, (d_bn, t_bn) in enumerate(pairs):
+                    _carry(d_bn, t_bn, out_mapping, absorb if n == 0 else None)
+                    carried[t_bn.name] = d_bn.name
+            elif absorb is not None and t_block.head_bns and t_block.head[0] == "bn":
+                shifts[id(t_block.head_bns[0])] = absorb
+            if j == plan.span(i)[-1] and i < len(plan.carry_tail) and plan.carry_tail[i]:
+                for d_bn, t_bn in zip(plan.donor_blocks[i].tail_bns, t_block.tail_bns):
+                    _carry(d_bn, t_bn, out_mapping)
+                    carried[t_bn.name] = d_bn.name
+            in_mapping = out_mapping
+    for d_bn, t_bn in plan.prefix_pairs:
+        _carry(d_bn, t_bn, net2net.identity_mapping(int(d_bn.moving_mean.shape[0])))
+        carried[t_bn.name] = d_bn.name
     if probe is None:
-        probe = rng.standard_normal((_PROBE_SIZE,) + tuple(donor_chain.input_shape))
-    deviation = float(np.max(np.abs(km.forward(target, probe) - km.forward(donor, probe))))
-    return MorphReport(ops, 0.0, deviation, alignment)
+        probe = rng.standard_normal((_PROBE_SIZE,) + tuple(plan.donor.input_shape))
+        probe = probe.astype(np.float32)
+    bns = [l for l in km.chain_layers(plan.target) if type(l).__name__ == "BatchNormalization"]
+    identities = [l for l in bns if l.name not in carried]
+    _set_identities(plan.target, identities, shifts, probe)
+    report = MorphReport(ops, 0.0, math.nan, alignment,
+                         batch_norm={l.name: carried.get(l.name) for l in bns})
+    _measure(report, donor, target, probe)
+    return report
+
+
+def _set_identities(chain, identities, shifts, probe):
+    """Sets the target's uncarried BatchNormalizations to the identity on the probe's statistics.
+
+    A training-mode numpy pass gives each one the statistics of its own input on the probe
+    batch; if the pass cannot run, the remaining ones get unit statistics (identity in
+    inference only).
+    """
+    pending = {id(layer): layer for layer in identities}
+    try:
+        x = km.as_batch(probe, chain.input_shape)
+        for layer in km.chain_layers(chain):
+            if id(layer) in pending:
+                mean, var = km.batch_moments(layer, x)
+                _write_identity_bn(pending.pop(id(layer)), shifts.get(id(layer)), mean, var)
+            x = km.forward_layer(layer, x, training=True)
+    except Exception:  # any failure of the numpy pass: fall back to unit statistics
+        pass
+    for key, layer in pending.items():
+        _write_identity_bn(layer, shifts.get(key))
+
+
+def _outputs(model, x, training):
+    """The model's outputs in numpy, else through Keras; `None` when neither works."""
+    try:
+        return km.forward(model, x, training=training)
+    except Exception:  # e.g. a layer option the numpy pass does not model
+        pass
+    try:
+        return _keras_outputs(model, x, training)
+    except Exception:
+        return None
+
+
+def _keras_outputs(model, x, training):
+    layers = model.layers
+    if training and any(type(l).__name__ == "Dropout" and l.rate > 0 for l in layers):
+        return None  # random masks: no deterministic training-mode output
+    bns = [l for l in layers if type(l).__name__ == "BatchNormalization"]
+    saved = [l.get_weights() for l in bns]
+    try:
+        out = model(keras.ops.convert_to_tensor(x), training=training)
+        return np.asarray(keras.ops.convert_to_numpy(out), dtype=np.float32)
+    finally:
+        for layer, weights in zip(bns, saved):  # training mode updates moving statistics
+            layer.set_weights(weights)
+
+
+def _measure(report: MorphReport, donor, target, probe):
+    def deviation(training):
+        a, b = _outputs(target, probe, training), _outputs(donor, probe, training)
+        if a is None or b is None or a.shape != b.shape:
+            return None, b
+        return float(np.max(np.abs(a.astype(np.float64) - b))), b
+
+    inference, donor_out = deviation(False)
+    report.max_deviation = math.nan if inference is None else inference
+    report.max_deviation_training, _ = deviation(True)
+    if donor_out is not None and donor_out.size:
+        report.output_scale = float(np.max(np.abs(donor_out)))
