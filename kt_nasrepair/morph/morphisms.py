@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from numbers import Integral, Real
+from numbers import Integral
 
 import keras
 import numpy as np
 
+from kt_nasrepair._validation import check, is_number
 from kt_nasrepair.morph import activations
 from kt_nasrepair.morph import keras_models as km
 from kt_nasrepair.morph import net2net
@@ -15,10 +16,8 @@ from kt_nasrepair.morph.net2net import DEFAULT_NOISE_STD
 
 
 def check_noise_std(noise_std) -> float:
-    if not isinstance(noise_std, Real) or isinstance(noise_std, bool) or not noise_std >= 0:
-        raise ValueError(
-            f"`noise_std` must be a number >= 0. Received: noise_std={noise_std!r}"
-        )
+    check(is_number(noise_std) and noise_std >= 0, "noise_std", noise_std,
+          "a finite number >= 0")
     return float(noise_std)
 
 

@@ -19,9 +19,11 @@ import time
 import keras
 import numpy as np
 
+from kt_nasrepair._validation import check, is_number
 from kt_nasrepair.morph import alignment as al
 from kt_nasrepair.morph import keras_models as km
 from kt_nasrepair.morph import net2net
+from kt_nasrepair.morph import numpy_forward as nf
 from kt_nasrepair.morph.keras_models import NotMorphableError
 from kt_nasrepair.morph.morphisms import check_noise_std
 from kt_nasrepair.morph.net2net import DEFAULT_NOISE_STD
@@ -104,8 +106,7 @@ class MorphReport:
         Returns:
             `False` when a required deviation is above the bound or could not be measured.
         """
-        if not (isinstance(tol, (int, float)) and not isinstance(tol, bool) and tol >= 0):
-            raise ValueError(f"`tol` must be a number >= 0. Received: tol={tol!r}")
+        check(is_number(tol) and tol >= 0, "tol", tol, "a finite number >= 0")
         bound = tol * max(1.0, self.output_scale)
         deviations = [self.max_deviation] + ([self.max_deviation_training] if training else [])
         return all(d is not None and d <= bound for d in deviations)
@@ -276,7 +277,7 @@ def _transfer(donor, target, noise_std, seed, probe) -> MorphReport:
     plan = al.analyse(donor, target)
     if probe is not None:
         try:
-            probe = km.as_batch(probe, plan.donor.input_shape)
+            probe = nf.as_batch(probe, plan.donor.input_shape)
         except ValueError as error:
             raise ValueError(f"`probe` does not fit the models' input: {error}") from None
     rng = np.random.default_rng(seed)
@@ -340,12 +341,12 @@ def _set_identities(chain, identities, shifts, probe):
     """
     pending = {id(layer): layer for layer in identities}
     try:
-        x = km.as_batch(probe, chain.input_shape)
+        x = nf.as_batch(probe, chain.input_shape)
         for layer in km.chain_layers(chain):
             if id(layer) in pending:
-                mean, var = km.batch_moments(layer, x)
+                mean, var = nf.batch_moments(layer, x)
                 _write_identity_bn(pending.pop(id(layer)), shifts.get(id(layer)), mean, var)
-            x = km.forward_layer(layer, x, training=True)
+            x = nf.forward_layer(layer, x, training=True)
     except Exception:  # any failure of the numpy pass: fall back to unit statistics
         pass
     for key, layer in pending.items():
@@ -355,7 +356,7 @@ def _set_identities(chain, identities, shifts, probe):
 def _outputs(model, x, training):
     """The model's outputs in numpy, else through Keras; `None` when neither works."""
     try:
-        return km.forward(model, x, training=training)
+        return nf.forward(model, x, training=training)
     except Exception:  # e.g. a layer option the numpy pass does not model
         pass
     try:

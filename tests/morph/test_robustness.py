@@ -10,7 +10,7 @@ from morph_factories import build_chain, infer, inputs
 
 from kt_nasrepair import morph
 from kt_nasrepair.morph import activations
-from kt_nasrepair.morph import keras_models as km
+from kt_nasrepair.morph import numpy_forward
 
 TOL = morph.DEFAULT_MAX_DEVIATION
 
@@ -57,7 +57,7 @@ def test_deviation_falls_back_to_keras_when_numpy_cannot_evaluate(monkeypatch):
     def broken(layer, x, training=False):
         raise RuntimeError("numpy pass unavailable")
 
-    monkeypatch.setattr(km, "forward_layer", broken)
+    monkeypatch.setattr(numpy_forward, "forward_layer", broken)
     report = morph.transfer(donor, target, seed=0, probe=x)
     monkeypatch.undo()
     assert report.max_deviation == pytest.approx(keras_gap(target, donor, x), abs=1e-6)
@@ -237,3 +237,12 @@ def test_a_changed_function_is_out_of_tolerance():
     scale = float(np.max(np.abs(infer(donor, x))))
     broken = morph.MorphReport([], 0.0, keras_gap(target, donor, x), output_scale=scale)
     assert not broken.within_tolerance()
+
+
+@pytest.mark.parametrize("noise_std", [True, math.inf, -1, "0.1"])
+def test_noise_std_must_be_a_finite_number(noise_std):
+    model = build_chain(4, [3])
+    with pytest.raises(ValueError, match="`noise_std` must be a finite number >= 0"):
+        morph.widen(model, 0, 5, noise_std=noise_std)
+    with pytest.raises(ValueError, match="`noise_std` must be a finite number >= 0"):
+        morph.transfer(model, build_chain(4, [5]), noise_std=noise_std)
