@@ -205,7 +205,7 @@ def _describe_blocks(blocks) -> str:
         f"{b.units} {'/'.join(b.labels) or 'linear'}" for b in blocks) + "]"
 
 
-def _features(chain) -> int:
+def input_features(chain) -> int:
     return int(chain.blocks[0].dense.kernel.shape[0])
 
 
@@ -220,10 +220,10 @@ def analyse(donor_model, target_model) -> Plan:
         raise NotMorphableError(
             f"Input shapes differ: donor {donor.input_shape}, target {target.input_shape}."
         )
-    if _features(donor) != _features(target):
+    if input_features(donor) != input_features(target):
         raise NotMorphableError(
-            f"The first Dense layers see {_features(donor)} (donor) and {_features(target)} "
-            "(target) features."
+            f"The first Dense layers see {input_features(donor)} (donor) and "
+            f"{input_features(target)} (target) features."
         )
     prefix_pairs = _prefix_pairs(donor, target)
     d_blocks = [block_shape(b) for b in donor.blocks]

@@ -241,7 +241,13 @@ def deepen(
             f"Received: activation={activation!r}"
         )
     else:
-        activation = km.activation_name(keras.activations.get(activation))
+        try:
+            activation = km.activation_name(keras.activations.get(activation))
+        except ValueError:
+            raise ValueError(
+                "`activation` must be None or a Keras activation name such as 'relu' or "
+                f"'linear'. Received: activation={activation!r}"
+            ) from None
     position = insertion_point(block, activation)
     if position is None:
         reason = (

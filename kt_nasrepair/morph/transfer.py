@@ -284,7 +284,7 @@ def _transfer(donor, target, noise_std, seed, probe) -> MorphReport:
     arrays = _donor_arrays(plan)
     d_hidden, t_hidden = plan.donor_blocks[:-1], plan.target_blocks[:-1]
     ops, alignment, carried, shifts = [], {}, {}, {}
-    in_mapping = net2net.identity_mapping(al._features(plan.target))
+    in_mapping = net2net.identity_mapping(al.input_features(plan.target))
     for i, (kernel, bias) in enumerate(arrays):
         width = plan.donor_blocks[i].units
         for j in plan.span(i):
@@ -388,6 +388,13 @@ def _measure(report: MorphReport, donor, target, probe):
 
     inference, donor_out = deviation(False)
     report.max_deviation = math.nan if inference is None else inference
-    report.max_deviation_training, _ = deviation(True)
+    if _has_batchnorm(donor) or _has_batchnorm(target):
+        report.max_deviation_training, _ = deviation(True)
+    else:  # Dropout aside, both modes compute the same function
+        report.max_deviation_training = inference
     if donor_out is not None and donor_out.size:
         report.output_scale = float(np.max(np.abs(donor_out)))
+
+
+def _has_batchnorm(model) -> bool:
+    return any(type(layer).__name__ == "BatchNormalization" for layer in model.layers)

@@ -233,7 +233,8 @@ def test_a_changed_function_is_out_of_tolerance():
     report = morph.transfer(donor, target, noise_std=0, probe=x)
     assert report.within_tolerance()
     bias = target.get_layer("output").bias
-    bias.assign(bias + np.array([5.0, 0.0, 0.0], "float32"))  # what a transfer that went wrong looks like to the report
+    # What a transfer that went wrong looks like to the report: one logit moved.
+    bias.assign(bias + np.array([5.0, 0.0, 0.0], "float32"))
     scale = float(np.max(np.abs(infer(donor, x))))
     broken = morph.MorphReport([], 0.0, keras_gap(target, donor, x), output_scale=scale)
     assert not broken.within_tolerance()
@@ -246,3 +247,9 @@ def test_noise_std_must_be_a_finite_number(noise_std):
         morph.widen(model, 0, 5, noise_std=noise_std)
     with pytest.raises(ValueError, match="`noise_std` must be a finite number >= 0"):
         morph.transfer(model, build_chain(4, [5]), noise_std=noise_std)
+
+
+def test_deepen_unknown_activation_name_is_named():
+    with pytest.raises(ValueError, match="`activation` must be None or a Keras activation name"
+                                         ".*activation='swishy'"):
+        morph.deepen(build_chain(4, [3]), 0, activation="swishy")
