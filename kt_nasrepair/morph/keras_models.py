@@ -1,4 +1,4 @@
-"""Keras model <-> chain of layers: parsing, numpy forward pass and rebuilding.
+"""Keras model <-> chain of layers: parsing and rebuilding.
 
 A morphable model is a single chain `Input -> prefix -> block_0 -> ... -> block_L` where the
 prefix holds `Flatten`/`Reshape`/`Dropout`/`BatchNormalization`/`Activation` layers and each
@@ -9,58 +9,24 @@ block is one `Dense` layer followed by any number of `Activation`, `Dropout` and
 from __future__ import annotations
 
 import dataclasses
-import math
+import warnings
 
 import keras
 import numpy as np
 
+from kt_nasrepair.morph import activations
+
 SUPPORTED_LAYERS = ("InputLayer", "Flatten", "Reshape", "Dense", "Activation", "Dropout",
                     "BatchNormalization")
-_ELEMENTWISE = ("Activation", "Dropout", "BatchNormalization")
-
-# Value ranges of activations, and the sets on which an activation is the identity
-# (the values an identity-initialised layer with that activation reproduces exactly).
-_INF = math.inf
-_RANGES = {
-    "linear": None,  # keeps the range of its input
-    "relu": (0.0, _INF),
-    "relu6": (0.0, 6.0),
-    "sigmoid": (0.0, 1.0),
-    "hard_sigmoid": (0.0, 1.0),
-    "softmax": (0.0, 1.0),
-    "tanh": (-1.0, 1.0),
-    "softplus": (0.0, _INF),
-    "elu": (-1.0, _INF),
-}
-_FIXED_SETS = {"linear": (-_INF, _INF), "relu": (0.0, _INF), "relu6": (0.0, 6.0)}
-REAL_LINE = (-_INF, _INF)
+# Re-exported: the chain code and its callers speak about activations through these.
+activation_name = activations.activation_name
+activation_range = activations.activation_range
+is_identity_on = activations.is_identity_on
+REAL_LINE = activations.REAL_LINE
 
 
 class NotMorphableError(ValueError):
     """A model, layer or pair of models that the Net2Net morphisms cannot handle."""
-
-
-def activation_name(fn) -> str:
-    """Name of a Keras activation function (`"linear"` for `None`)."""
-    if fn is None:
-        return "linear"
-    name = getattr(fn, "__name__", None)
-    if name is None:
-        name = keras.activations.serialize(fn)
-    return str(name) if not isinstance(name, dict) else str(name.get("class_name", name))
-
-
-def activation_range(name: str, input_range=REAL_LINE):
-    """Interval containing the outputs of activation `name` (conservative)."""
-    if name == "linear":
-        return input_range
-    return _RANGES.get(name, REAL_LINE)
-
-
-def is_identity_on(name: str, value_range) -> bool:
-    """Whether activation `name` leaves every value of `value_range` unchanged."""
-    fixed = _FIXED_SETS.get(name)
-    return fixed is not None and fixed[0] <= value_range[0] and value_range[1] <= fixed[1]
 
 
 @dataclasses.dataclass
@@ -206,59 +172,9 @@ def hidden_block(chain: Chain, layer) -> tuple[int, Block]:
     return index, hidden[index]
 
 
-# -- numpy forward pass ---------------------------------------------------------------------
-
-_NUMPY_ACTIVATIONS = {
-    "linear": lambda x: x,
-    "relu": lambda x: np.maximum(x, 0),
-    "relu6": lambda x: np.clip(x, 0, 6),
-    "tanh": np.tanh,
-    "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
-}
-
-
-def _apply_activation(fn, x):
-    name = activation_name(fn)
-    if name in _NUMPY_ACTIVATIONS:
-        return _NUMPY_ACTIVATIONS[name](x)
-    if name == "softmax":
-        e = np.exp(x - x.max(axis=-1, keepdims=True))
-        return e / e.sum(axis=-1, keepdims=True)
-    return keras.ops.convert_to_numpy(fn(keras.ops.convert_to_tensor(x)))
-
-
-def _forward_layer(layer, x):
-    kind = _kind(layer)
-    if kind == "Dense":
-        weights = layer.get_weights()
-        x = x @ weights[0] + (weights[1] if len(weights) > 1 else 0)
-        return _apply_activation(layer.activation, x)
-    if kind == "Activation":
-        return _apply_activation(layer.activation, x)
-    if kind == "BatchNormalization":
-        gamma, beta, mean, var = batchnorm_weights(layer)
-        return (x - mean) / np.sqrt(var + layer.epsilon) * gamma + beta
-    if kind == "Flatten":
-        return x.reshape(x.shape[0], -1)
-    if kind == "Reshape":
-        return x.reshape((x.shape[0],) + tuple(layer.output.shape[1:]))
-    return x  # Dropout: identity at inference
-
-
-def forward(model, x) -> np.ndarray:
-    """Inference-mode output of a morphable model computed with numpy (float32).
-
-    Reads the weights from the model, so it checks what the model itself would compute
-    without calling the backend (no tracing or compilation).
-    """
-    chain = parse_model(model)
-    x = np.asarray(x, dtype=np.float32)
-    for layer in chain.prefix:
-        x = _forward_layer(layer, x)
-    for block in chain.blocks:
-        for layer in [block.dense] + block.post:
-            x = _forward_layer(layer, x)
-    return x
+def chain_layers(chain: Chain) -> list:
+    """Every layer of a parsed chain, in order (no InputLayer)."""
+    return chain.prefix + [layer for block in chain.blocks for layer in [block.dense] + block.post]
 
 
 def batchnorm_weights(layer):
@@ -295,11 +211,72 @@ def dense_weights(layer) -> tuple[np.ndarray, np.ndarray]:
 # -- rebuilding -----------------------------------------------------------------------------
 
 
+# Attributes holding user callables that a config round trip would serialize: they are kept
+# as the live objects (an unregistered function cannot be deserialized).
+_LIVE_ATTRIBUTES = ("activation", "kernel_regularizer", "bias_regularizer", "kernel_constraint",
+                    "bias_constraint", "activity_regularizer")
+
+
 def clone_layer(layer, **overrides):
-    """A fresh, unbuilt copy of `layer` with some config entries replaced."""
-    config = layer.get_config()
-    config.update(overrides)
-    return layer.__class__.from_config(config)
+    """A fresh, unbuilt copy of `layer` with some config entries replaced.
+
+    Activations, regularizers and constraints are the live objects of `layer`, not copies
+    rebuilt from their serialized form: a custom activation function need not be registered.
+
+    Raises:
+        NotMorphableError: when the layer cannot be copied from its config.
+    """
+    live = {name: getattr(layer, name) for name in _LIVE_ATTRIBUTES
+            if hasattr(layer, name) and name not in overrides}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # serializing a lambda warns; we do not use it
+            config = layer.get_config()
+        config.update(overrides)
+        for name in live:
+            if name in config:
+                config[name] = None
+        copy = layer.__class__.from_config(config)
+    except Exception as error:  # Keras raises TypeError/ValueError/KeyError here
+        raise NotMorphableError(
+            f"Layer {layer.name!r} ({_kind(layer)}) cannot be copied from its config "
+            f"({type(error).__name__}: {error})."
+        ) from error
+    for name, value in live.items():
+        if name in config or name == "activity_regularizer":
+            setattr(copy, name, value)
+    return copy
+
+
+def _compile_like(model, source):
+    """Compiles `model` as `source` was, with a fresh optimizer (see docs/morph.md)."""
+    config = source.get_compile_config()
+    if config is None:
+        return
+    # The compile config names user functions (a custom loss) that may not be registered;
+    # the live ones are offered by name.
+    live = {}
+    for value in _flatten(getattr(source, "loss", None)):
+        name = getattr(value, "__name__", None)
+        if callable(value) and isinstance(name, str):
+            live[name] = value
+    try:
+        with keras.saving.custom_object_scope(live):
+            model.compile_from_config(config)
+    except Exception as error:
+        raise NotMorphableError(
+            f"Model {source.name!r} was compiled with objects its compile config cannot "
+            f"restore ({type(error).__name__}: {error}); register them with "
+            "`keras.saving.register_keras_serializable`."
+        ) from error
+
+
+def _flatten(value):
+    if isinstance(value, dict):
+        return [v for item in value.values() for v in _flatten(item)]
+    if isinstance(value, (list, tuple)):
+        return [v for item in value for v in _flatten(item)]
+    return [value]
 
 
 def rebuild(chain: Chain, layers: list, weights: list, name_suffix: str = "") -> keras.Model:
@@ -313,6 +290,26 @@ def rebuild(chain: Chain, layers: list, weights: list, name_suffix: str = "") ->
     Returns:
         The new model, compiled with a fresh optimizer when the source model was compiled.
     """
+    try:
+        model = _assemble(chain, layers)
+        for layer, layer_weights in zip(layers, weights):
+            if layer_weights is not None:
+                layer.set_weights(layer_weights)
+    except NotMorphableError:
+        raise
+    except Exception as error:  # a layer Keras cannot rebuild from its config
+        raise NotMorphableError(
+            f"Model {chain.model.name!r} cannot be rebuilt from copies of its layers "
+            f"({type(error).__name__}: {error})."
+        ) from error
+    if getattr(chain.model, "compiled", False):
+        # A fresh optimizer from the same config: the old slots have the old shapes and
+        # describe another function (see docs/morph.md).
+        _compile_like(model, chain.model)
+    return model
+
+
+def _assemble(chain: Chain, layers: list) -> keras.Model:
     source = chain.model
     dtype = source.inputs[0].dtype
     if isinstance(source, keras.Sequential):
@@ -326,13 +323,4 @@ def rebuild(chain: Chain, layers: list, weights: list, name_suffix: str = "") ->
         for layer in layers:
             x = layer(x)
         model = keras.Model(inputs, x, name=source.name)
-    for layer, layer_weights in zip(layers, weights):
-        if layer_weights is not None:
-            layer.set_weights(layer_weights)
-    if getattr(source, "compiled", False):
-        config = source.get_compile_config()
-        if config is not None:
-            # A fresh optimizer from the same config: the old slots have the old shapes
-            # and describe another function (see docs/morph.md).
-            model.compile_from_config(config)
     return model

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from numbers import Integral, Real
+from numbers import Integral
 
 import keras
 import numpy as np
 
+from kt_nasrepair._validation import check, is_number
+from kt_nasrepair.morph import activations
 from kt_nasrepair.morph import keras_models as km
 from kt_nasrepair.morph import net2net
 from kt_nasrepair.morph.keras_models import NotMorphableError
@@ -14,10 +16,8 @@ from kt_nasrepair.morph.net2net import DEFAULT_NOISE_STD
 
 
 def check_noise_std(noise_std) -> float:
-    if not isinstance(noise_std, Real) or isinstance(noise_std, bool) or not noise_std >= 0:
-        raise ValueError(
-            f"`noise_std` must be a number >= 0. Received: noise_std={noise_std!r}"
-        )
+    check(is_number(noise_std) and noise_std >= 0, "noise_std", noise_std,
+          "a finite number >= 0")
     return float(noise_std)
 
 
@@ -103,8 +103,8 @@ def widen(
         A new model of the same kind (compiled with a fresh optimizer if `model` was).
 
     Raises:
-        NotMorphableError: for unsupported models, an unknown or output layer, or
-            `units` below the current width.
+        NotMorphableError: for unsupported models, an unknown or output layer, `units`
+            below the current width, or a layer whose activation mixes units (softmax).
 
     Example:
 
@@ -123,6 +123,13 @@ def widen(
             "Net2WiderNet only grows layers (shrinking is not function-preserving). "
             f"Received: units={units}"
         )
+    for source in [block.dense] + block.post:
+        reason = activations.mixing_reason(getattr(source, "activation", None))
+        if reason is not None:
+            raise NotMorphableError(
+                f"Cannot widen layer {block.dense.name!r}: {reason}; Net2Net widening is only "
+                "exact for element-wise activations."
+            )
     rng = np.random.default_rng(seed)
     mapping = net2net.random_mapping(block.units, int(units), rng)
     layers, weights = _fresh_layers(chain)
@@ -234,7 +241,13 @@ def deepen(
             f"Received: activation={activation!r}"
         )
     else:
-        activation = km.activation_name(keras.activations.get(activation))
+        try:
+            activation = km.activation_name(keras.activations.get(activation))
+        except ValueError:
+            raise ValueError(
+                "`activation` must be None or a Keras activation name such as 'relu' or "
+                f"'linear'. Received: activation={activation!r}"
+            ) from None
     position = insertion_point(block, activation)
     if position is None:
         reason = (
