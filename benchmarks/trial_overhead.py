@@ -23,8 +23,13 @@ the same configurations in the same order (checked: the run fails otherwise). Ev
 lean tuner also runs a second time on the compilation cache the first run filled (a second
 process running the same search), to measure what the persistent cache saves.
 
-    python benchmarks/trial_overhead.py --quick   # TensorFlow, digits, 4 trials x 2 epochs: ~1 min
+    python benchmarks/trial_overhead.py --quick   # TF, digits, 4 trials x 2 epochs, 2 tuners: ~1 min
     python benchmarks/trial_overhead.py           # README main job settings, TF + JAX, 3 reps
+    python benchmarks/trial_overhead.py --lean    # only kt_random and repair_lean
+
+Tuners: `kt_random` (keras_tuner.RandomSearch), `repair` (RepairTuner as it stands),
+`repair_lean` (RepairTuner with `kt_nasrepair.repair.bookkeeping.LeanTrialsMixin` first among
+its bases; once RepairTuner includes the mixin, `repair` and `repair_lean` are the same).
 
 Outputs in `--out`: `trial_overhead.json` (every trial of every run) and `trial_overhead.md`.
 """
@@ -329,7 +334,11 @@ def make_tuner(name, hypermodel, config, directory, project_name):
     if name == "repair_lean":
         cache = config.get("jax_cache_dir") or True
 
-        class LeanRepairTuner(LeanTrialsMixin, RepairTuner):
+        # Once RepairTuner includes the mixin itself, it is the lean tuner as it stands.
+        bases = (RepairTuner,) if issubclass(RepairTuner, LeanTrialsMixin) else (
+            LeanTrialsMixin, RepairTuner)
+
+        class LeanRepairTuner(*bases):
             jax_compilation_cache = cache
 
         return LeanRepairTuner(hypermodel, oracle=oracle, seed=config["seed"], **common)
@@ -502,7 +511,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small TensorFlow-only run")
     parser.add_argument("--backends", default=None, help="comma-separated, e.g. tensorflow,jax")
-    parser.add_argument("--tuners", default=",".join(TUNERS))
+    parser.add_argument("--tuners", default=None,
+                        help=f"comma-separated among {','.join(TUNERS)} (default: all; "
+                        "--quick: kt_random,repair_lean)")
     parser.add_argument("--lean", action="store_true",
                         help="only kt_random and repair_lean (RepairTuner + LeanTrialsMixin)")
     parser.add_argument("--repeats", type=int, default=None)
@@ -528,7 +539,15 @@ def main(argv=None) -> int:
             config[name] = getattr(args, name)
     if args.backends:
         config["backends"] = args.backends.split(",")
-    tuners = ["kt_random", "repair_lean"] if args.lean else args.tuners.split(",")
+    if args.tuners:
+        tuners = args.tuners.split(",")
+    elif args.lean or args.quick:
+        tuners = ["kt_random", "repair_lean"]
+    else:
+        tuners = list(TUNERS)
+    unknown = sorted(set(tuners) - set(TUNERS))
+    if unknown:
+        parser.error(f"--tuners must be among {', '.join(TUNERS)}; received {unknown}")
     os.makedirs(args.out, exist_ok=True)
     runs = []
     with tempfile.TemporaryDirectory() as workdir:

@@ -7,7 +7,12 @@ tuner file rewritten unchanged after every trial, and the model-size count nobod
 the JAX backend it also turns on JAX's persistent compilation cache, so a program compiled once
 (a retry, a second execution, a resumed search, another worker) is not compiled again.
 
-Put it first among the bases: `class Tuner(LeanTrialsMixin, RepairTuner)`.
+Put it first among the bases: `class Tuner(LeanTrialsMixin, RepairTuner)`. It must come before
+the class that defines `_build_trial_architecture` and `load_model` in the MRO (RepairTuner
+itself today): listed after it, as a base of that class, its donor cache would be shadowed.
+The overridden hooks are KerasTuner's `_try_build` and `save` (keras-tuner is pinned < 1.5)
+and RepairTuner's `_build_trial_architecture` and `load_model`; tests/repair/test_bookkeeping.py
+fails if any of them stops being called.
 `benchmarks/trial_overhead.py --lean` measures what each cut saves (docs/performance.md).
 """
 
