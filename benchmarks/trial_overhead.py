@@ -23,7 +23,7 @@ the same configurations in the same order (checked: the run fails otherwise). Ev
 lean tuner also runs a second time on the compilation cache the first run filled (a second
 process running the same search), to measure what the persistent cache saves.
 
-    python benchmarks/trial_overhead.py --quick   # TF, digits, 4 trials x 2 epochs, 2 tuners: ~1 min
+    python benchmarks/trial_overhead.py --quick   # TF, digits, 4 trials x 2 epochs, 2 tuners: ~35 s
     python benchmarks/trial_overhead.py           # README main job settings, TF + JAX, 3 reps
     python benchmarks/trial_overhead.py --lean    # only kt_random and repair_lean
 

@@ -82,20 +82,35 @@ def _architecture_builds(monkeypatch):
     return builds
 
 
+def _warm_start_twice(tuner, builds):
+    """Warm-starts a new trial of the best trial's shape twice; the donor builds of each."""
+    best = tuner.oracle.get_best_trials(1)[0]
+    hp = best.hyperparameters.copy()
+    trial = keras_tuner.engine.trial.Trial(hyperparameters=hp, trial_id="99", status="RUNNING")
+    counts = []
+    for _ in range(2):
+        before = sum(builds.values())
+        record = tuner.warm_start_model(trial, tuner._try_build(hp.copy()))
+        assert record["donor"] is not None, record  # same shape as the best: always reachable
+        counts.append(sum(builds.values()) - before)
+    return counts
+
+
 @pytest.mark.slow
 def test_donors_are_built_once_and_users_get_their_own_models(tmp_path, monkeypatch):
     x, y = _data()
     builds = _architecture_builds(monkeypatch)
-    plain = _tuner(RepairTuner, tmp_path / "plain", max_trials=3)
+    plain = _tuner(RepairTuner, tmp_path / "plain", max_trials=2)
     plain.search(x, y, epochs=1, validation_split=0.25, verbose=0)
-    assert max(builds.values()) > 1  # the control: RepairTuner rebuilds a donor per trial
+    first, second = _warm_start_twice(plain, builds)
+    assert first >= 1 and second >= 1  # the control: RepairTuner rebuilds donors every time
 
     builds.clear()
     lean = _tuner(LeanRepairTuner, tmp_path / "lean", max_trials=3)
     lean.search(x, y, epochs=1, validation_split=0.25, verbose=0)
-    assert builds and max(builds.values()) == 1, builds
-    warm = [r for r in lean.lineage().values() if r["donor"] is not None]
-    assert warm  # the cached donors still warm-start trials
+    assert builds and max(builds.values()) == 1, builds  # within the search too
+    first, second = _warm_start_twice(lean, builds)
+    assert second == 0
 
     best = lean.oracle.get_best_trials(1)[0]
     first, second = lean.load_model(best), lean.load_model(best)
