@@ -18,6 +18,7 @@ fails if any of them stops being called.
 
 from __future__ import annotations
 
+import collections
 import json
 import math
 import os
@@ -30,6 +31,9 @@ from keras_tuner.engine import trial as trial_module
 from kt_nasrepair._io import atomic_write_json
 
 JAX_CACHE_DIRNAME = "jax_compilation_cache"
+# NOTE: RepairTuner considers at most the 25 best completed trials as donors; keeping a few
+# more than that bounds the memory of a long search while the usual donors stay cached.
+MAX_CACHED_DONORS = 32
 
 _jax_cache_lock = threading.Lock()
 _jax_cache_dir = None  # the directory this process set, once
@@ -150,17 +154,20 @@ class LeanTrialsMixin:
         Why it is safe: only COMPLETED trials are cached (a running trial can still grow); the
         warm start loads the donor's checkpoint into the model before every use, and the
         transfer only reads the donor. `load_model` (and so `get_best_models`) bypasses the
-        cache, so a user always receives a model of their own.
+        cache, so a user always receives a model of their own. At most `MAX_CACHED_DONORS`
+        models are kept, the least recently used dropped first.
         """
-        cache = self.__dict__.setdefault("_lean_donor_models", {})
+        cache = self.__dict__.setdefault("_lean_donor_models", collections.OrderedDict())
         if getattr(self, "_lean_bypass_donor_cache", False):
             return super()._build_trial_architecture(trial)
         if trial.status != trial_module.TrialStatus.COMPLETED:
             return super()._build_trial_architecture(trial)
-        model = cache.get(trial.trial_id)
+        model = cache.pop(trial.trial_id, None)
         if model is None:
             model = super()._build_trial_architecture(trial)
-            cache[trial.trial_id] = model
+        cache[trial.trial_id] = model  # most recently used last
+        while len(cache) > MAX_CACHED_DONORS:
+            cache.popitem(last=False)
         return model
 
     def load_model(self, trial):

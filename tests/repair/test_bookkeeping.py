@@ -121,6 +121,25 @@ def test_donors_are_built_once_and_users_get_their_own_models(tmp_path, monkeypa
                                atol=1e-6)
 
 
+def test_donor_cache_keeps_completed_trials_only_and_is_bounded(tmp_path, monkeypatch):
+    tuner = _tuner(LeanRepairTuner, tmp_path)
+    monkeypatch.setattr(RepairTuner, "_build_trial_architecture", lambda self, trial: object())
+    monkeypatch.setattr(bookkeeping, "MAX_CACHED_DONORS", 2)
+
+    def trial(trial_id, status="COMPLETED"):
+        return keras_tuner.engine.trial.Trial(keras_tuner.HyperParameters(), trial_id=trial_id,
+                                              status=status)
+
+    running = trial("r", status="RUNNING")
+    assert tuner._build_trial_architecture(running) is not tuner._build_trial_architecture(running)
+    a = tuner._build_trial_architecture(trial("a"))
+    assert tuner._build_trial_architecture(trial("a")) is a
+    tuner._build_trial_architecture(trial("b"))
+    tuner._build_trial_architecture(trial("a"))  # a used last: b is the oldest
+    tuner._build_trial_architecture(trial("c"))
+    assert list(tuner._lean_donor_models) == ["a", "c"]
+
+
 def test_tuner_file_written_once_and_again_when_missing(tmp_path, monkeypatch):
     tuner = _tuner(LeanRepairTuner, tmp_path)
     writes = []
