@@ -366,7 +366,8 @@ def with_repair(tuner_class: type) -> type:
     The tuner keeps its own search algorithm (its oracle) and arguments; it gains the
     keyword arguments `warm_start`, `donor_pool`, `noise_std`, `growth_factor`,
     `warm_epochs` and `repair_seed` (the morphing seed; defaults to the oracle's `seed`),
-    `lineage()` and a progress line per trial. With `keras_tuner.Hyperband`, a continued
+    `lineage()`, a progress line per trial and `RepairTuner`'s lighter per-trial
+    bookkeeping (`repair/bookkeeping.py`). With `keras_tuner.Hyperband`, a continued
     trial keeps Hyperband's own reload of its parent's weights and budget; only a new
     configuration is warm-started from a relative.
 
@@ -402,9 +403,12 @@ def with_repair(tuner_class: type) -> type:
                           seed=repair_seed)
         tuner_class.__init__(self, *args, **kwargs)
 
-    bases = (RepairMixin, SearchProgressMixin, tuner_class)
+    # LeanTrialsMixin (repair/bookkeeping.py) must precede RepairMixin: it caches donors.
+    from kt_nasrepair.repair.bookkeeping import LeanTrialsMixin
+
+    bases = (LeanTrialsMixin, RepairMixin, SearchProgressMixin, tuner_class)
     if issubclass(tuner_class, SearchProgressMixin):
-        bases = (RepairMixin, tuner_class)
+        bases = (LeanTrialsMixin, RepairMixin, tuner_class)
     return type(f"{tuner_class.__name__}WithRepair", bases,
                 {"__init__": __init__, "__doc__": with_repair.__doc__})
 

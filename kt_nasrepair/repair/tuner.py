@@ -11,6 +11,7 @@ import keras_tuner
 
 from kt_nasrepair import morph
 from kt_nasrepair.progress import SearchProgressMixin
+from kt_nasrepair.repair.bookkeeping import LeanTrialsMixin
 from kt_nasrepair.repair.mixin import RepairMixin, check_repair_arguments
 
 STRATEGIES = ("entropy", "random", "grow")
@@ -20,7 +21,7 @@ _ORACLE_ARGUMENTS = ("objective", "max_trials", "hyperparameters", "tune_new_ent
                      "max_consecutive_failed_trials")
 
 
-class RepairTuner(RepairMixin, SearchProgressMixin, keras_tuner.Tuner):
+class RepairTuner(LeanTrialsMixin, RepairMixin, SearchProgressMixin, keras_tuner.Tuner):
     """A KerasTuner tuner that warm-starts each trial with Net2Net instead of training cold.
 
     For every new trial the target model is built from the trial's hyperparameters as usual.

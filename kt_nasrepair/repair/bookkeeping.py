@@ -1,0 +1,209 @@
+"""Lean per-trial bookkeeping: what `RepairTuner` inherits from KerasTuner and does not need.
+
+`LeanTrialsMixin` overrides the KerasTuner and `RepairTuner` hooks that run once per trial and
+cost time without serving a guarantee (resume after SIGKILL, atomic writes, distributed
+search): the session reset before every build, the donor models rebuilt for every trial, the
+tuner file rewritten unchanged after every trial, and the model-size count nobody reads. On
+the JAX backend it also turns on JAX's persistent compilation cache, so a program compiled once
+(a retry, a second execution, a resumed search, another worker) is not compiled again.
+
+Put it first among the bases: `class Tuner(LeanTrialsMixin, RepairTuner)`. It must come before
+the class that defines `_build_trial_architecture` and `load_model` in the MRO (RepairTuner
+itself today): listed after it, as a base of that class, its donor cache would be shadowed.
+The overridden hooks are KerasTuner's `_try_build` and `save` (keras-tuner is pinned < 1.5)
+and RepairTuner's `_build_trial_architecture` and `load_model`; tests/repair/test_bookkeeping.py
+fails if any of them stops being called.
+`benchmarks/trial_overhead.py --lean` measures what each cut saves (docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import math
+import os
+import threading
+
+import keras
+from keras_tuner import errors as kt_errors
+from keras_tuner.engine import trial as trial_module
+
+from kt_nasrepair._io import atomic_write_json
+
+JAX_CACHE_DIRNAME = "jax_compilation_cache"
+# NOTE: RepairTuner considers at most the 25 best completed trials as donors; keeping a few
+# more than that bounds the memory of a long search while the usual donors stay cached.
+MAX_CACHED_DONORS = 32
+
+_jax_cache_lock = threading.Lock()
+_jax_cache_dir = None  # the directory this process set, once
+
+
+def enable_jax_compilation_cache(directory: str) -> str | None:
+    """Turns on JAX's persistent compilation cache in `directory`, once per process.
+
+    Does nothing unless the Keras backend is JAX (so `jax` is only imported when it is the
+    backend). A cache directory already configured (by the user, `JAX_COMPILATION_CACHE_DIR`
+    or an earlier call) is kept: JAX opens its cache once per process.
+
+    Args:
+        directory: Where compiled programs are stored (created if missing).
+
+    Returns:
+        The cache directory in use, or None when the backend is not JAX.
+
+    Example:
+
+    ```python
+    enable_jax_compilation_cache("runs/mnist/jax_compilation_cache")
+    ```
+    """
+    global _jax_cache_dir
+    if keras.backend.backend() != "jax":
+        return None
+    with _jax_cache_lock:
+        if _jax_cache_dir is not None:
+            return _jax_cache_dir
+        import jax  # only on the JAX backend, never at module import
+
+        current = jax.config.jax_compilation_cache_dir
+        if current:
+            _jax_cache_dir = current
+            return current
+        os.makedirs(directory, exist_ok=True)
+        jax.config.update("jax_compilation_cache_dir", directory)
+        # NOTE: JAX only stores programs that took >= 1 s to compile and are not tiny;
+        # a small MLP's train step compiles in well under a second on a GPU, and every
+        # program repeats in a retried or resumed search, so store them all.
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+        _jax_cache_dir = directory
+        return directory
+
+
+class LeanTrialsMixin:
+    """Cuts the per-trial bookkeeping a `RepairTuner` does not need; keeps every guarantee.
+
+    Class attributes:
+        jax_compilation_cache: `True` (default) stores JAX's compiled programs in
+            `<project_dir>/jax_compilation_cache`; a string stores them there; `False` leaves
+            JAX's cache settings alone. Ignored on other backends.
+
+    Example:
+
+    ```python
+    class LeanRepairTuner(LeanTrialsMixin, kt_nasrepair.RepairTuner):
+        pass
+    ```
+    """
+
+    jax_compilation_cache: bool | str = True
+
+    # -- building ---------------------------------------------------------------------------
+
+    def _try_build(self, hp):
+        """Builds the trial's model without KerasTuner's session reset and size count.
+
+        Removes: `keras.backend.clear_session()` followed by `gc.collect()` before every build
+        (clear_session collects garbage too, so two full collections per trial: 1.3-1.9 s a
+        trial with TensorFlow loaded on 2 CPU cores, docs/performance.md), and, on TensorFlow,
+        the eager kernel cache being emptied. Also removes the parameter count when
+        `max_model_size` is not set.
+
+        Why it is safe: Keras 3 runs eagerly (no default graph to leak into); every model
+        keeps its own variables and compiled functions, freed by reference counting when the
+        trial's model goes, and Python's cyclic collector still runs on its own schedule.
+        What clear_session resets besides (auto-generated layer names, the global seed
+        generator's position) does not reach a checkpoint: Keras 3 stores weights by position
+        in the model (class name and order), never by layer name, and the search stays deterministic under one seed (the
+        initial weights of a trial come from a different but reproducible draw).
+        The oversized-model check keeps KerasTuner's message and error type.
+        """
+        self._maybe_enable_jax_cache()
+        model = self._build_hypermodel(hp)
+        if not isinstance(model, keras.models.Model):
+            raise kt_errors.FatalTypeError(
+                "Expected the model-building function, or HyperModel.build() "
+                "to return a valid Keras Model instance. "
+                f"Received: {model} of type {type(model)}."
+            )
+        if self.max_model_size:
+            size = _model_size(model)
+            if size > self.max_model_size:
+                raise kt_errors.FailedTrialError(f"Oversized model: {size} parameters. Skip model.")
+        return model
+
+    def _maybe_enable_jax_cache(self):
+        setting = self.jax_compilation_cache
+        if setting is False or setting is None:
+            return
+        directory = setting if isinstance(setting, str) else os.path.join(
+            str(self.project_dir), JAX_CACHE_DIRNAME
+        )
+        enable_jax_compilation_cache(directory)
+
+    # -- donors -----------------------------------------------------------------------------
+
+    def _build_trial_architecture(self, trial):
+        """Builds a completed donor's architecture once per process, not once per trial.
+
+        Removes: the donor candidates (up to 25 best completed trials) rebuilt and compiled
+        from their hyperparameters or stored architecture for every new trial, although a
+        completed trial's architecture never changes.
+
+        Why it is safe: only COMPLETED trials are cached (a running trial can still grow); the
+        warm start loads the donor's checkpoint into the model before every use, and the
+        transfer only reads the donor. `load_model` (and so `get_best_models`) bypasses the
+        cache, so a user always receives a model of their own. At most `MAX_CACHED_DONORS`
+        models are kept, the least recently used dropped first.
+        """
+        cache = self.__dict__.setdefault("_lean_donor_models", collections.OrderedDict())
+        if getattr(self, "_lean_bypass_donor_cache", False):
+            return super()._build_trial_architecture(trial)
+        if trial.status != trial_module.TrialStatus.COMPLETED:
+            return super()._build_trial_architecture(trial)
+        model = cache.pop(trial.trial_id, None)
+        if model is None:
+            model = super()._build_trial_architecture(trial)
+        cache[trial.trial_id] = model  # most recently used last
+        while len(cache) > MAX_CACHED_DONORS:
+            cache.popitem(last=False)
+        return model
+
+    def load_model(self, trial):
+        """`RepairTuner.load_model`, always with a freshly built model (no donor cache)."""
+        self._lean_bypass_donor_cache = True
+        try:
+            return super().load_model(trial)
+        finally:
+            self._lean_bypass_donor_cache = False
+
+    # -- saving -----------------------------------------------------------------------------
+
+    def save(self):
+        """Saves the oracle as KerasTuner does; writes the tuner file only when it changes.
+
+        Removes: `<tuner_id>.json` (the tuner's own state, `{}` for KerasTuner's tuners)
+        rewritten with the same content after every trial.
+
+        Why it is safe: the file is written (atomically) the first time, whenever its content
+        changes and whenever it is missing, so `overwrite=False` still finds it and reloads. The oracle is
+        still saved on every call: the save KerasTuner makes after `end_trial` is the one that
+        drops the finished trial from `ongoing_trials`, without which a resumed search would
+        run a completed trial again.
+        """
+        if not self._is_worker():
+            self.oracle.save()
+        fname = self._get_tuner_fname()
+        payload = json.dumps(self.get_state(), sort_keys=True)
+        if payload == getattr(self, "_lean_tuner_payload", None) and os.path.exists(fname):
+            return
+        atomic_write_json(fname, self.get_state())
+        self._lean_tuner_payload = payload
+
+
+def _model_size(model) -> int:
+    # KerasTuner's `maybe_compute_model_size` (not public): trainable parameters once built.
+    if not model.built:
+        return 0
+    return int(sum(math.prod(w.shape) for w in model.trainable_weights))
