@@ -39,6 +39,8 @@ from kt_nasrepair._io import atomic_write_json, read_json  # noqa: E402
 from kt_nasrepair.datasets import load_mnist  # noqa: E402
 
 METHODS = (
+    "repair_grow",
+    "repair_grow_full",
     "repair_entropy",
     "repair_random",
     "repair_hyperband",
@@ -193,9 +195,12 @@ def make_tuner(method, hypermodel, seed, max_trials, epochs, directory, test_dat
             **REPAIR_DEFAULTS, **common
         )
     if method.startswith("repair_"):
+        # "_full": the same tuner with warm_epochs=None (every warm trial trains in full).
+        settings = {**REPAIR_DEFAULTS, "warm_epochs": None} if method.endswith("_full") else (
+            REPAIR_DEFAULTS)
         return instrumented(kt_nasrepair.RepairTuner)(
             hypermodel, max_trials=max_trials, strategy=method.split("_")[1], seed=seed,
-            **REPAIR_DEFAULTS, **common
+            **settings, **common
         )
     if method == "entropy":
         return instrumented(kt_nasrepair.EntropySearch)(
@@ -373,7 +378,8 @@ def markdown(table, args):
         "",
         f"Settings: {args.dataset}, {args.max_trials} trials x {args.epochs} epochs, batch "
         f"{args.batch_size}, {args.seeds} seeds; repair_* methods run with "
-        f"{REPAIR_DEFAULTS}; RepairTuner's strategy is in the method name.",
+        f"{REPAIR_DEFAULTS} (`_full`: warm_epochs=None); RepairTuner's strategy is in the "
+        "method name.",
         "",
         "| space | method | seeds | epochs trained (median) | best test accuracy (median) | "
         "time to RandomSearch's best val accuracy, ratio (median) | ratio pooled over seeds | "
