@@ -34,6 +34,9 @@ def new_record(trial_id) -> dict:
         "value_at_warm_epochs": None,
         "promoted": None,
         "donor_epochs": None,
+        "checkpoint": None,
+        "non_finite_epochs": [],
+        "notes": [],
     }
 
 

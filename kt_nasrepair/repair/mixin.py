@@ -11,7 +11,6 @@ sit in their own module.
 from __future__ import annotations
 
 import math
-import os
 import time
 
 import keras
@@ -20,7 +19,7 @@ import numpy as np
 from keras_tuner.errors import FailedTrialError
 
 from kt_nasrepair import morph
-from kt_nasrepair._io import atomic_write_json
+from kt_nasrepair._io import atomic_write_json, read_json
 from kt_nasrepair._validation import check, is_number
 from kt_nasrepair.progress import SearchProgressMixin
 from kt_nasrepair.repair import budget as budget_lib
@@ -30,10 +29,12 @@ from kt_nasrepair.repair import growth as growth_lib
 from kt_nasrepair.repair import lineage as lineage_lib
 from kt_nasrepair.repair._checks import check_input_shapes, check_objective_reported
 from kt_nasrepair.repair.callback import NeuralRepair
-from kt_nasrepair.repair.training import EpochLog, merged_results
+from kt_nasrepair.repair.training import EpochLog, finite_epoch, merged_results, results_value
 
 WARM_START_POLICIES = ("best_compatible", "best", "none")
 _PROBE_ROWS = 256
+# Set on KerasTuner's best-epoch callback: which execution and epoch its checkpoint holds.
+_SAVED_ATTRIBUTE = "kt_nasrepair_saved"
 # Hyperband writes these into a trial's values; such a trial has its own epoch budget.
 _HYPERBAND_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/trial_id")
 
@@ -87,26 +88,36 @@ class RepairMixin:
     # -- building ---------------------------------------------------------------------------
 
     def _build_trial_architecture(self, trial):
-        """An unloaded model with the architecture `trial`'s checkpoint holds.
+        """A model with the architecture `trial`'s checkpoint holds, its weights created.
 
         KerasTuner's plain `Tuner._build_hypermodel` is used on purpose: a tuner's own
-        override (Hyperband's loads a parent checkpoint) has no business here.
+        override (Hyperband's loads a parent checkpoint) has no business here. A model built
+        lazily (a `Sequential` without `Input`, a subclassed model) is built from the build
+        config saved after training, as in KerasTuner's `load_model`.
         """
-        stored = checkpoints.stored_architecture(self._trial_dir(trial.trial_id))
-        if stored is not None:
-            return stored
-        return keras_tuner.Tuner._build_hypermodel(self, trial.hyperparameters.copy())
+        trial_dir = self._trial_dir(trial.trial_id)
+        with keras_tuner.engine.tuner.maybe_distribute(self.distribution_strategy):
+            model = checkpoints.stored_architecture(trial_dir)
+            if model is None:
+                model = keras_tuner.Tuner._build_hypermodel(self, trial.hyperparameters.copy())
+            checkpoints.build_if_needed(
+                model, read_json(self._get_build_config_fname(trial.trial_id))
+            )
+        return model
 
     def load_model(self, trial):
-        """Rebuilds `trial`'s model (grown architecture included) with its best weights."""
-        model = self._build_trial_architecture(trial)
-        checkpoints.load_weights(model, self._get_checkpoint_fname(trial.trial_id))
-        return model
+        """Rebuilds `trial`'s model with its best weights (in the architecture they had).
+
+        The checkpoint is the trial's best epoch over all its executions; when the model had
+        grown by then, the grown architecture stored with it is rebuilt.
+        """
+        return self._load_donor(trial, weights=True)
 
     def _load_donor(self, trial, weights=True):
         model = self._build_trial_architecture(trial)
         if weights:
-            checkpoints.load_weights(model, self._get_checkpoint_fname(trial.trial_id))
+            with keras_tuner.engine.tuner.maybe_distribute(self.distribution_strategy):
+                checkpoints.load_weights(model, self._get_checkpoint_fname(trial.trial_id))
         return model
 
     # -- one execution of a trial -----------------------------------------------------------
@@ -135,9 +146,13 @@ class RepairMixin:
             restarts += 1
         record["restarts"] = restarts
         self._write_record(trial.trial_id, record)
+        guard = self._guard_checkpoint(trial, model, record, execution, kwargs)
         fit_start = time.perf_counter()
         try:
-            results, model = self._fit_in_segments(trial, model, record, probe, *args, **kwargs)
+            results, model, log = self._fit_in_segments(
+                trial, model, record, probe, execution, *args, **kwargs
+            )
+            _raise_if_diverged(log, results, self.oracle.objective, record)
             check_objective_reported(results, self.oracle.objective)
         except Exception as error:
             # Keep what is known about a failing trial next to its KerasTuner record.
@@ -147,6 +162,8 @@ class RepairMixin:
             raise
         record["train_seconds"] = time.perf_counter() - fit_start
         record["ended_at"] = time.time()
+        if guard is not None:
+            record["checkpoint"] = getattr(guard.inner, _SAVED_ATTRIBUTE, None)
         repairs = _repair_callbacks(kwargs)
         if repairs:
             record["repairs"] = {
@@ -154,12 +171,38 @@ class RepairMixin:
                 "recoveries": sum(cb.recoveries for cb in repairs),
             }
         self._write_record(trial.trial_id, record)
-        atomic_write_json(
-            os.path.join(self._trial_dir(trial.trial_id), "build_config.json"),
-            model.get_build_config(),
-        )
-        _raise_if_diverged(results, self.oracle.objective)
+        atomic_write_json(self._get_build_config_fname(trial.trial_id), model.get_build_config())
         return results
+
+    def _guard_checkpoint(self, trial, built, record, execution, kwargs):
+        """Puts a `BestEpochGuard` in place of KerasTuner's best-epoch checkpoint callback.
+
+        The checkpoint (one per trial, shared by its executions as in KerasTuner) then only
+        takes finite epochs, and every save stores the architecture of the weights saved: the
+        grown one when `built` has grown by then, none (the hyperparameters' own) otherwise.
+        So the architecture `load_model` reads always matches the checkpoint, whichever
+        execution or retry wrote it.
+
+        Returns:
+            The guard, or None when the run has no such callback (a custom `run_trial`).
+        """
+        trial_dir = self._trial_dir(trial.trial_id)
+        fname = self._get_checkpoint_fname(trial.trial_id)
+        callbacks = list(kwargs.get("callbacks", []))
+        guard = None
+        for index, callback in enumerate(callbacks):
+            if checkpoints.is_best_epoch_callback(callback, fname):
+
+                def on_save(model, epoch, inner=callback):
+                    grown = model is not built
+                    checkpoints.store_architecture(trial_dir, model if grown else None)
+                    saved = {"execution": execution, "epoch": int(epoch), "grown": grown}
+                    setattr(inner, _SAVED_ATTRIBUTE, saved)
+                    record["checkpoint"] = saved
+
+                guard = callbacks[index] = checkpoints.BestEpochGuard(callback, on_save)
+        kwargs["callbacks"] = callbacks
+        return guard
 
     def warm_start_model(self, trial, model, probe=None) -> dict:
         """Writes the best reachable donor's weights into `model`; returns the lineage record.
@@ -185,7 +228,7 @@ class RepairMixin:
             return record
         try:
             morph.describe(model)
-        except morph.NotMorphableError as error:
+        except Exception as error:  # NotMorphableError, or a model morph cannot even read
             record["reason"] = f"target model cannot be morphed: {error}"
             return record
         candidates = donors_lib.donor_candidates(self.oracle, trial.trial_id, self.donor_pool)
@@ -205,6 +248,7 @@ class RepairMixin:
         )
         record.update(outcome)
         if outcome["donor"] is None:
+            record["refused"] = []  # the reason lists them
             record["reason"] = (
                 f"no eligible donor is reachable (donor_pool={self.donor_pool:g}): "
                 + outcome["reason"]
@@ -216,8 +260,15 @@ class RepairMixin:
 
     # -- training in segments: growth and the warm budget ---------------------------------
 
-    def _fit_in_segments(self, trial, model, record, probe, *args, **kwargs):
+    def _fit_in_segments(self, trial, model, record, probe, execution, *args, **kwargs):
+        """Trains one execution, growing on request and stopping at the warm budget.
+
+        Returns:
+            `(results, model, log)`: what KerasTuner scores, the final (maybe grown) model and
+            the `EpochLog` of every epoch trained.
+        """
         hp = trial.hyperparameters
+        objective = self.oracle.objective
         repairs = _repair_callbacks(kwargs)
         for callback in repairs:
             if probe is not None and callback.probe_data is None:
@@ -241,8 +292,12 @@ class RepairMixin:
             )
             segments += 1
             if not log.epochs:
-                break  # a fit that ignores `callbacks`: nothing to continue from
-            done = log.next_epoch(done)
+                # Nothing of ours ran: take the fit as having trained what it was asked.
+                record["notes"] = [
+                    "HyperModel.fit did not pass `callbacks` on to `model.fit`: no epoch was "
+                    "seen, so growth on plateau and the finite-epoch checks could not run"
+                ]
+            done = log.next_epoch(stop_at)
             growth_requested = any(cb.growth_requested for cb in growers)
             if done < stop_at and not growth_requested:
                 break  # stopped by a callback of the user's (EarlyStopping, say)
@@ -250,20 +305,20 @@ class RepairMixin:
                 if stop_at >= epochs:
                     break
                 # The warm budget is spent: go on only when promising.
-                value = budget_lib.best_value(self.oracle.objective, log.logs)
+                value = budget_lib.best_value(objective, log.logs)
+                if value is None:  # an objective computed by `fit` itself, not logged
+                    value = results_value(results, objective)
                 promoted = budget_lib.should_promote(
-                    self.oracle.objective, value, self._donor_score(record["donor"])
+                    objective, value, self._donor_score(record["donor"])
                 )
                 record.update(value_at_warm_epochs=value, promoted=promoted)
                 if not promoted:
                     break
                 stop_at = epochs
             if growth_requested:
-                model = self._grow(trial, model, record, epoch=done)
-                for callback in growers:
-                    callback.reset_growth_request()
-        record["epochs_trained"] = len(log.epochs)
-        return merged_results(log, results, segments), model
+                model = self._grow_or_skip(trial, model, record, growers, execution, done)
+        record["epochs_trained"] = len(log.epochs) if log.epochs else None
+        return merged_results(log, results, segments, objective), model, log
 
     def _warm_budget(self, trial, record, epochs):
         if record.get("donor") is None:
@@ -277,28 +332,47 @@ class RepairMixin:
         donor = trials.get(donor_id) if trials is not None else self.oracle.get_trial(donor_id)
         return None if donor is None else donor.score
 
-    def grow(self, model) -> tuple[keras.Model, list[str]]:
+    def grow(self, model, seed=None) -> tuple[keras.Model, list[str]]:
         """Widens every hidden Dense layer of `model` by `growth_factor` (Net2WiderNet).
 
         Override to grow differently (deepen, widen one layer, ...). Must return a new model
-        whose function equals `model`'s up to the morphing noise, and the operations.
-        """
-        return growth_lib.widen_all(model, self.growth_factor, self.noise_std)
+        whose function equals `model`'s up to the morphing noise, and the operations. An
+        exception means the model cannot grow: training goes on without growth.
 
-    def _grow(self, trial, model, record, epoch):
+        Args:
+            model: The model being trained.
+            seed: The growth's seed, derived from the tuner's seed, the trial, the execution
+                and the epoch (an override may omit this argument).
+        """
+        return growth_lib.widen_all(model, self.growth_factor, self.noise_std, seed=seed)
+
+    def _grow_or_skip(self, trial, model, record, growers, execution, epoch):
+        """The grown model; on any failure the model itself, with the reason recorded.
+
+        Growth is then switched off for the rest of this execution (the callbacks are
+        KerasTuner's per-execution copies), so training runs on to its `epochs`.
+        """
+        try:
+            grown = self._grow(trial, model, record, execution, epoch)
+        except Exception as error:
+            record["growth_skipped"].append(growth_lib.skipped_entry(epoch, error))
+            for callback in growers:
+                callback.grow_on_plateau = False
+            grown = model
+        for callback in growers:
+            callback.reset_growth_request()
+        self._write_record(trial.trial_id, record)
+        return grown
+
+    def _grow(self, trial, model, record, execution, epoch):
         start = time.perf_counter()
         before = morph.hidden_widths(model)
-        grown, ops = self.grow(model)
+        seed = growth_lib.growth_seed(self._repair_seed(), trial.trial_id, execution, epoch)
+        grown, ops = growth_lib.call_grow(self.grow, model, seed)
         grown.compile_from_config(model.get_compile_config())
-        trial_dir = self._trial_dir(trial.trial_id)
-        growth_lib.grow_trial_model(
-            model,
-            grown,
-            self._get_checkpoint_fname(trial.trial_id),
-            checkpoints.architecture_fname(trial_dir),
-        )
-        record["growth"].append(growth_lib.growth_entry(epoch, ops, before, grown, start))
-        self._write_record(trial.trial_id, record)
+        # The checkpoint keeps the architecture it was saved in; the next save of the grown
+        # model stores the grown one with it (`_guard_checkpoint`).
+        record["growth"].append(growth_lib.growth_entry(epoch, ops, before, grown, start, seed))
         return grown
 
     # -- reporting --------------------------------------------------------------------------
@@ -396,19 +470,35 @@ def _probe_batch(args, kwargs):
     return None
 
 
-def _raise_if_diverged(results, objective):
-    """A trial whose training ended non-finite must fail, never become the best."""
+def _raise_if_diverged(log, results, objective, record):
+    """Fails a trial with no finite epoch; a trial with some is scored on its best finite one.
+
+    KerasTuner scores a trial on its best epoch and never picks a NaN one (unless it is the
+    first); the checkpoint only ever holds finite epochs (`BestEpochGuard`). So a trial whose
+    last epochs diverged keeps the score and weights of its best finite epoch, and the epochs
+    left out are recorded (`non_finite_epochs`).
+    """
+    if log.logs:
+        finite = [finite_epoch(logs, objective) for logs in log.logs]
+        if not any(finite):
+            losses = [logs.get("loss") for logs in log.logs]
+            raise FailedTrialError(
+                f"Training diverged: no epoch ended with a finite loss and objective (losses: "
+                f"{losses}; add kt_nasrepair.NeuralRepair to recover from non-finite losses)."
+            )
+        record["non_finite_epochs"] = [
+            epoch for epoch, ok in zip(log.epochs, finite) if not ok
+        ]
+        return
+    # No epoch seen (a fit that does not pass `callbacks` on): judge what it returned.
     histories = results if isinstance(results, list) else [results]
     for history in histories:
         values = getattr(history, "history", None)
         if not values:
             continue
-        final_loss = values.get("loss", [0.0])[-1]
-        if final_loss is None or not math.isfinite(final_loss):
-            raise FailedTrialError(
-                f"Training diverged: the loss was {final_loss} at the last epoch "
-                "(add kt_nasrepair.NeuralRepair to recover from non-finite losses)."
-            )
+        losses = values.get("loss", [])
+        if losses and not any(v is not None and math.isfinite(v) for v in losses):
+            raise FailedTrialError(f"Training diverged: the loss was never finite: {losses}")
         for name, series in values.items():
             if name in _objective_names(objective) and not any(
                 v is not None and math.isfinite(v) for v in series
