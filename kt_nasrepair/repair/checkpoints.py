@@ -50,10 +50,35 @@ def stored_architecture(trial_dir: str):
     stored = read_json(architecture_fname(trial_dir))
     if stored is None:
         return None
+    return _deserialize(stored)
+
+
+def _serialize(model) -> dict:
+    return {"model": model.to_json(), "compile": model.get_compile_config()}
+
+
+def _deserialize(stored: dict):
     model = keras.models.model_from_json(stored["model"])
     if stored.get("compile"):
         model.compile_from_config(stored["compile"])
     return model
+
+
+def check_storable(model) -> None:
+    """Raises when `model`'s architecture cannot be stored and rebuilt (`load_model` could
+    not read it back), e.g. an unregistered custom activation or loss.
+
+    Raises:
+        TypeError: naming what could not be rebuilt and how to fix it.
+    """
+    try:
+        _deserialize(_serialize(model))
+    except Exception as error:
+        raise TypeError(
+            "the grown model could not be stored and rebuilt from its config, so "
+            "`load_model` could not read it back (register custom objects with "
+            f"`keras.saving.register_keras_serializable`): {type(error).__name__}: {error}"
+        ) from error
 
 
 def store_architecture(trial_dir: str, model) -> None:
@@ -70,7 +95,7 @@ def store_architecture(trial_dir: str, model) -> None:
         if os.path.exists(path):
             os.remove(path)
         return
-    atomic_write_json(path, {"model": model.to_json(), "compile": model.get_compile_config()})
+    atomic_write_json(path, _serialize(model))
 
 
 class BestEpochGuard(keras.callbacks.Callback):

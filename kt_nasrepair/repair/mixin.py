@@ -370,6 +370,7 @@ class RepairMixin:
         seed = growth_lib.growth_seed(self._repair_seed(), trial.trial_id, execution, epoch)
         grown, ops = growth_lib.call_grow(self.grow, model, seed)
         grown.compile_from_config(model.get_compile_config())
+        checkpoints.check_storable(grown)  # else load_model could not rebuild the checkpoint
         # The checkpoint keeps the architecture it was saved in; the next save of the grown
         # model stores the grown one with it (`_guard_checkpoint`).
         record["growth"].append(growth_lib.growth_entry(epoch, ops, before, grown, start, seed))
