@@ -94,4 +94,8 @@ def describe_record(record: dict | None) -> str:
                  f"({record.get('epochs_trained')} trained)")
     for growth in record.get("growth") or []:
         line += f"; grew at epoch {growth['epoch']}: {growth['widths_before']} -> {growth['widths_after']}"
+    for skipped in record.get("growth_skipped") or []:
+        line += f"; growth skipped at epoch {skipped['epoch']} ({skipped['reason']})"
+    if record.get("non_finite_epochs"):
+        line += f"; non-finite epochs left out of the score: {record['non_finite_epochs']}"
     return line

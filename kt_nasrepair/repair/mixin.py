@@ -11,6 +11,7 @@ sit in their own module.
 from __future__ import annotations
 
 import math
+import os
 import time
 
 import keras
@@ -105,6 +106,31 @@ class RepairMixin:
             )
         return model
 
+    def _grown_parent(self, hp):
+        """The id of the Hyperband trial `hp` continues when that trial's checkpoint holds a
+        grown architecture, else None."""
+        parent = hp.values.get("tuner/trial_id")
+        if parent is None:
+            return None
+        if not os.path.exists(checkpoints.architecture_fname(self._trial_dir(parent))):
+            return None
+        return parent
+
+    def _build_hypermodel(self, hp):
+        """KerasTuner's build; a Hyperband trial continuing a grown trial gets its grown model.
+
+        Hyperband reloads the continued trial's checkpoint into a model built from the
+        hyperparameters, which cannot hold weights that grew: the stored architecture is
+        rebuilt instead, with the checkpoint's weights.
+        """
+        parent = self._grown_parent(hp)
+        if parent is None:
+            return super()._build_hypermodel(hp)
+        with keras_tuner.engine.tuner.maybe_distribute(self.distribution_strategy):
+            model = checkpoints.stored_architecture(self._trial_dir(parent))
+            checkpoints.load_weights(model, self._get_checkpoint_fname(parent))
+        return model
+
     def load_model(self, trial):
         """Rebuilds `trial`'s model with its best weights (in the architecture they had).
 
@@ -146,7 +172,10 @@ class RepairMixin:
             restarts += 1
         record["restarts"] = restarts
         self._write_record(trial.trial_id, record)
-        guard = self._guard_checkpoint(trial, model, record, execution, kwargs)
+        guard = self._guard_checkpoint(
+            trial, model, record, execution, kwargs,
+            stored_from_start=self._grown_parent(trial.hyperparameters) is not None,
+        )
         fit_start = time.perf_counter()
         try:
             results, model, log = self._fit_in_segments(
@@ -174,14 +203,17 @@ class RepairMixin:
         atomic_write_json(self._get_build_config_fname(trial.trial_id), model.get_build_config())
         return results
 
-    def _guard_checkpoint(self, trial, built, record, execution, kwargs):
+    def _guard_checkpoint(self, trial, built, record, execution, kwargs,
+                          stored_from_start=False):
         """Puts a `BestEpochGuard` in place of KerasTuner's best-epoch checkpoint callback.
 
         The checkpoint (one per trial, shared by its executions as in KerasTuner) then only
         takes finite epochs, and every save stores the architecture of the weights saved: the
         grown one when `built` has grown by then, none (the hyperparameters' own) otherwise.
         So the architecture `load_model` reads always matches the checkpoint, whichever
-        execution or retry wrote it.
+        execution or retry wrote it. `stored_from_start`: `built` itself already has an
+        architecture the hyperparameters do not build (a Hyperband continuation of a grown
+        trial), so it is stored at every save.
 
         Returns:
             The guard, or None when the run has no such callback (a custom `run_trial`).
@@ -194,7 +226,7 @@ class RepairMixin:
             if checkpoints.is_best_epoch_callback(callback, fname):
 
                 def on_save(model, epoch, inner=callback):
-                    grown = model is not built
+                    grown = stored_from_start or model is not built
                     checkpoints.store_architecture(trial_dir, model if grown else None)
                     saved = {"execution": execution, "epoch": int(epoch), "grown": grown}
                     setattr(inner, _SAVED_ATTRIBUTE, saved)

@@ -4,6 +4,7 @@ Several executions and retries with growth, models that cannot grow, lazily buil
 `HyperModel.fit` returning a dict or a float, and a trial whose last epoch diverged.
 """
 
+import json
 import os
 
 import keras
@@ -415,3 +416,33 @@ def test_the_checkpoint_never_takes_a_non_finite_epoch():
     guard.on_epoch_end(3, {"loss": 0.8, "val_accuracy": 0.6})
     guard.on_epoch_end(4, {"loss": 0.8, "val_accuracy": 0.55})
     assert guard.inner.saved == saves == [0, 3]
+
+
+# -- Hyperband continuing a trial that grew ----------------------------------------------
+
+
+def test_hyperband_continues_a_grown_trial_in_its_grown_architecture(tmp_path):
+    from kt_nasrepair import with_repair
+
+    hypermodel = DenseHyperModel((64,), 10, num_layers=(1, 1), units=[4], learning_rate=None)
+    tuner = with_repair(keras_tuner.Hyperband)(hypermodel, objective="val_accuracy",
+                                               max_epochs=3, directory=tmp_path)
+    hp = keras_tuner.HyperParameters()
+    hp.values.update({"num_layers": 1, "units_0": 4})
+    parent = hypermodel.build(hp)
+    grown = morph.widen(parent, morph.describe(parent)[0]["name"], 8, seed=0)
+    grown.compile_from_config(parent.get_compile_config())
+    trial_dir = tuner.get_trial_dir("parent")
+    os.makedirs(trial_dir, exist_ok=True)
+    grown.save_weights(tuner._get_checkpoint_fname("parent"))
+    with open(checkpoints.architecture_fname(trial_dir), "w") as f:  # as a growth stores it
+        json.dump({"model": grown.to_json(), "compile": grown.get_compile_config()}, f)
+    with open(tuner._get_build_config_fname("parent"), "w") as f:
+        json.dump(grown.get_build_config(), f)
+    # What Hyperband's next round builds for the continued trial: the grown model, with the
+    # parent's weights (Hyperband alone loads them into a 4-unit model and fails).
+    hp.values.update({"tuner/trial_id": "parent", "tuner/epochs": 3, "tuner/initial_epoch": 1})
+    model = tuner._try_build(hp)
+    assert morph.hidden_widths(model) == [8]
+    for expected, loaded in zip(grown.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(expected, loaded)
