@@ -28,7 +28,12 @@ from kt_nasrepair.repair import checkpoints
 from kt_nasrepair.repair import donors as donors_lib
 from kt_nasrepair.repair import growth as growth_lib
 from kt_nasrepair.repair import lineage as lineage_lib
-from kt_nasrepair.repair._checks import check_input_shapes, check_objective_reported
+from kt_nasrepair.repair._checks import (
+    check_input_shapes,
+    check_objective_reported,
+    shapes_compatible,
+    single_input_shape,
+)
 from kt_nasrepair.repair.callback import NeuralRepair
 from kt_nasrepair.repair.training import EpochLog, finite_epoch, merged_results, results_value
 
@@ -162,7 +167,7 @@ class RepairMixin:
                           tuner_id=self.tuner_id, execution=execution)
             self._write_record(trial.trial_id, record)
             raise
-        probe = _probe_batch(args, kwargs)
+        probe = _probe_batch(args, kwargs, model)
         previous = lineage_lib.read_record(self._trial_dir(trial.trial_id))
         record = self.warm_start_model(trial, model, probe)
         record.update(started_at=started_at, tuner_id=self.tuner_id, execution=execution)
@@ -496,10 +501,24 @@ def _repair_callbacks(kwargs):
     return [cb for cb in kwargs.get("callbacks", []) if isinstance(cb, NeuralRepair)]
 
 
-def _probe_batch(args, kwargs):
+def _probe_batch(args, kwargs, model):
+    """The first rows of array `x`, shaped as the model's input (or None).
+
+    Keras feeds `(n, 64, 1)` data to a `(None, 64)` input by dropping the trailing axis;
+    the probe, used by numpy code, gets the same reshape.
+    """
     x = args[0] if args else kwargs.get("x")
-    if isinstance(x, np.ndarray) and x.ndim >= 2 and len(x):
-        return x[:_PROBE_ROWS]
+    if not (isinstance(x, np.ndarray) and x.ndim >= 2 and len(x)):
+        return None
+    probe = x[:_PROBE_ROWS]
+    expected = single_input_shape(model)
+    if expected is None or any(d is None for d in expected[1:]):
+        return probe
+    want = tuple(expected[1:])
+    if probe.shape[1:] == want:
+        return probe
+    if shapes_compatible(expected, probe.shape) and math.prod(want) == math.prod(probe.shape[1:]):
+        return probe.reshape((len(probe), *want))
     return None
 
 

@@ -446,3 +446,20 @@ def test_hyperband_continues_a_grown_trial_in_its_grown_architecture(tmp_path):
     assert morph.hidden_widths(model) == [8]
     for expected, loaded in zip(grown.get_weights(), model.get_weights()):
         np.testing.assert_array_equal(expected, loaded)
+
+
+# -- 5. data with a trailing axis of 1 ---------------------------------------------------
+
+
+def test_data_with_a_trailing_unit_axis_warm_starts(tmp_path, data):
+    (x, y), (x_val, y_val) = data
+    data = (x[..., None], y), (x_val[..., None], y_val)  # (n, 64, 1): Keras feeds it to (64,)
+    hypermodel = DenseHyperModel((64,), 10, num_layers=(1, 1), units=[4, 8], learning_rate=None)
+    oracle = SequenceOracle([{"num_layers": 1, "units_0": 4}, {"num_layers": 1, "units_0": 8}],
+                            objective="val_accuracy")
+    tuner = RepairTuner(hypermodel, oracle, directory=tmp_path, project_name="trailing")
+    _search(tuner, data, epochs=1)
+    first, second = sorted(tuner.oracle.trials)
+    record = tuner.lineage()[second]
+    assert record["donor"] == first, record["reason"]
+    assert record["max_deviation"] < donors_lib.MAX_DEVIATION
