@@ -421,8 +421,9 @@ class RepairMixin:
         Returns:
             `{trial_id: record}`, read from the trials' directories (so it includes trials
             run by other workers). A record holds `donor` (trial id or None), `ops`,
-            `reason` (why it started cold), `growth`, `transfer_seconds`, `max_deviation`,
-            `epochs_trained`, `warm_epochs`, `promoted` and `donor_epochs` (see
+            `reason` (why it started cold), `refused`, `growth`, `growth_skipped`,
+            `checkpoint`, `non_finite_epochs`, `transfer_seconds`, `max_deviation`,
+            `epochs_trained`, `warm_epochs`, `promoted`, `donor_epochs` and `notes` (see
             docs/warm_start.md).
         """
         trial_ids = set(lineage_lib.recorded_trial_ids(self.project_dir))
