@@ -10,14 +10,19 @@ import math
 import zlib
 
 import keras_tuner
+import numpy as np
 
 from kt_nasrepair import morph
+from kt_nasrepair.repair._checks import shapes_compatible, single_input_shape
 
 # NOTE: the largest output change a warm start may cause, measured on the probe batch. Net2Net
 # is function-preserving up to float32 rounding (~1e-6 on softmax outputs); a deviation above
 # this means the transfer did not do what it claims (an activation it cannot widen exactly,
 # say) and the target starts cold instead. `morph.DEFAULT_MAX_DEVIATION` when morph has one.
 MAX_DEVIATION = getattr(morph, "DEFAULT_MAX_DEVIATION", 1e-3)
+
+# How many rows of `x` the transfer's deviation (and NeuralRepair's dormancy) is measured on.
+PROBE_ROWS = 256
 
 # NOTE: how many of the best completed trials are considered as donors. Checking one costs a
 # model build (milliseconds for an MLP); 25 keeps a long search's per-trial overhead bounded.
@@ -141,3 +146,24 @@ def _worst_deviation(report):
     if any(math.isnan(v) for v in values):
         return math.nan
     return max(values) if values else None
+
+
+def probe_batch(args, kwargs, model):
+    """The first rows of array `x`, shaped as the model's input (or None).
+
+    Keras feeds `(n, 64, 1)` data to a `(None, 64)` input by dropping the trailing axis;
+    the probe, used by numpy code, gets the same reshape.
+    """
+    x = args[0] if args else kwargs.get("x")
+    if not (isinstance(x, np.ndarray) and x.ndim >= 2 and len(x)):
+        return None
+    probe = x[:PROBE_ROWS]
+    expected = single_input_shape(model)
+    if expected is None or any(d is None for d in expected[1:]):
+        return probe
+    want = tuple(expected[1:])
+    if probe.shape[1:] == want:
+        return probe
+    if shapes_compatible(expected, probe.shape) and math.prod(want) == math.prod(probe.shape[1:]):
+        return probe.reshape((len(probe), *want))
+    return None

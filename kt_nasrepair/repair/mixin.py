@@ -10,13 +10,11 @@ sit in their own module.
 
 from __future__ import annotations
 
-import math
 import os
 import time
 
 import keras
 import keras_tuner
-import numpy as np
 from keras_tuner.errors import FailedTrialError
 
 from kt_nasrepair import morph
@@ -28,17 +26,16 @@ from kt_nasrepair.repair import checkpoints
 from kt_nasrepair.repair import donors as donors_lib
 from kt_nasrepair.repair import growth as growth_lib
 from kt_nasrepair.repair import lineage as lineage_lib
-from kt_nasrepair.repair._checks import (
-    check_input_shapes,
-    check_objective_reported,
-    shapes_compatible,
-    single_input_shape,
-)
+from kt_nasrepair.repair._checks import check_input_shapes, check_objective_reported
 from kt_nasrepair.repair.callback import NeuralRepair
-from kt_nasrepair.repair.training import EpochLog, finite_epoch, merged_results, results_value
+from kt_nasrepair.repair.training import (
+    EpochLog,
+    merged_results,
+    raise_if_diverged,
+    results_value,
+)
 
 WARM_START_POLICIES = ("best_compatible", "best", "none")
-_PROBE_ROWS = 256
 # Set on KerasTuner's best-epoch callback: which execution and epoch its checkpoint holds.
 _SAVED_ATTRIBUTE = "kt_nasrepair_saved"
 # Hyperband writes these into a trial's values; such a trial has its own epoch budget.
@@ -167,7 +164,7 @@ class RepairMixin:
                           tuner_id=self.tuner_id, execution=execution)
             self._write_record(trial.trial_id, record)
             raise
-        probe = _probe_batch(args, kwargs, model)
+        probe = donors_lib.probe_batch(args, kwargs, model)
         previous = lineage_lib.read_record(self._trial_dir(trial.trial_id))
         record = self.warm_start_model(trial, model, probe)
         record.update(started_at=started_at, tuner_id=self.tuner_id, execution=execution)
@@ -186,7 +183,7 @@ class RepairMixin:
             results, model, log = self._fit_in_segments(
                 trial, model, record, probe, execution, *args, **kwargs
             )
-            _raise_if_diverged(log, results, self.oracle.objective, record)
+            raise_if_diverged(log, results, self.oracle.objective, record)
             check_objective_reported(results, self.oracle.objective)
         except Exception as error:
             # Keep what is known about a failing trial next to its KerasTuner record.
@@ -500,66 +497,3 @@ def with_repair(tuner_class: type) -> type:
 
 def _repair_callbacks(kwargs):
     return [cb for cb in kwargs.get("callbacks", []) if isinstance(cb, NeuralRepair)]
-
-
-def _probe_batch(args, kwargs, model):
-    """The first rows of array `x`, shaped as the model's input (or None).
-
-    Keras feeds `(n, 64, 1)` data to a `(None, 64)` input by dropping the trailing axis;
-    the probe, used by numpy code, gets the same reshape.
-    """
-    x = args[0] if args else kwargs.get("x")
-    if not (isinstance(x, np.ndarray) and x.ndim >= 2 and len(x)):
-        return None
-    probe = x[:_PROBE_ROWS]
-    expected = single_input_shape(model)
-    if expected is None or any(d is None for d in expected[1:]):
-        return probe
-    want = tuple(expected[1:])
-    if probe.shape[1:] == want:
-        return probe
-    if shapes_compatible(expected, probe.shape) and math.prod(want) == math.prod(probe.shape[1:]):
-        return probe.reshape((len(probe), *want))
-    return None
-
-
-def _raise_if_diverged(log, results, objective, record):
-    """Fails a trial with no finite epoch; a trial with some is scored on its best finite one.
-
-    KerasTuner scores a trial on its best epoch and never picks a NaN one (unless it is the
-    first); the checkpoint only ever holds finite epochs (`BestEpochGuard`). So a trial whose
-    last epochs diverged keeps the score and weights of its best finite epoch, and the epochs
-    left out are recorded (`non_finite_epochs`).
-    """
-    if log.logs:
-        finite = [finite_epoch(logs, objective) for logs in log.logs]
-        if not any(finite):
-            losses = [logs.get("loss") for logs in log.logs]
-            raise FailedTrialError(
-                f"Training diverged: no epoch ended with a finite loss and objective (losses: "
-                f"{losses}; add kt_nasrepair.NeuralRepair to recover from non-finite losses)."
-            )
-        record["non_finite_epochs"] = [
-            epoch for epoch, ok in zip(log.epochs, finite) if not ok
-        ]
-        return
-    # No epoch seen (a fit that does not pass `callbacks` on): judge what it returned.
-    histories = results if isinstance(results, list) else [results]
-    for history in histories:
-        values = getattr(history, "history", None)
-        if not values:
-            continue
-        losses = values.get("loss", [])
-        if losses and not any(v is not None and math.isfinite(v) for v in losses):
-            raise FailedTrialError(f"Training diverged: the loss was never finite: {losses}")
-        for name, series in values.items():
-            if name in _objective_names(objective) and not any(
-                v is not None and math.isfinite(v) for v in series
-            ):
-                raise FailedTrialError(f"The objective {name!r} was never finite: {series}")
-
-
-def _objective_names(objective):
-    if hasattr(objective, "objectives"):
-        return {o.name for o in objective.objectives}
-    return {objective.name}

@@ -16,6 +16,7 @@ import numbers
 
 import keras
 import numpy as np
+from keras_tuner.errors import FailedTrialError
 
 
 class EpochLog(keras.callbacks.Callback):
@@ -114,3 +115,54 @@ def merged_results(log: EpochLog, last, segments: int, objective=None):
     if segments == 1 and all(keep):
         return last
     return log.history(last, keep)
+
+
+def raise_if_diverged(log, results, objective, record):
+    """Fails a trial with no finite epoch; a trial with some is scored on its best finite one.
+
+    Args:
+        log: The execution's `EpochLog`.
+        results: What the execution returns (used when no epoch was logged).
+        objective: The oracle's objective.
+        record: The lineage record; gets `non_finite_epochs`.
+
+    Raises:
+        FailedTrialError: when no epoch has a finite loss and objective.
+
+    KerasTuner scores a trial on its best epoch and never picks a NaN one (unless it is the
+    first); the checkpoint only ever holds finite epochs (`BestEpochGuard`). So a trial whose
+    last epochs diverged keeps the score and weights of its best finite epoch, and the epochs
+    left out are recorded (`non_finite_epochs`).
+    """
+    if log.logs:
+        finite = [finite_epoch(logs, objective) for logs in log.logs]
+        if not any(finite):
+            losses = [logs.get("loss") for logs in log.logs]
+            raise FailedTrialError(
+                f"Training diverged: no epoch ended with a finite loss and objective (losses: "
+                f"{losses}; add kt_nasrepair.NeuralRepair to recover from non-finite losses)."
+            )
+        record["non_finite_epochs"] = [
+            epoch for epoch, ok in zip(log.epochs, finite) if not ok
+        ]
+        return
+    # No epoch seen (a fit that does not pass `callbacks` on): judge what it returned.
+    histories = results if isinstance(results, list) else [results]
+    for history in histories:
+        values = getattr(history, "history", None)
+        if not values:
+            continue
+        losses = values.get("loss", [])
+        if losses and not any(v is not None and math.isfinite(v) for v in losses):
+            raise FailedTrialError(f"Training diverged: the loss was never finite: {losses}")
+        for name, series in values.items():
+            if name in _objective_names(objective) and not any(
+                v is not None and math.isfinite(v) for v in series
+            ):
+                raise FailedTrialError(f"The objective {name!r} was never finite: {series}")
+
+
+def _objective_names(objective):
+    if hasattr(objective, "objectives"):
+        return {o.name for o in objective.objectives}
+    return {objective.name}
