@@ -463,3 +463,24 @@ def test_data_with_a_trailing_unit_axis_warm_starts(tmp_path, data):
     record = tuner.lineage()[second]
     assert record["donor"] == first, record["reason"]
     assert record["max_deviation"] < donors_lib.MAX_DEVIATION
+
+
+# -- KerasTuner internals the mixin relies on --------------------------------------------
+
+
+def test_keras_tuner_internals_used_by_the_mixin_exist(tmp_path):
+    """Fails loudly when a keras-tuner release drops what RepairMixin uses (checked on 1.4)."""
+    for name in ("_try_build", "_build_hypermodel", "_get_checkpoint_fname",
+                 "_get_build_config_fname"):
+        assert callable(getattr(keras_tuner.Tuner, name, None)), name
+    assert callable(keras_tuner.engine.tuner.maybe_distribute)
+    # The best-epoch checkpoint callback run_trial passes on is recognised and guarded.
+    tuner = RepairTuner(DenseHyperModel((64,), 10), objective="val_accuracy", max_trials=1,
+                        directory=tmp_path)
+    seen = []
+    tuner._build_and_fit_model = lambda trial, *a, **kw: seen.extend(kw["callbacks"]) or 0.5
+    trial = tuner.oracle.create_trial("tuner0")
+    tuner.run_trial(trial, epochs=1)
+    fname = tuner._get_checkpoint_fname(trial.trial_id)
+    (callback,) = [cb for cb in seen if checkpoints.is_best_epoch_callback(cb, fname)]
+    assert hasattr(callback, "best_value") and callback.objective.name == "val_accuracy"
