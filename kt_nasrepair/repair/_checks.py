@@ -26,7 +26,7 @@ def check_input_shapes(model, trial_id, args, kwargs) -> None:
     Raises:
         FailedTrialError: naming the input shape the model expects and the shape received.
     """
-    expected = _single_input_shape(model)
+    expected = single_input_shape(model)
     if expected is None:
         return
     x = args[0] if args else kwargs.get("x")
@@ -34,7 +34,7 @@ def check_input_shapes(model, trial_id, args, kwargs) -> None:
     x_val = validation[0] if isinstance(validation, (tuple, list)) and validation else None
     for argument, data in (("x", x), ("validation_data", x_val)):
         if isinstance(data, np.ndarray) and data.ndim >= 2:
-            if not _compatible(expected, data.shape):
+            if not shapes_compatible(expected, data.shape):
                 raise FailedTrialError(
                     f"The model of trial {trial_id} expects inputs of shape {expected} "
                     f"(one sample: {tuple(expected[1:])}), but `{argument}` has shape "
@@ -79,7 +79,8 @@ def check_objective_reported(results, objective) -> None:
         )
 
 
-def _single_input_shape(model):
+def single_input_shape(model):
+    """The shape of `model`'s single input, or None (not built, or several inputs)."""
     try:
         shape = model.input_shape
     except (AttributeError, ValueError):  # not built, or no defined input
@@ -89,7 +90,9 @@ def _single_input_shape(model):
     return shape
 
 
-def _compatible(expected, received) -> bool:
+def shapes_compatible(expected, received) -> bool:
+    """Whether data of shape `received` feeds an input of shape `expected` (batch axes
+    ignored)."""
     # NOTE: Keras squeezes or expands one trailing axis of size 1 to match the input's rank
     # (Functional._adjust_input_rank), so trailing 1s are ignored on both sides.
     want, got = _strip_ones(tuple(expected[1:])), _strip_ones(tuple(received[1:]))

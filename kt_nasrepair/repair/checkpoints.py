@@ -1,4 +1,11 @@
-"""Reading a trial's weights and stored (grown) architecture."""
+"""A trial's best-epoch checkpoint: what architecture it holds, and how it is read back.
+
+KerasTuner keeps one best-epoch checkpoint per trial (`SaveBestEpoch`, shared by all the
+executions of a trial). A model may grow while it trains, so the architecture of the saved
+weights is stored next to them at every save (`architecture.json`, only when it differs
+from what the trial's hyperparameters build). The stored architecture therefore always
+describes the checkpoint, whichever execution, retry or growth wrote it last.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,8 @@ import warnings
 
 import keras
 
-from kt_nasrepair._io import read_json
+from kt_nasrepair._io import atomic_write_json, read_json
+from kt_nasrepair.repair.training import finite_epoch
 
 ARCHITECTURE_FILENAME = "architecture.json"
 
@@ -23,8 +31,17 @@ def load_weights(model, path) -> None:
         model.load_weights(path)
 
 
+def build_if_needed(model, build_config) -> None:
+    """Creates the weights of a lazily built model (a `Sequential` without `Input`, a
+    subclassed model) from the build config saved after training, as KerasTuner's
+    `load_model` does. Models already built, or without a saved config, are left as they are.
+    """
+    if not model.built and build_config:
+        model.build_from_config(build_config)
+
+
 def architecture_fname(trial_dir: str) -> str:
-    """Where a trial whose model grew during training stores its final architecture."""
+    """Where a trial stores the architecture of its checkpoint when its model grew."""
     return os.path.join(trial_dir, ARCHITECTURE_FILENAME)
 
 
@@ -33,7 +50,97 @@ def stored_architecture(trial_dir: str):
     stored = read_json(architecture_fname(trial_dir))
     if stored is None:
         return None
+    return _deserialize(stored)
+
+
+def _serialize(model) -> dict:
+    return {"model": model.to_json(), "compile": model.get_compile_config()}
+
+
+def _deserialize(stored: dict):
     model = keras.models.model_from_json(stored["model"])
     if stored.get("compile"):
         model.compile_from_config(stored["compile"])
     return model
+
+
+def check_storable(model) -> None:
+    """Raises when `model`'s architecture cannot be stored and rebuilt (`load_model` could
+    not read it back), e.g. an unregistered custom activation or loss.
+
+    Raises:
+        TypeError: naming what could not be rebuilt and how to fix it.
+    """
+    try:
+        _deserialize(_serialize(model))
+    except Exception as error:
+        raise TypeError(
+            "the grown model could not be stored and rebuilt from its config, so "
+            "`load_model` could not read it back (register custom objects with "
+            f"`keras.saving.register_keras_serializable`): {type(error).__name__}: {error}"
+        ) from error
+
+
+def store_architecture(trial_dir: str, model) -> None:
+    """Records the architecture of the weights just saved to the trial's checkpoint.
+
+    Args:
+        trial_dir: The trial's directory.
+        model: The model whose weights were saved when it grew during training; None when
+            the weights have the architecture the trial's hyperparameters build (any stored
+            architecture, from an earlier execution or a retry, is then removed).
+    """
+    path = architecture_fname(trial_dir)
+    if model is None:
+        if os.path.exists(path):
+            os.remove(path)
+        return
+    atomic_write_json(path, _serialize(model))
+
+
+class BestEpochGuard(keras.callbacks.Callback):
+    """Stands in for KerasTuner's best-epoch checkpoint callback during one execution.
+
+    It forwards only epochs whose loss and objective are finite (an epoch that diverged is
+    never the trial's checkpoint, so a trial's checkpoint stays a valid donor), and calls
+    `on_save(model, epoch)` after every save so the stored architecture follows the weights.
+    The wrapped callback keeps its own best value, shared across executions as in KerasTuner.
+
+    Args:
+        inner: KerasTuner's `SaveBestEpoch` (anything with `objective`, `best_value` and
+            `on_epoch_end` that saves when `best_value` improves, or on every epoch when the
+            objective is not in the logs).
+        on_save: Called with the saved model and the epoch.
+    """
+
+    def __init__(self, inner, on_save):
+        super().__init__()
+        self.inner = inner
+        self.on_save = on_save
+
+    def set_model(self, model):
+        super().set_model(model)
+        self.inner.set_model(model)
+
+    def set_params(self, params):
+        super().set_params(params)
+        self.inner.set_params(params)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        objective = self.inner.objective
+        if not finite_epoch(logs, objective):
+            return
+        before = self.inner.best_value
+        self.inner.on_epoch_end(epoch, logs)
+        if not objective.has_value(logs) or self.inner.best_value != before:
+            self.on_save(self.model, epoch)
+
+
+def is_best_epoch_callback(callback, checkpoint_fname: str) -> bool:
+    """Whether `callback` is the trial's best-epoch checkpoint callback (KerasTuner's)."""
+    return (
+        getattr(callback, "filepath", None) == checkpoint_fname
+        and hasattr(callback, "best_value")
+        and hasattr(callback, "objective")
+    )

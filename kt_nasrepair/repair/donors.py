@@ -10,8 +10,19 @@ import math
 import zlib
 
 import keras_tuner
+import numpy as np
 
 from kt_nasrepair import morph
+from kt_nasrepair.repair._checks import shapes_compatible, single_input_shape
+
+# NOTE: the largest output change a warm start may cause, measured on the probe batch. Net2Net
+# is function-preserving up to float32 rounding (~1e-6 on softmax outputs); a deviation above
+# this means the transfer did not do what it claims (an activation it cannot widen exactly,
+# say) and the target starts cold instead. `morph.DEFAULT_MAX_DEVIATION` when morph has one.
+MAX_DEVIATION = getattr(morph, "DEFAULT_MAX_DEVIATION", 1e-3)
+
+# How many rows of `x` the transfer's deviation (and NeuralRepair's dormancy) is measured on.
+PROBE_ROWS = 256
 
 # NOTE: how many of the best completed trials are considered as donors. Checking one costs a
 # model build (milliseconds for an MLP); 25 keeps a long search's per-trial overhead bounded.
@@ -50,13 +61,15 @@ def transfer_seed(seed, trial_id, execution: int = 0) -> int:
     return zlib.crc32(f"{seed}:{trial_id}:{execution}".encode()) & 0x7FFFFFFF
 
 
-def warm_start(model, candidates, *, load_donor, noise_std, seed, probe=None) -> dict:
+def warm_start(model, candidates, *, load_donor, noise_std, seed, probe=None,
+               max_deviation=None) -> dict:
     """Writes the first reachable candidate's function into `model`.
 
     Every candidate is tried in turn; a donor that cannot be rebuilt, is not reachable, has
-    no readable checkpoint, or whose transfer raises is skipped with its reason, and
-    `model`'s own initial weights are restored before the next candidate. Nothing here
-    raises: at worst the model trains cold and the reasons say why.
+    no readable checkpoint, whose transfer raises, or whose transfer changes the function by
+    more than `max_deviation` on the probe batch is skipped with its reason, and `model`'s
+    own initial weights are restored before the next candidate. Nothing here raises: at
+    worst the model trains cold and the reasons say why.
 
     Args:
         model: The freshly built target model (modified in place on success).
@@ -66,11 +79,15 @@ def warm_start(model, candidates, *, load_donor, noise_std, seed, probe=None) ->
         noise_std: Net2Net symmetry-breaking noise.
         seed: Seed of the morphing noise.
         probe: Optional input batch on which the transfer's deviation is measured.
+        max_deviation: The largest deviation accepted (inference and, when `morph` reports
+            it, training mode); defaults to `MAX_DEVIATION`.
 
     Returns:
         The lineage fields: `donor` (trial id or None), `ops`, `transfer_seconds`,
-        `max_deviation` and `reason` (why it started cold, or None).
+        `max_deviation`, `reason` (why it started cold, or None) and `refused` (each
+        candidate skipped before the donor, with why).
     """
+    tolerance = MAX_DEVIATION if max_deviation is None else float(max_deviation)
     refusals = []
     initial = None
     for donor_trial in candidates:
@@ -80,7 +97,10 @@ def warm_start(model, candidates, *, load_donor, noise_std, seed, probe=None) ->
         except Exception as error:  # a user's build_model may fail on old values
             refusals.append(f"{tag}: rebuild failed ({type(error).__name__}: {error})")
             continue
-        reachable, why = morph.can_transfer(donor, model)
+        try:
+            reachable, why = morph.can_transfer(donor, model)
+        except Exception as error:  # a model morph does not understand: never fail the trial
+            reachable, why = False, f"not analysable ({type(error).__name__}: {error})"
         if not reachable:
             refusals.append(f"{tag}: {why}")
             continue
@@ -99,12 +119,51 @@ def warm_start(model, candidates, *, load_donor, noise_std, seed, probe=None) ->
             model.set_weights(initial)
             refusals.append(f"{tag}: transfer failed ({type(error).__name__}: {error})")
             continue
+        deviation = _worst_deviation(report)
+        if deviation is not None and not deviation <= tolerance:  # NaN is refused too
+            model.set_weights(initial)
+            refusals.append(
+                f"{tag}: transfer changed the function by {deviation:.3g} on the probe batch "
+                f"(tolerance {tolerance:g})"
+            )
+            continue
         return {
             "donor": donor_trial.trial_id,
             "ops": list(report.ops),
             "transfer_seconds": report.seconds,
             "max_deviation": report.max_deviation,
             "reason": None,
+            "refused": refusals,
         }
     return {"donor": None, "ops": [], "transfer_seconds": None, "max_deviation": None,
-            "reason": "; ".join(refusals)}
+            "reason": "; ".join(refusals), "refused": refusals}
+
+
+def _worst_deviation(report):
+    """The larger of the report's inference- and training-mode deviations (None if unmeasured)."""
+    values = [getattr(report, name, None) for name in ("max_deviation", "max_deviation_training")]
+    values = [float(v) for v in values if v is not None]
+    if any(math.isnan(v) for v in values):
+        return math.nan
+    return max(values) if values else None
+
+
+def probe_batch(args, kwargs, model):
+    """The first rows of array `x`, shaped as the model's input (or None).
+
+    Keras feeds `(n, 64, 1)` data to a `(None, 64)` input by dropping the trailing axis;
+    the probe, used by numpy code, gets the same reshape.
+    """
+    x = args[0] if args else kwargs.get("x")
+    if not (isinstance(x, np.ndarray) and x.ndim >= 2 and len(x)):
+        return None
+    probe = x[:PROBE_ROWS]
+    expected = single_input_shape(model)
+    if expected is None or any(d is None for d in expected[1:]):
+        return probe
+    want = tuple(expected[1:])
+    if probe.shape[1:] == want:
+        return probe
+    if shapes_compatible(expected, probe.shape) and math.prod(want) == math.prod(probe.shape[1:]):
+        return probe.reshape((len(probe), *want))
+    return None

@@ -1,22 +1,32 @@
-"""Growth during a trial: widen the live model, and its best checkpoint with it."""
+"""Growth during a trial: widen the live model (the checkpoint keeps its own architecture).
+
+Growing never fails a trial: a model that cannot grow (a Conv net, a layer or activation the
+morphisms do not support) keeps training as it is, and the lineage says why.
+"""
 
 from __future__ import annotations
 
-import os
+import inspect
 import time
-
-import keras
+import zlib
 
 from kt_nasrepair import morph
-from kt_nasrepair._io import atomic_write_json
-from kt_nasrepair.repair.checkpoints import load_weights
 
 
 def widen_all(model, growth_factor: float, noise_std: float, seed=None):
     """Widens every hidden Dense layer of `model` by `growth_factor` (Net2WiderNet).
 
+    Args:
+        model: A morphable model (see `kt_nasrepair.morph.describe`).
+        growth_factor: Width multiplier (>= 1).
+        noise_std: Net2Net symmetry-breaking noise.
+        seed: Seed of the mappings and noise; layer `i` uses `seed + i`.
+
     Returns:
         `(grown_model, ops)`; at least one unit is added to each layer.
+
+    Raises:
+        kt_nasrepair.morph.NotMorphableError: when `model` cannot be widened.
     """
     grown, ops = model, []
     for index, layer in enumerate(morph.describe(model)):
@@ -27,34 +37,27 @@ def widen_all(model, growth_factor: float, noise_std: float, seed=None):
     return grown, ops
 
 
-def grow_trial_model(model, grown, checkpoint: str, architecture_fname: str) -> None:
-    """Makes the trial's files follow a growth of its model.
+def growth_seed(seed, trial_id, execution: int, epoch: int) -> int:
+    """The seed of one growth, derived from the tuner's seed (reproducible, distinct per
+    trial, execution and epoch)."""
+    return zlib.crc32(f"{seed}:{trial_id}:{execution}:grow:{epoch}".encode()) & 0x3FFFFFFF
 
-    The checkpoint holds the best epoch so far, in the old architecture. It is grown too
-    (exactly: noise 0) so that checkpoint and stored architecture always agree and the
-    trial's best score stays the score of what `load_model` returns.
 
-    Args:
-        model: The model before growth (its architecture matches `checkpoint`).
-        grown: The model after growth.
-        checkpoint: The trial's best-epoch weights file (may not exist yet).
-        architecture_fname: Where the grown architecture is stored.
+def call_grow(grow, model, seed):
+    """Calls a tuner's `grow(model)` hook, with `seed=` when the hook accepts one.
+
+    A user's override written for the older `grow(self, model)` keeps working.
     """
-    if os.path.exists(checkpoint):
-        best_before = keras.models.clone_model(model)
-        load_weights(best_before, checkpoint)
-        best_after = keras.models.clone_model(grown)
-        morph.transfer(best_before, best_after, noise_std=0.0)
-        tmp = checkpoint + ".tmp.weights.h5"
-        best_after.save_weights(tmp)
-        os.replace(tmp, checkpoint)
-    atomic_write_json(
-        architecture_fname,
-        {"model": grown.to_json(), "compile": grown.get_compile_config()},
-    )
+    try:
+        parameters = inspect.signature(grow).parameters.values()
+    except (TypeError, ValueError):
+        parameters = ()
+    if any(p.name == "seed" or p.kind is p.VAR_KEYWORD for p in parameters):
+        return grow(model, seed=seed)
+    return grow(model)
 
 
-def growth_entry(epoch: int, ops, before, grown, started: float) -> dict:
+def growth_entry(epoch: int, ops, before, grown, started: float, seed=None) -> dict:
     """The lineage entry of one growth."""
     return {
         "epoch": epoch,
@@ -62,4 +65,10 @@ def growth_entry(epoch: int, ops, before, grown, started: float) -> dict:
         "widths_before": before,
         "widths_after": morph.hidden_widths(grown),
         "seconds": time.perf_counter() - started,
+        "seed": seed,
     }
+
+
+def skipped_entry(epoch: int, error: BaseException) -> dict:
+    """The lineage entry of a growth that could not be done (training went on unchanged)."""
+    return {"epoch": epoch, "reason": f"{type(error).__name__}: {error}"}

@@ -17,7 +17,9 @@ def new_record(trial_id) -> dict:
         "donor": None,
         "ops": [],
         "reason": None,
+        "refused": [],
         "growth": [],
+        "growth_skipped": [],
         "transfer_seconds": None,
         "max_deviation": None,
         "started_at": None,
@@ -32,6 +34,9 @@ def new_record(trial_id) -> dict:
         "value_at_warm_epochs": None,
         "promoted": None,
         "donor_epochs": None,
+        "checkpoint": None,
+        "non_finite_epochs": [],
+        "notes": [],
     }
 
 
@@ -89,4 +94,8 @@ def describe_record(record: dict | None) -> str:
                  f"({record.get('epochs_trained')} trained)")
     for growth in record.get("growth") or []:
         line += f"; grew at epoch {growth['epoch']}: {growth['widths_before']} -> {growth['widths_after']}"
+    for skipped in record.get("growth_skipped") or []:
+        line += f"; growth skipped at epoch {skipped['epoch']} ({skipped['reason']})"
+    if record.get("non_finite_epochs"):
+        line += f"; non-finite epochs left out of the score: {record['non_finite_epochs']}"
     return line

@@ -10,17 +10,15 @@ sit in their own module.
 
 from __future__ import annotations
 
-import math
 import os
 import time
 
 import keras
 import keras_tuner
-import numpy as np
 from keras_tuner.errors import FailedTrialError
 
 from kt_nasrepair import morph
-from kt_nasrepair._io import atomic_write_json
+from kt_nasrepair._io import atomic_write_json, read_json
 from kt_nasrepair._validation import check, is_number
 from kt_nasrepair.progress import SearchProgressMixin, describe_origin
 from kt_nasrepair.repair import budget as budget_lib
@@ -30,10 +28,16 @@ from kt_nasrepair.repair import growth as growth_lib
 from kt_nasrepair.repair import lineage as lineage_lib
 from kt_nasrepair.repair._checks import check_input_shapes, check_objective_reported
 from kt_nasrepair.repair.callback import NeuralRepair
-from kt_nasrepair.repair.training import EpochLog, merged_results
+from kt_nasrepair.repair.training import (
+    EpochLog,
+    merged_results,
+    raise_if_diverged,
+    results_value,
+)
 
 WARM_START_POLICIES = ("best_compatible", "best", "none")
-_PROBE_ROWS = 256
+# Set on KerasTuner's best-epoch callback: which execution and epoch its checkpoint holds.
+_SAVED_ATTRIBUTE = "kt_nasrepair_saved"
 # Hyperband writes these into a trial's values; such a trial has its own epoch budget.
 _HYPERBAND_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/trial_id")
 
@@ -87,26 +91,61 @@ class RepairMixin:
     # -- building ---------------------------------------------------------------------------
 
     def _build_trial_architecture(self, trial):
-        """An unloaded model with the architecture `trial`'s checkpoint holds.
+        """A model with the architecture `trial`'s checkpoint holds, its weights created.
 
         KerasTuner's plain `Tuner._build_hypermodel` is used on purpose: a tuner's own
-        override (Hyperband's loads a parent checkpoint) has no business here.
+        override (Hyperband's loads a parent checkpoint) has no business here. A model built
+        lazily (a `Sequential` without `Input`, a subclassed model) is built from the build
+        config saved after training, as in KerasTuner's `load_model`.
         """
-        stored = checkpoints.stored_architecture(self._trial_dir(trial.trial_id))
-        if stored is not None:
-            return stored
-        return keras_tuner.Tuner._build_hypermodel(self, trial.hyperparameters.copy())
+        trial_dir = self._trial_dir(trial.trial_id)
+        with keras_tuner.engine.tuner.maybe_distribute(self.distribution_strategy):
+            model = checkpoints.stored_architecture(trial_dir)
+            if model is None:
+                model = keras_tuner.Tuner._build_hypermodel(self, trial.hyperparameters.copy())
+            checkpoints.build_if_needed(
+                model, read_json(self._get_build_config_fname(trial.trial_id))
+            )
+        return model
+
+    def _grown_parent(self, hp):
+        """The id of the Hyperband trial `hp` continues when that trial's checkpoint holds a
+        grown architecture, else None."""
+        parent = hp.values.get("tuner/trial_id")
+        if parent is None:
+            return None
+        if not os.path.exists(checkpoints.architecture_fname(self._trial_dir(parent))):
+            return None
+        return parent
+
+    def _build_hypermodel(self, hp):
+        """KerasTuner's build; a Hyperband trial continuing a grown trial gets its grown model.
+
+        Hyperband reloads the continued trial's checkpoint into a model built from the
+        hyperparameters, which cannot hold weights that grew: the stored architecture is
+        rebuilt instead, with the checkpoint's weights.
+        """
+        parent = self._grown_parent(hp)
+        if parent is None:
+            return super()._build_hypermodel(hp)
+        with keras_tuner.engine.tuner.maybe_distribute(self.distribution_strategy):
+            model = checkpoints.stored_architecture(self._trial_dir(parent))
+            checkpoints.load_weights(model, self._get_checkpoint_fname(parent))
+        return model
 
     def load_model(self, trial):
-        """Rebuilds `trial`'s model (grown architecture included) with its best weights."""
-        model = self._build_trial_architecture(trial)
-        checkpoints.load_weights(model, self._get_checkpoint_fname(trial.trial_id))
-        return model
+        """Rebuilds `trial`'s model with its best weights (in the architecture they had).
+
+        The checkpoint is the trial's best epoch over all its executions; when the model had
+        grown by then, the grown architecture stored with it is rebuilt.
+        """
+        return self._load_donor(trial, weights=True)
 
     def _load_donor(self, trial, weights=True):
         model = self._build_trial_architecture(trial)
         if weights:
-            checkpoints.load_weights(model, self._get_checkpoint_fname(trial.trial_id))
+            with keras_tuner.engine.tuner.maybe_distribute(self.distribution_strategy):
+                checkpoints.load_weights(model, self._get_checkpoint_fname(trial.trial_id))
         return model
 
     # -- one execution of a trial -----------------------------------------------------------
@@ -125,7 +164,7 @@ class RepairMixin:
                           tuner_id=self.tuner_id, execution=execution)
             self._write_record(trial.trial_id, record)
             raise
-        probe = _probe_batch(args, kwargs)
+        probe = donors_lib.probe_batch(args, kwargs, model)
         previous = lineage_lib.read_record(self._trial_dir(trial.trial_id))
         record = self.warm_start_model(trial, model, probe)
         record.update(started_at=started_at, tuner_id=self.tuner_id, execution=execution)
@@ -135,9 +174,16 @@ class RepairMixin:
             restarts += 1
         record["restarts"] = restarts
         self._write_record(trial.trial_id, record)
+        guard = self._guard_checkpoint(
+            trial, model, record, execution, kwargs,
+            stored_from_start=self._grown_parent(trial.hyperparameters) is not None,
+        )
         fit_start = time.perf_counter()
         try:
-            results, model = self._fit_in_segments(trial, model, record, probe, *args, **kwargs)
+            results, model, log = self._fit_in_segments(
+                trial, model, record, probe, execution, *args, **kwargs
+            )
+            raise_if_diverged(log, results, self.oracle.objective, record)
             check_objective_reported(results, self.oracle.objective)
         except Exception as error:
             # Keep what is known about a failing trial next to its KerasTuner record.
@@ -147,6 +193,8 @@ class RepairMixin:
             raise
         record["train_seconds"] = time.perf_counter() - fit_start
         record["ended_at"] = time.time()
+        if guard is not None:
+            record["checkpoint"] = getattr(guard.inner, _SAVED_ATTRIBUTE, None)
         repairs = _repair_callbacks(kwargs)
         if repairs:
             record["repairs"] = {
@@ -154,12 +202,41 @@ class RepairMixin:
                 "recoveries": sum(cb.recoveries for cb in repairs),
             }
         self._write_record(trial.trial_id, record)
-        atomic_write_json(
-            os.path.join(self._trial_dir(trial.trial_id), "build_config.json"),
-            model.get_build_config(),
-        )
-        _raise_if_diverged(results, self.oracle.objective)
+        atomic_write_json(self._get_build_config_fname(trial.trial_id), model.get_build_config())
         return results
+
+    def _guard_checkpoint(self, trial, built, record, execution, kwargs,
+                          stored_from_start=False):
+        """Puts a `BestEpochGuard` in place of KerasTuner's best-epoch checkpoint callback.
+
+        The checkpoint (one per trial, shared by its executions as in KerasTuner) then only
+        takes finite epochs, and every save stores the architecture of the weights saved: the
+        grown one when `built` has grown by then, none (the hyperparameters' own) otherwise.
+        So the architecture `load_model` reads always matches the checkpoint, whichever
+        execution or retry wrote it. `stored_from_start`: `built` itself already has an
+        architecture the hyperparameters do not build (a Hyperband continuation of a grown
+        trial), so it is stored at every save.
+
+        Returns:
+            The guard, or None when the run has no such callback (a custom `run_trial`).
+        """
+        trial_dir = self._trial_dir(trial.trial_id)
+        fname = self._get_checkpoint_fname(trial.trial_id)
+        callbacks = list(kwargs.get("callbacks", []))
+        guard = None
+        for index, callback in enumerate(callbacks):
+            if checkpoints.is_best_epoch_callback(callback, fname):
+
+                def on_save(model, epoch, inner=callback):
+                    grown = stored_from_start or model is not built
+                    checkpoints.store_architecture(trial_dir, model if grown else None)
+                    saved = {"execution": execution, "epoch": int(epoch), "grown": grown}
+                    setattr(inner, _SAVED_ATTRIBUTE, saved)
+                    record["checkpoint"] = saved
+
+                guard = callbacks[index] = checkpoints.BestEpochGuard(callback, on_save)
+        kwargs["callbacks"] = callbacks
+        return guard
 
     def warm_start_model(self, trial, model, probe=None) -> dict:
         """Writes the best reachable donor's weights into `model`; returns the lineage record.
@@ -185,7 +262,7 @@ class RepairMixin:
             return record
         try:
             morph.describe(model)
-        except morph.NotMorphableError as error:
+        except Exception as error:  # NotMorphableError, or a model morph cannot even read
             record["reason"] = f"target model cannot be morphed: {error}"
             return record
         candidates = donors_lib.donor_candidates(self.oracle, trial.trial_id, self.donor_pool)
@@ -206,6 +283,7 @@ class RepairMixin:
         )
         record.update(outcome)
         if outcome["donor"] is None:
+            record["refused"] = []  # the reason lists them
             record["reason"] = (
                 f"no eligible donor is reachable (donor_pool={self.donor_pool:g}): "
                 + outcome["reason"]
@@ -236,8 +314,15 @@ class RepairMixin:
 
     # -- training in segments: growth and the warm budget ---------------------------------
 
-    def _fit_in_segments(self, trial, model, record, probe, *args, **kwargs):
+    def _fit_in_segments(self, trial, model, record, probe, execution, *args, **kwargs):
+        """Trains one execution, growing on request and stopping at the warm budget.
+
+        Returns:
+            `(results, model, log)`: what KerasTuner scores, the final (maybe grown) model and
+            the `EpochLog` of every epoch trained.
+        """
         hp = trial.hyperparameters
+        objective = self.oracle.objective
         repairs = _repair_callbacks(kwargs)
         for callback in repairs:
             if probe is not None and callback.probe_data is None:
@@ -261,8 +346,12 @@ class RepairMixin:
             )
             segments += 1
             if not log.epochs:
-                break  # a fit that ignores `callbacks`: nothing to continue from
-            done = log.next_epoch(done)
+                # Nothing of ours ran: take the fit as having trained what it was asked.
+                record["notes"] = [
+                    "HyperModel.fit did not pass `callbacks` on to `model.fit`: no epoch was "
+                    "seen, so growth on plateau and the finite-epoch checks could not run"
+                ]
+            done = log.next_epoch(stop_at)
             growth_requested = any(cb.growth_requested for cb in growers)
             if done < stop_at and not growth_requested:
                 break  # stopped by a callback of the user's (EarlyStopping, say)
@@ -270,20 +359,20 @@ class RepairMixin:
                 if stop_at >= epochs:
                     break
                 # The warm budget is spent: go on only when promising.
-                value = budget_lib.best_value(self.oracle.objective, log.logs)
+                value = budget_lib.best_value(objective, log.logs)
+                if value is None:  # an objective computed by `fit` itself, not logged
+                    value = results_value(results, objective)
                 promoted = budget_lib.should_promote(
-                    self.oracle.objective, value, self._donor_score(record["donor"])
+                    objective, value, self._donor_score(record["donor"])
                 )
                 record.update(value_at_warm_epochs=value, promoted=promoted)
                 if not promoted:
                     break
                 stop_at = epochs
             if growth_requested:
-                model = self._grow(trial, model, record, epoch=done)
-                for callback in growers:
-                    callback.reset_growth_request()
-        record["epochs_trained"] = len(log.epochs)
-        return merged_results(log, results, segments), model
+                model = self._grow_or_skip(trial, model, record, growers, execution, done)
+        record["epochs_trained"] = len(log.epochs) if log.epochs else None
+        return merged_results(log, results, segments, objective), model, log
 
     def _warm_budget(self, trial, record, epochs):
         if record.get("donor") is None:
@@ -297,28 +386,48 @@ class RepairMixin:
         donor = trials.get(donor_id) if trials is not None else self.oracle.get_trial(donor_id)
         return None if donor is None else donor.score
 
-    def grow(self, model) -> tuple[keras.Model, list[str]]:
+    def grow(self, model, seed=None) -> tuple[keras.Model, list[str]]:
         """Widens every hidden Dense layer of `model` by `growth_factor` (Net2WiderNet).
 
         Override to grow differently (deepen, widen one layer, ...). Must return a new model
-        whose function equals `model`'s up to the morphing noise, and the operations.
-        """
-        return growth_lib.widen_all(model, self.growth_factor, self.noise_std)
+        whose function equals `model`'s up to the morphing noise, and the operations. An
+        exception means the model cannot grow: training goes on without growth.
 
-    def _grow(self, trial, model, record, epoch):
+        Args:
+            model: The model being trained.
+            seed: The growth's seed, derived from the tuner's seed, the trial, the execution
+                and the epoch (an override may omit this argument).
+        """
+        return growth_lib.widen_all(model, self.growth_factor, self.noise_std, seed=seed)
+
+    def _grow_or_skip(self, trial, model, record, growers, execution, epoch):
+        """The grown model; on any failure the model itself, with the reason recorded.
+
+        Growth is then switched off for the rest of this execution (the callbacks are
+        KerasTuner's per-execution copies), so training runs on to its `epochs`.
+        """
+        try:
+            grown = self._grow(trial, model, record, execution, epoch)
+        except Exception as error:
+            record["growth_skipped"].append(growth_lib.skipped_entry(epoch, error))
+            for callback in growers:
+                callback.grow_on_plateau = False
+            grown = model
+        for callback in growers:
+            callback.reset_growth_request()
+        self._write_record(trial.trial_id, record)
+        return grown
+
+    def _grow(self, trial, model, record, execution, epoch):
         start = time.perf_counter()
         before = morph.hidden_widths(model)
-        grown, ops = self.grow(model)
+        seed = growth_lib.growth_seed(self._repair_seed(), trial.trial_id, execution, epoch)
+        grown, ops = growth_lib.call_grow(self.grow, model, seed)
         grown.compile_from_config(model.get_compile_config())
-        trial_dir = self._trial_dir(trial.trial_id)
-        growth_lib.grow_trial_model(
-            model,
-            grown,
-            self._get_checkpoint_fname(trial.trial_id),
-            checkpoints.architecture_fname(trial_dir),
-        )
-        record["growth"].append(growth_lib.growth_entry(epoch, ops, before, grown, start))
-        self._write_record(trial.trial_id, record)
+        checkpoints.check_storable(grown)  # else load_model could not rebuild the checkpoint
+        # The checkpoint keeps the architecture it was saved in; the next save of the grown
+        # model stores the grown one with it (`_guard_checkpoint`).
+        record["growth"].append(growth_lib.growth_entry(epoch, ops, before, grown, start, seed))
         return grown
 
     # -- reporting --------------------------------------------------------------------------
@@ -333,8 +442,9 @@ class RepairMixin:
         Returns:
             `{trial_id: record}`, read from the trials' directories (so it includes trials
             run by other workers). A record holds `donor` (trial id or None), `ops`,
-            `reason` (why it started cold), `growth`, `transfer_seconds`, `max_deviation`,
-            `epochs_trained`, `warm_epochs`, `promoted` and `donor_epochs` (see
+            `reason` (why it started cold), `refused`, `growth`, `growth_skipped`,
+            `checkpoint`, `non_finite_epochs`, `transfer_seconds`, `max_deviation`,
+            `epochs_trained`, `warm_epochs`, `promoted`, `donor_epochs` and `notes` (see
             docs/warm_start.md).
         """
         trial_ids = set(lineage_lib.recorded_trial_ids(self.project_dir))
@@ -415,36 +525,3 @@ def with_repair(tuner_class: type) -> type:
 
 def _repair_callbacks(kwargs):
     return [cb for cb in kwargs.get("callbacks", []) if isinstance(cb, NeuralRepair)]
-
-
-def _probe_batch(args, kwargs):
-    x = args[0] if args else kwargs.get("x")
-    if isinstance(x, np.ndarray) and x.ndim >= 2 and len(x):
-        return x[:_PROBE_ROWS]
-    return None
-
-
-def _raise_if_diverged(results, objective):
-    """A trial whose training ended non-finite must fail, never become the best."""
-    histories = results if isinstance(results, list) else [results]
-    for history in histories:
-        values = getattr(history, "history", None)
-        if not values:
-            continue
-        final_loss = values.get("loss", [0.0])[-1]
-        if final_loss is None or not math.isfinite(final_loss):
-            raise FailedTrialError(
-                f"Training diverged: the loss was {final_loss} at the last epoch "
-                "(add kt_nasrepair.NeuralRepair to recover from non-finite losses)."
-            )
-        for name, series in values.items():
-            if name in _objective_names(objective) and not any(
-                v is not None and math.isfinite(v) for v in series
-            ):
-                raise FailedTrialError(f"The objective {name!r} was never finite: {series}")
-
-
-def _objective_names(objective):
-    if hasattr(objective, "objectives"):
-        return {o.name for o in objective.objectives}
-    return {objective.name}

@@ -4,12 +4,19 @@ A trial's `fit` may stop before `epochs` for two reasons: a `NeuralRepair` callb
 growth (the model is widened, then training resumes), or a warm child reached its short
 budget (`warm_epochs`; it resumes only when promoted). Each resumption is the same training
 continued with `initial_epoch`, never a restart, and the epochs of all segments form one
-history, so KerasTuner scores the trial on its best epoch as usual.
+history, so KerasTuner scores the trial on its best epoch as usual. Epochs whose loss or
+objective is not finite are left out of that history: the trial is scored on its best finite
+epoch (KerasTuner never picks a NaN epoch as best either, unless it is the first).
 """
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import keras
+import numpy as np
+from keras_tuner.errors import FailedTrialError
 
 
 class EpochLog(keras.callbacks.Callback):
@@ -32,14 +39,19 @@ class EpochLog(keras.callbacks.Callback):
         """The epoch a continued `fit` starts from (`initial_epoch`)."""
         return self.epochs[-1] + 1 if self.epochs else default
 
-    def history(self, last) -> keras.callbacks.History:
-        """A `History` holding every epoch logged, with `last`'s params and model."""
+    def history(self, last, keep=None) -> keras.callbacks.History:
+        """A `History` of the epochs logged (those where `keep` is true), with `last`'s
+        params and model."""
+        keep = [True] * len(self.logs) if keep is None else keep
         merged = keras.callbacks.History()
         merged.history = {}
-        for logs in self.logs:
+        merged.epoch = []
+        for epoch, logs, kept in zip(self.epochs, self.logs, keep):
+            if not kept:
+                continue
+            merged.epoch.append(epoch)
             for key, value in logs.items():
                 merged.history.setdefault(key, []).append(value)
-        merged.epoch = list(self.epochs)
         merged.params = getattr(last, "params", None)
         model = getattr(last, "model", None)
         if model is not None:
@@ -47,12 +59,110 @@ class EpochLog(keras.callbacks.Callback):
         return merged
 
 
-def merged_results(log: EpochLog, last, segments: int):
+def is_finite(value) -> bool:
+    """Whether a logged value is a finite number (None and non-numbers count as finite)."""
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return True
+
+
+def finite_epoch(logs: dict, objective) -> bool:
+    """Whether an epoch's loss and objective value (when logged) are finite."""
+    if "loss" in logs and not is_finite(logs["loss"]):
+        return False
+    if objective.has_value(logs) and not is_finite(objective.get_value(logs)):
+        return False
+    return True
+
+
+def results_value(results, objective):
+    """The objective's value in what a `HyperModel.fit` returned, or None.
+
+    A `History` gives its best finite epoch, a dict its objective entry, a number itself.
+    """
+    if isinstance(results, keras.callbacks.History):
+        epochs = [dict(zip(results.history, values))
+                  for values in zip(*results.history.values())]
+        values = [objective.get_value(e) for e in epochs
+                  if objective.has_value(e) and finite_epoch(e, objective)]
+        if not values:
+            return None
+        best = values[0]
+        for value in values[1:]:
+            if objective.better_than(value, best):
+                best = value
+        return float(best)
+    if isinstance(results, dict):
+        return float(objective.get_value(results)) if objective.has_value(results) else None
+    if isinstance(results, (numbers.Real, np.floating)) and not isinstance(results, bool):
+        return float(results)
+    return None
+
+
+def merged_results(log: EpochLog, last, segments: int, objective=None):
     """What the execution returns to KerasTuner.
 
-    One segment: `fit`'s own return value, untouched. Several: one `History` of all epochs
-    when `fit` returns histories; otherwise (a dict or a float) the last segment's value.
+    When `fit` returns histories, one `History` of all the epochs logged, leaving out those
+    whose loss or objective is not finite; when nothing needs merging or leaving out, `fit`'s
+    own return value, untouched. Otherwise (a dict or a float) the last segment's value.
     """
-    if segments == 1 or not isinstance(last, keras.callbacks.History):
+    if not isinstance(last, keras.callbacks.History) or not log.logs:
         return last
-    return log.history(last)
+    keep = [True] * len(log.logs)
+    if objective is not None:
+        keep = [finite_epoch(logs, objective) for logs in log.logs]
+    if segments == 1 and all(keep):
+        return last
+    return log.history(last, keep)
+
+
+def raise_if_diverged(log, results, objective, record):
+    """Fails a trial with no finite epoch; a trial with some is scored on its best finite one.
+
+    Args:
+        log: The execution's `EpochLog`.
+        results: What the execution returns (used when no epoch was logged).
+        objective: The oracle's objective.
+        record: The lineage record; gets `non_finite_epochs`.
+
+    Raises:
+        FailedTrialError: when no epoch has a finite loss and objective.
+
+    KerasTuner scores a trial on its best epoch and never picks a NaN one (unless it is the
+    first); the checkpoint only ever holds finite epochs (`BestEpochGuard`). So a trial whose
+    last epochs diverged keeps the score and weights of its best finite epoch, and the epochs
+    left out are recorded (`non_finite_epochs`).
+    """
+    if log.logs:
+        finite = [finite_epoch(logs, objective) for logs in log.logs]
+        if not any(finite):
+            losses = [logs.get("loss") for logs in log.logs]
+            raise FailedTrialError(
+                f"Training diverged: no epoch ended with a finite loss and objective (losses: "
+                f"{losses}; add kt_nasrepair.NeuralRepair to recover from non-finite losses)."
+            )
+        record["non_finite_epochs"] = [
+            epoch for epoch, ok in zip(log.epochs, finite) if not ok
+        ]
+        return
+    # No epoch seen (a fit that does not pass `callbacks` on): judge what it returned.
+    histories = results if isinstance(results, list) else [results]
+    for history in histories:
+        values = getattr(history, "history", None)
+        if not values:
+            continue
+        losses = values.get("loss", [])
+        if losses and not any(v is not None and math.isfinite(v) for v in losses):
+            raise FailedTrialError(f"Training diverged: the loss was never finite: {losses}")
+        for name, series in values.items():
+            if name in _objective_names(objective) and not any(
+                v is not None and math.isfinite(v) for v in series
+            ):
+                raise FailedTrialError(f"The objective {name!r} was never finite: {series}")
+
+
+def _objective_names(objective):
+    if hasattr(objective, "objectives"):
+        return {o.name for o in objective.objectives}
+    return {objective.name}
