@@ -20,6 +20,12 @@ METHODS = [
     (keras_tuner.Tuner, "_build_hypermodel", ["hp"], "RepairTuner rebuilds a donor"),
     (keras_tuner.Tuner, "_get_checkpoint_fname", ["trial_id"],
      "RepairTuner loads a donor's best-epoch checkpoint"),
+    (keras_tuner.Tuner, "_get_build_config_fname", ["trial_id"],
+     "RepairTuner builds lazily built models from their build config"),
+    (keras_tuner.Tuner, "_is_worker", [], "LeanTrialsMixin.save"),
+    (keras_tuner.Tuner, "_get_tuner_fname", [], "LeanTrialsMixin.save"),
+    (keras_tuner.Oracle, "_record_values", ["trial"],
+     "our oracles record trials added to oracle.trials directly"),
     (keras_tuner.Oracle, "_save_trial", ["trial"],
      "our oracles override it to write trial.json atomically"),
     (keras_tuner.Oracle, "_duplicate", ["values"], "our oracles never propose a tried config"),
@@ -62,6 +68,18 @@ def test_oracle_seed_state_and_tried_so_far_attributes(tmp_path):
     assert oracle._seed_state == 3  # our oracles set it so that seed=0 stays 0
     assert isinstance(oracle._tried_so_far, set)
     assert "tried_so_far" in oracle.get_state()  # our oracles sort it before saving
+
+
+def test_oracle_id_to_hash_and_save_best_epoch_attributes(tmp_path):
+    oracle = keras_tuner.oracles.RandomSearchOracle(objective="loss", max_trials=1, seed=3)
+    assert isinstance(oracle._id_to_hash, dict)  # our oracles: trials added directly
+    assert callable(keras_tuner.engine.tuner.maybe_distribute)
+    from keras_tuner.src.engine.tuner_utils import SaveBestEpoch
+
+    callback = SaveBestEpoch(objective=keras_tuner.Objective("val_loss", "min"),
+                             filepath=str(tmp_path / "w.weights.h5"))
+    for name in ("filepath", "best_value", "objective"):  # repair/checkpoints.py reads them
+        assert hasattr(callback, name), f"SaveBestEpoch has no {name!r} any more"
 
 
 def test_values_hash_is_keras_tuners_hash():

@@ -42,8 +42,9 @@ class RepairTuner(LeanTrialsMixin, RepairMixin, SearchProgressMixin, keras_tuner
 
     With a `kt_nasrepair.NeuralRepair(grow_on_plateau=True)` callback in `search(callbacks=...)`
     a trial whose monitored metric stalls is widened with Net2Net and trains on for its
-    remaining epochs; its final architecture is stored, so `get_best_models()`, `load_model()`
-    and later warm starts rebuild the grown model.
+    remaining epochs; the architecture of its best epoch is stored with the checkpoint, so
+    `get_best_models()`, `load_model()` and later warm starts rebuild the model that scored
+    (grown or not).
 
     Args:
         hypermodel: A `keras_tuner.HyperModel` or a `build_model(hp)` function.
