@@ -42,6 +42,7 @@ METHODS = (
     "repair_grow",
     "repair_grow_full",
     "repair_entropy",
+    "repair_entropy_full",
     "repair_random",
     "repair_hyperband",
     "entropy",
