@@ -64,7 +64,7 @@ class RepairMixin:
     # -- set-up -----------------------------------------------------------------------------
 
     def _init_repair(self, *, warm_start="best_compatible", donor_pool=0.5,
-                     noise_std=morph.DEFAULT_NOISE_STD, growth_factor=2.0, warm_epochs=None,
+                     noise_std=morph.DEFAULT_NOISE_STD, growth_factor=2.0, warm_epochs="auto",
                      seed=None):
         check_repair_arguments(warm_start, donor_pool, noise_std, growth_factor, warm_epochs)
         self.warm_start = warm_start
@@ -506,7 +506,7 @@ def with_repair(tuner_class: type) -> type:
         return tuner_class
 
     def __init__(self, *args, warm_start="best_compatible", donor_pool=0.5,
-                 noise_std=morph.DEFAULT_NOISE_STD, growth_factor=2.0, warm_epochs=None,
+                 noise_std=morph.DEFAULT_NOISE_STD, growth_factor=2.0, warm_epochs="auto",
                  repair_seed=None, **kwargs):
         self._init_repair(warm_start=warm_start, donor_pool=donor_pool, noise_std=noise_std,
                           growth_factor=growth_factor, warm_epochs=warm_epochs,
