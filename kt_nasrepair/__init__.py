@@ -1,4 +1,4 @@
-"""kt-nasrepair: dense architecture search for KerasTuner that warm-starts every trial.
+"""kt-nasrepair: dense architecture search for KerasTuner, warm-starting trials from relatives.
 
 The public names are imported on first use (PEP 562), so `python -m kt_nasrepair --help` and
 `import kt_nasrepair.cli` answer without loading Keras and its backend.
