@@ -1,0 +1,63 @@
+"""`MaskedDense`: a hidden Dense layer of the padded network, its shape set by variables."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+class MaskedDense(keras.layers.Layer):
+    """A Dense layer whose active units, dropout rate and on/off state are variables.
+
+    `call` computes `h = dropout(activation(x @ kernel + bias) * mask)` and returns
+    `gate * h + (1 - gate) * x` when `gated` (gate 0: the layer is the identity), else `h`.
+    Mask, gate and rate are non-trainable variables, so changing them does not change the
+    traced graph: one compiled train step serves every architecture of the space.
+
+    Args:
+        units: Padded width.
+        activation: Hidden activation name.
+        gated: Whether the layer may be switched off (every hidden layer but the first; its
+            input must then be `units` wide).
+        dropout: Whether the layer applies dropout at the rate held in its `rate` variable.
+        seed: Seed of the dropout noise.
+    """
+
+    def __init__(self, units, activation, gated=False, dropout=False, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.units = int(units)
+        self.activation = keras.activations.get(activation)
+        self.gated = bool(gated)
+        self.dropout = bool(dropout)
+        self.seed_generator = keras.random.SeedGenerator(seed) if dropout else None
+
+    def build(self, input_shape):
+        in_dim = input_shape[-1]
+        if self.gated and in_dim != self.units:
+            raise ValueError(
+                f"A gated MaskedDense needs an input as wide as its {self.units} units. "
+                f"Received: input_shape={input_shape}"
+            )
+        self.kernel = self.add_weight(shape=(in_dim, self.units), initializer="zeros",
+                                      name="kernel")
+        self.bias = self.add_weight(shape=(self.units,), initializer="zeros", name="bias")
+        self.mask = self.add_weight(shape=(self.units,), initializer="ones", name="mask",
+                                    trainable=False)
+        self.gate = self.add_weight(shape=(), initializer="ones", name="gate",
+                                    trainable=False) if self.gated else None
+        self.rate = self.add_weight(shape=(), initializer="zeros", name="rate",
+                                    trainable=False) if self.dropout else None
+
+    def call(self, inputs, training=False):
+        hidden = self.activation(ops.matmul(inputs, self.kernel) + self.bias) * self.mask
+        if self.dropout and training:
+            # Inverted dropout written out: Keras' own takes the rate as a Python float.
+            noise = keras.random.uniform(ops.shape(hidden), seed=self.seed_generator)
+            keep = ops.cast(noise >= self.rate, hidden.dtype)
+            hidden = hidden * keep / (1.0 - self.rate)
+        if self.gated:
+            return self.gate * hidden + (1.0 - self.gate) * inputs
+        return hidden
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.units)

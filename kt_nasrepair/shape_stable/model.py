@@ -1,0 +1,112 @@
+"""`PaddedDenseModel`: the one network of a search space's maximum shape."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+from kt_nasrepair.shape_stable import slices
+from kt_nasrepair.shape_stable.layers import MaskedDense
+
+
+class PaddedDenseModel(keras.Model):
+    """An MLP of `max_depth` hidden layers of `max_width` units that runs any smaller one.
+
+    `load(compact)` writes a compact model's weights into the active slices and sets the
+    masks and gates (`shape_stable/slices.py`); `fit` then trains exactly the compact
+    network's function; `unload()` writes the trained slices back into the compact model.
+    Saving (`save_weights`, `save`, which KerasTuner's and Keras' checkpoint callbacks call)
+    writes the compact model, so every checkpoint has the trial's own architecture.
+
+    Args:
+        input_shape: Shape of one sample.
+        activation: Hidden activation name.
+        dropout: Whether hidden layers apply dropout (its rate is a variable).
+        outputs: Output units.
+        output_activation: Output activation name.
+        max_depth: Number of hidden layers.
+        max_width: Width of every hidden layer.
+        name: Model name.
+    """
+
+    def __init__(self, input_shape, activation, dropout, outputs, output_activation,
+                 max_depth, max_width, name="padded_dense"):
+        inputs = keras.Input(shape=tuple(input_shape))
+        x = inputs
+        if len(input_shape) > 1:
+            x = keras.layers.Flatten(name="flatten")(x)
+        hidden = []
+        for i in range(max_depth):
+            layer = MaskedDense(max_width, activation, gated=i > 0, dropout=dropout,
+                                name=f"masked_dense_{i}")
+            x = layer(x)
+            hidden.append(layer)
+        output = keras.layers.Dense(outputs, activation=output_activation, name="output")
+        super().__init__(inputs=inputs, outputs=output(x), name=name)
+        self.hidden_layers = hidden
+        self.output_layer = output
+        self.max_depth = int(max_depth)
+        self.max_width = int(max_width)
+        # Python code in train_step/test_step runs once per trace (jit / tf.function).
+        self.train_traces = 0
+        self.test_traces = 0
+        self._set_untracked("compact", None)
+
+    def _set_untracked(self, name, value):
+        # Keras tracks the layers in a model's attributes: the compact model's variables
+        # must not join this model's.
+        object.__setattr__(self, name, value)
+
+    def train_step(self, *args, **kwargs):
+        self.train_traces += 1
+        return super().train_step(*args, **kwargs)
+
+    def test_step(self, *args, **kwargs):
+        self.test_traces += 1
+        return super().test_step(*args, **kwargs)
+
+    # -- compact <-> padded -----------------------------------------------------------------
+
+    def load(self, compact, spec) -> None:
+        """Makes this model compute `compact`'s function, with `compact`'s weights.
+
+        Args:
+            compact: A compact model `spec` describes.
+            spec: Its `DenseSpec` (`shape_stable/spec.py`).
+        """
+        pairs = [layer.get_weights() for layer in spec.dense_layers(compact)]
+        padded = slices.padded_weights(pairs, self.max_depth, self.max_width)
+        gates = slices.layer_gates(len(spec.widths), self.max_depth)
+        for i, (layer, (kernel, bias)) in enumerate(zip(self.hidden_layers, padded)):
+            layer.kernel.assign(kernel)
+            layer.bias.assign(bias)
+            width = spec.widths[i] if i < len(spec.widths) else 0
+            layer.mask.assign(slices.unit_mask(width, self.max_width))
+            if layer.gated:
+                layer.gate.assign(gates[i])
+            if layer.dropout:
+                layer.rate.assign(spec.dropout or 0.0)
+        self.output_layer.set_weights(list(padded[-1]))
+        self._set_untracked("compact", (compact, spec))
+
+    def unload(self):
+        """Writes the active slices back into the loaded compact model and returns it."""
+        if self.compact is None:
+            raise ValueError("No compact model is loaded: call `load(compact, spec)` first.")
+        compact, spec = self.compact
+        padded = [(ops.convert_to_numpy(layer.kernel), ops.convert_to_numpy(layer.bias))
+                  for layer in self.hidden_layers]
+        padded.append(tuple(np.asarray(w) for w in self.output_layer.get_weights()))
+        pairs = slices.compact_weights(padded, spec.widths)
+        for layer, pair in zip(spec.dense_layers(compact), pairs):
+            layer.set_weights(list(pair))
+        return compact
+
+    def save_weights(self, filepath, *args, **kwargs):
+        """Saves the compact model's weights (the trial's own architecture)."""
+        return self.unload().save_weights(filepath, *args, **kwargs)
+
+    def save(self, filepath, *args, **kwargs):
+        """Saves the compact model (the trial's own architecture)."""
+        return self.unload().save(filepath, *args, **kwargs)

@@ -1,0 +1,98 @@
+"""`DenseSpec`: what the shape-stable mode needs to know of a compact MLP."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+
+
+@dataclasses.dataclass(frozen=True)
+class DenseSpec:
+    """The shape of a plain MLP: `[Flatten] (Dense [Dropout])* Dense`.
+
+    Attributes:
+        input_shape: Shape of one sample.
+        widths: Hidden widths.
+        activation: Hidden activation name (the same for every hidden layer).
+        dropout: The dropout rate after every hidden layer, or None.
+        outputs: Output units.
+        output_activation: Output activation name.
+    """
+
+    input_shape: tuple
+    widths: tuple
+    activation: str
+    dropout: float | None
+    outputs: int
+    output_activation: str
+
+    @property
+    def family(self) -> tuple:
+        """What the padded network must share with this one (all but widths, depth, rate)."""
+        return (self.input_shape, self.activation, self.dropout is not None, self.outputs,
+                self.output_activation)
+
+    @staticmethod
+    def dense_layers(model) -> list:
+        """The Dense layers of `model`, hidden ones first, the output last."""
+        return [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+
+
+def _activation_name(layer):
+    name = keras.activations.serialize(layer.activation)
+    return name if isinstance(name, str) else None
+
+
+def dense_spec(model) -> tuple[DenseSpec | None, str]:
+    """The `DenseSpec` of `model`, or None and why the model is not a plain MLP.
+
+    Args:
+        model: A built Keras model.
+
+    Returns:
+        `(spec, "")` or `(None, reason)`.
+    """
+    if not isinstance(model, keras.Sequential) or not model.built:
+        return None, "the model is not a built keras.Sequential"
+    layers = list(model.layers)
+    input_shape = tuple(model.input_shape[1:])
+    if layers and isinstance(layers[0], keras.layers.Flatten):
+        layers = layers[1:]
+    elif len(input_shape) != 1:
+        return None, "a model with a multi-dimensional input does not start with Flatten"
+    denses, rates = [], []
+    for layer in layers:
+        if type(layer) is keras.layers.Dense:
+            denses.append(layer)
+            rates.append(None)
+        elif isinstance(layer, keras.layers.Dropout) and rates and rates[-1] is None:
+            rates[-1] = float(layer.rate)
+        else:
+            return None, f"layer {layer.name!r} ({type(layer).__name__}) is not Dense/Dropout"
+    if len(denses) < 2:
+        return None, "the model has no hidden Dense layer"
+    hidden, output = denses[:-1], denses[-1]
+    if rates[-1] is not None or len(set(rates[:-1])) != 1:
+        return None, "the hidden layers do not share one dropout rate"
+    activations = {_activation_name(layer) for layer in hidden}
+    if len(activations) != 1 or None in activations:
+        return None, "the hidden layers do not share one named activation"
+    for layer in denses:
+        if not layer.use_bias or layer.kernel_regularizer or layer.bias_regularizer \
+                or layer.activity_regularizer or layer.kernel_constraint \
+                or layer.bias_constraint or getattr(layer, "lora_enabled", False) \
+                or getattr(layer, "quantization_mode", None):
+            return None, f"layer {layer.name!r} has a bias-less, regularized or quantized setup"
+    output_activation = _activation_name(output)
+    if output_activation is None:
+        return None, "the output activation has no name"
+    spec = DenseSpec(
+        input_shape=input_shape,
+        widths=tuple(int(layer.units) for layer in hidden),
+        activation=activations.pop(),
+        dropout=rates[0],
+        outputs=int(output.units),
+        output_activation=output_activation,
+    )
+    return spec, ""
