@@ -25,11 +25,13 @@ process running the same search), to measure what the persistent cache saves.
 
     python benchmarks/trial_overhead.py --quick   # TF, digits, 4 trials x 2 epochs, 2 tuners: ~35 s
     python benchmarks/trial_overhead.py           # README main job settings, TF + JAX, 3 reps
-    python benchmarks/trial_overhead.py --lean    # only kt_random and repair_lean
+    python benchmarks/trial_overhead.py --lean    # only kt_random and repair
 
-Tuners: `kt_random` (keras_tuner.RandomSearch), `repair` (RepairTuner as it stands),
-`repair_lean` (RepairTuner with `kt_nasrepair.repair.bookkeeping.LeanTrialsMixin` first among
-its bases; once RepairTuner includes the mixin, `repair` and `repair_lean` are the same).
+Tuners: `kt_random` (keras_tuner.RandomSearch, the hypermodel with `shape_stable=False`: a
+new model traced and compiled every trial, as KerasTuner does), `repair_compact` (RepairTuner
+with `shape_stable=False`), `repair` (RepairTuner as shipped: `shape_stable="auto"`, or
+`--shape-stable`), `kt_random_stable` (keras_tuner.RandomSearch with the shipped hypermodel:
+what the shape-stable mode alone gives any KerasTuner tuner).
 
 Outputs in `--out`: `trial_overhead.json` (every trial of every run) and `trial_overhead.md`.
 """
@@ -48,7 +50,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TUNERS = ("kt_random", "repair", "repair_lean")
+TUNERS = ("kt_random", "repair_compact", "repair", "kt_random_stable")
 BASELINE = "kt_random"
 CATEGORIES = (
     "build",
@@ -319,30 +321,30 @@ def make_tuner(name, hypermodel, config, directory, project_name):
     import keras_tuner
 
     from kt_nasrepair.repair import RepairTuner
-    from kt_nasrepair.repair.bookkeeping import LeanTrialsMixin
 
     common = dict(directory=directory, project_name=project_name, overwrite=True)
     oracle = keras_tuner.oracles.RandomSearchOracle(
         objective="val_accuracy", max_trials=config["max_trials"], seed=config["seed"]
     )
-    if name == "kt_random":
+    if name in ("kt_random", "kt_random_stable"):
         return keras_tuner.RandomSearch(hypermodel, objective="val_accuracy",
                                         max_trials=config["max_trials"], seed=config["seed"],
                                         **common)
-    if name == "repair":
-        return RepairTuner(hypermodel, oracle=oracle, **common)
-    if name == "repair_lean":
+    if name in ("repair", "repair_compact"):
         cache = config.get("jax_cache_dir") or True
 
-        # Once RepairTuner includes the mixin itself, it is the lean tuner as it stands.
-        bases = (RepairTuner,) if issubclass(RepairTuner, LeanTrialsMixin) else (
-            LeanTrialsMixin, RepairTuner)
-
-        class LeanRepairTuner(*bases):
+        class BenchRepairTuner(RepairTuner):
             jax_compilation_cache = cache
 
-        return LeanRepairTuner(hypermodel, oracle=oracle, **common)
+        return BenchRepairTuner(hypermodel, oracle=oracle, **common)
     raise ValueError(f"`tuner` must be one of {TUNERS}. Received: tuner={name!r}")
+
+
+def shape_stable_mode(name, config):
+    """KerasTuner's baseline and `repair_compact` compile every trial (shape_stable=False)."""
+    if name in ("kt_random", "repair_compact"):
+        return False
+    return config.get("shape_stable", "auto")
 
 
 def load_data(config):
@@ -368,7 +370,8 @@ def run_search(name, config, directory) -> dict:
 
     keras.utils.set_random_seed(config["seed"])
     x, y = load_data(config)
-    hypermodel = DenseHyperModel.mnist_seed(input_shape=x.shape[1:])
+    hypermodel = DenseHyperModel.mnist_seed(input_shape=x.shape[1:],
+                                            shape_stable=shape_stable_mode(name, config))
     tuner = make_tuner(name, hypermodel, config, directory, project_name=name)
     _PROFILER = Profiler()
     start = time.perf_counter()
@@ -389,7 +392,7 @@ def run_search(name, config, directory) -> dict:
             "categories": split_trial(record),
         })
     cache_dir = None
-    if name == "repair_lean" and keras.backend.backend() == "jax":
+    if name.startswith("repair") and keras.backend.backend() == "jax":
         from kt_nasrepair.repair import bookkeeping
 
         cache_dir = bookkeeping._jax_cache_dir
@@ -513,9 +516,11 @@ def main(argv=None) -> int:
     parser.add_argument("--backends", default=None, help="comma-separated, e.g. tensorflow,jax")
     parser.add_argument("--tuners", default=None,
                         help=f"comma-separated among {','.join(TUNERS)} (default: all; "
-                        "--quick: kt_random,repair_lean)")
-    parser.add_argument("--lean", action="store_true",
-                        help="only kt_random and repair_lean (RepairTuner + LeanTrialsMixin)")
+                        "--quick: kt_random,repair)")
+    parser.add_argument("--lean", action="store_true", help="only kt_random and repair")
+    parser.add_argument("--shape-stable", default=None, choices=["auto", "on", "off"],
+                        help="the hypermodel's mode in `repair` and `kt_random_stable` "
+                        "(default: auto)")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--max-trials", type=int, default=None)
     parser.add_argument("--epochs", type=int, default=None)
@@ -539,10 +544,12 @@ def main(argv=None) -> int:
             config[name] = getattr(args, name)
     if args.backends:
         config["backends"] = args.backends.split(",")
+    if args.shape_stable is not None:
+        config["shape_stable"] = {"auto": "auto", "on": True, "off": False}[args.shape_stable]
     if args.tuners:
         tuners = args.tuners.split(",")
     elif args.lean or args.quick:
-        tuners = ["kt_random", "repair_lean"]
+        tuners = ["kt_random", "repair"]
     else:
         tuners = list(TUNERS)
     unknown = sorted(set(tuners) - set(TUNERS))
@@ -558,7 +565,7 @@ def main(argv=None) -> int:
                 for tuner in tuners:
                     run_config = dict(config, jax_cache_dir=cache_dir)
                     labels = ["cold"]
-                    if tuner == "repair_lean" and backend == "jax":
+                    if tuner == "repair_compact" and backend == "jax":
                         labels.append("cached")
                     for label in labels:
                         spec = {"backend": backend, "tuner": tuner, "rep": rep,

@@ -9,6 +9,7 @@ import keras_tuner
 
 from kt_nasrepair._validation import is_int
 from kt_nasrepair._validation import is_number
+from kt_nasrepair.shape_stable.runner import MODES, ShapeStableRunner
 
 # Hyperparameter names are part of the public API (lineage, plots and saved searches use them).
 NUM_LAYERS = "num_layers"
@@ -63,6 +64,13 @@ class DenseHyperModel(keras_tuner.HyperModel):
             one sigmoid unit).
         name: Optional name of the hypermodel.
         tunable: Whether the hyperparameters may be tuned (KerasTuner's meaning).
+        shape_stable: `"auto"` (default), `True` or `False`. When on, `fit` trains each
+            model inside one padded network of the space's maximum shape, traced and
+            compiled once per search instead of once per trial; results and checkpoints are
+            the compact model's (see docs/guides/shape_stable.md). `"auto"` turns it on
+            where it was measured to pay: JAX always, TensorFlow for spaces whose widest
+            network costs at most `shape_stable.runner.TF_AUTO_MAX_MACS` multiply-adds per
+            sample, never on torch.
 
     Raises:
         ValueError: for an invalid argument, naming it and the value received (all checks
@@ -92,8 +100,16 @@ class DenseHyperModel(keras_tuner.HyperModel):
         output_activation: str = "softmax",
         name: str | None = None,
         tunable: bool = True,
+        shape_stable: bool | str = "auto",
     ):
         super().__init__(name=name, tunable=tunable)
+        if shape_stable not in MODES or not isinstance(shape_stable, (bool, str)):
+            raise ValueError(
+                "`shape_stable` must be True, False or 'auto'. "
+                f"Received: shape_stable={shape_stable!r}"
+            )
+        self.shape_stable = shape_stable
+        self._runner = None
         self.input_shape = _check_input_shape(input_shape)
         self.num_classes = _check_num_classes(num_classes)
         self.num_layers = _check_int_range("num_layers", num_layers, minimum=1)
@@ -130,7 +146,8 @@ class DenseHyperModel(keras_tuner.HyperModel):
         self.metrics = _check_metrics(metrics)
 
     @classmethod
-    def mnist_seed(cls, input_shape=(784,), num_classes=10) -> "DenseHyperModel":
+    def mnist_seed(cls, input_shape=(784,), num_classes=10,
+                   shape_stable="auto") -> "DenseHyperModel":
         """The space of the original MNIST example, exactly.
 
         1-10 hidden ReLU layers sharing one width of 1-10 units (100 configurations), a
@@ -155,6 +172,7 @@ class DenseHyperModel(keras_tuner.HyperModel):
             loss="crossentropy",
             metrics=["accuracy"],
             name="mnist_seed",
+            shape_stable=shape_stable,
         )
 
     # -- hyperparameters -------------------------------------------------------------------
@@ -222,6 +240,31 @@ class DenseHyperModel(keras_tuner.HyperModel):
             metrics=list(self.metrics),
         )
         return model
+
+    @property
+    def runner(self) -> ShapeStableRunner:
+        """The `ShapeStableRunner` that fits this space's models (made on first use)."""
+        if self._runner is None:
+            if isinstance(self.units, list):
+                max_width = max(self.units)
+            else:
+                max_width = self.units[1]
+            self._runner = ShapeStableRunner(self.num_layers[1], max_width, self.shape_stable)
+        return self._runner
+
+    def fit(self, hp, model, *args, **kwargs):
+        """Trains `model` (shape-stable when on and possible); KerasTuner calls this.
+
+        Args:
+            hp: The trial's `keras_tuner.HyperParameters`.
+            model: The model `build` returned (or a warm-started or grown one).
+            *args: Passed on to `model.fit`.
+            **kwargs: Passed on to `model.fit`.
+
+        Returns:
+            The `History` of the fit.
+        """
+        return self.runner.fit(model, *args, **kwargs)
 
     def _make_optimizer(self, learning_rate):
         if isinstance(self.optimizer, str):

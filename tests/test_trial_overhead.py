@@ -41,10 +41,10 @@ def _run(tuner, outside_parts, rep=0, values=None):
 
 
 def test_summary_ratio_is_whole_search_outside_time_against_baseline():
-    runs = [_run("kt_random", [2.0, 4.0], rep=0), _run("repair_lean", [1.0, 1.0], rep=0),
-            _run("kt_random", [3.0, 3.0], rep=1), _run("repair_lean", [3.0, 3.0], rep=1)]
+    runs = [_run("kt_random", [2.0, 4.0], rep=0), _run("repair", [1.0, 1.0], rep=0),
+            _run("kt_random", [3.0, 3.0], rep=1), _run("repair", [3.0, 3.0], rep=1)]
     summary = bench.summarize(runs)["tensorflow"]
-    ratio = summary["repair_lean"]["outside_ratio_to_baseline"]
+    ratio = summary["repair"]["outside_ratio_to_baseline"]
     assert (ratio["min"], ratio["max"]) == pytest.approx((2.0 / 6.0, 1.0))
     assert summary["kt_random"]["outside"]["median"] == pytest.approx(3.0)
     table = bench.markdown(bench.summarize(runs), {"repeats": 2, "dataset": "x", "max_trials": 2,
@@ -64,7 +64,7 @@ def test_tiny_search_is_split_for_both_tuners_on_the_same_configurations(tmp_pat
     config = dict(bench.QUICK, dataset="synthetic", samples=64, max_trials=2, epochs=2)
     clear_session = keras.backend.clear_session
     runs = [bench.run_search(name, config, str(tmp_path / name))
-            for name in ("kt_random", "repair_lean")]
+            for name in ("kt_random", "repair")]
     assert keras.backend.clear_session is clear_session  # instrumentation undone
     baseline, lean = runs
     assert [t["values"] for t in baseline["trials"]] == [t["values"] for t in lean["trials"]]

@@ -39,6 +39,9 @@ def parse_args(argv=None):
         "--space", default="dense", choices=["dense", "training"],
         help="dense: 1-2 hidden layers x 8-64 units; training: a fixed 2x32 network with "
              "tuned learning rate and dropout, so every trial can warm-start from any other")
+    parser.add_argument(
+        "--shape-stable", default="auto", choices=["auto", "on", "off"],
+        help="DenseHyperModel(shape_stable=...): every trial in one network compiled once")
     return parser.parse_args(argv)
 
 
@@ -46,15 +49,17 @@ def main(argv=None):
     args = parse_args(argv)
     (x, y), _ = load_mnist(args.dataset)
     cut = int(0.8 * len(x))
+    shape_stable = {"auto": "auto", "on": True, "off": False}[args.shape_stable]
     if args.space == "dense":
         hypermodel = DenseHyperModel(
             input_shape=x.shape[1:], num_classes=10, num_layers=(1, 2), units=(8, 64, 8),
-            per_layer_units=False, learning_rate=None,
+            per_layer_units=False, learning_rate=None, shape_stable=shape_stable,
         )
     else:
         hypermodel = DenseHyperModel(
             input_shape=x.shape[1:], num_classes=10, num_layers=(2, 2), units=[32],
             per_layer_units=False, dropout=(0.0, 0.5), learning_rate=(1e-3, 1e-2),
+            shape_stable=shape_stable,
         )
     tuner = kt_nasrepair.RepairTuner(
         hypermodel,

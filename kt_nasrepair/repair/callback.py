@@ -123,6 +123,11 @@ class NeuralRepair(keras.callbacks.Callback):
     ```
     """
 
+    # It reads and rewrites the model's own layers: the shape-stable mode
+    # (`kt_nasrepair.shape_stable`) fits a model that has it in its compact shape.
+    needs_own_model = True
+
+
     def __init__(
         self,
         recycle_dormant: bool = True,

@@ -16,6 +16,7 @@ import keras
 
 from kt_nasrepair._io import atomic_write_json, read_json
 from kt_nasrepair.repair.training import finite_epoch
+from kt_nasrepair.shape_stable import compact_of
 
 ARCHITECTURE_FILENAME = "architecture.json"
 
@@ -134,7 +135,7 @@ class BestEpochGuard(keras.callbacks.Callback):
         before = self.inner.best_value
         self.inner.on_epoch_end(epoch, logs)
         if not objective.has_value(logs) or self.inner.best_value != before:
-            self.on_save(self.model, epoch)
+            self.on_save(compact_of(self.model), epoch)
 
 
 def is_best_epoch_callback(callback, checkpoint_fname: str) -> bool:

@@ -37,6 +37,7 @@ def new_record(trial_id) -> dict:
         "checkpoint": None,
         "non_finite_epochs": [],
         "notes": [],
+        "fit_mode": None,
     }
 
 

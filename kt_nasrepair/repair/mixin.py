@@ -10,6 +10,7 @@ sit in their own module.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 
@@ -28,6 +29,7 @@ from kt_nasrepair.repair import growth as growth_lib
 from kt_nasrepair.repair import lineage as lineage_lib
 from kt_nasrepair.repair._checks import check_input_shapes, check_objective_reported
 from kt_nasrepair.repair.callback import NeuralRepair
+from kt_nasrepair.shape_stable import ShapeStableRunner
 from kt_nasrepair.repair.training import (
     EpochLog,
     merged_results,
@@ -372,6 +374,11 @@ class RepairMixin:
             if growth_requested:
                 model = self._grow_or_skip(trial, model, record, growers, execution, done)
         record["epochs_trained"] = len(log.epochs) if log.epochs else None
+        runner = getattr(self.hypermodel, "runner", None)
+        if isinstance(runner, ShapeStableRunner) and runner.last_mode is not None:
+            record["fit_mode"] = runner.last_mode + (
+                f" ({runner.last_reason})" if runner.last_reason else ""
+            )
         return merged_results(log, results, segments, objective), model, log
 
     def _warm_budget(self, trial, record, epochs):

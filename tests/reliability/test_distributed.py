@@ -14,7 +14,9 @@ from kt_nasrepair import RepairTuner
 
 from . import _processes as proc
 
-MAX_TRIALS = 6
+# Enough trials that the first worker is still busy when the second has started (a trial in
+# the shape-stable mode takes about a second here).
+MAX_TRIALS = 16
 
 
 def _free_port():
@@ -28,7 +30,7 @@ def test_chief_and_two_workers_share_warm_starts_and_survive_a_killed_worker(tmp
     directory, logs = tmp_path / "runs", tmp_path / "logs"
     project = directory / "distributed"
     args = ["--strategy", strategy, "--dataset", "digits", "--max-trials", str(MAX_TRIALS),
-            "--epochs", "4", "--space", "training", "--seed", "1"]
+            "--epochs", "6", "--space", "training", "--seed", "1", "--shape-stable", "on"]
     port = _free_port()
     chief = proc.start(directory, args, logs, "chief", port)
     tuner0 = proc.start(directory, args, logs, "tuner0", port)
@@ -63,6 +65,7 @@ def test_chief_and_two_workers_share_warm_starts_and_survive_a_killed_worker(tmp
     lineage = tuner.lineage()
     assert sorted(lineage) == sorted(trials)
     assert {r["tuner_id"] for r in lineage.values()} == {"tuner0", "tuner1"}
+    assert {r["fit_mode"] for r in lineage.values()} == {"shape_stable"}
     assert lineage[killed_trial]["restarts"] == 1 and lineage[killed_trial]["ended_at"]
     cross = [r for r in lineage.values()
              if r["donor"] is not None and lineage[r["donor"]]["tuner_id"] != r["tuner_id"]]

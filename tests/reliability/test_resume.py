@@ -32,7 +32,7 @@ def test_sigkill_mid_trial_then_resume_keeps_finished_work(tmp_path):
     directory, logs = tmp_path / "runs", tmp_path / "logs"
     project = directory / "distributed"
     args = ["--dataset", "digits", "--max-trials", str(MAX_TRIALS), "--epochs", "4",
-            "--seed", "2", "--donor-pool", "1.0"]
+            "--seed", "2", "--donor-pool", "1.0", "--shape-stable", "on"]
     first = proc.start(directory, args, logs)
     try:
         running = proc.wait_for(
@@ -63,5 +63,6 @@ def test_sigkill_mid_trial_then_resume_keeps_finished_work(tmp_path):
     assert lineage[interrupted]["restarts"] == 1 and lineage[interrupted]["ended_at"]
     for trial_id in before:  # finished trials keep their records as they were
         assert lineage[trial_id] == lineage_before[trial_id]
+    assert {r["fit_mode"] for r in lineage.values()} == {"shape_stable"}
     for record in lineage.values():
         assert record["donor"] is None or trials[record["donor"]].status == "COMPLETED"
