@@ -6,6 +6,10 @@ and reports, per trial, the first epoch's time (compile + train), the steady epo
 of the others), the compile share and the samples per second, with the device name.
 
     KERAS_BACKEND=jax python benchmarks/gpu.py --dataset keras --max-trials 8 --epochs 4
+    KERAS_BACKEND=jax python benchmarks/gpu.py --dataset keras --shape-stable off  # compile each
+
+`--shape-stable` sets `DenseHyperModel(shape_stable=...)`: `on`/`auto` train every trial in one
+padded network compiled once, `off` compiles each trial's own model (KerasTuner's way).
 
 Writes `gpu.json` and `gpu.md` in `--out`.
 """
@@ -70,6 +74,7 @@ def main(argv=None):
     parser.add_argument("--max-trials", type=int, default=6)
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--shape-stable", default="auto", choices=["auto", "on", "off"])
     parser.add_argument("--out", default="results/gpu")
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
@@ -77,7 +82,10 @@ def main(argv=None):
     cut = int(0.9 * len(x))
     with tempfile.TemporaryDirectory() as directory:
         tuner = kt_nasrepair.RepairTuner(
-            kt_nasrepair.DenseHyperModel.mnist_seed(input_shape=x.shape[1:]),
+            kt_nasrepair.DenseHyperModel.mnist_seed(
+                input_shape=x.shape[1:],
+                shape_stable={"auto": "auto", "on": True, "off": False}[args.shape_stable],
+            ),
             objective="val_accuracy", max_trials=args.max_trials, strategy="random", seed=0,
             directory=directory, project_name="gpu",
         )
@@ -97,6 +105,7 @@ def main(argv=None):
             "samples_per_s": cut / steady if steady == steady else None,
         })
     report = {"backend": keras.backend.backend(), "device": device_name(),
+              "shape_stable": args.shape_stable,
               "train_samples": cut, "search_seconds": total, "trials": rows}
     with open(os.path.join(args.out, "gpu.json"), "w") as f:
         json.dump(report, f, indent=1)

@@ -101,7 +101,7 @@ def test_models_it_cannot_run_are_fitted_compact_with_the_reason(digits_data):
 
     hp = keras_tuner.HyperParameters()
     model = hypermodel.build(hp)
-    repair = NeuralRepair(monitor="loss")
+    repair = NeuralRepair(monitor="loss", probe_data=x[:32])
     hypermodel.fit(hp, model, x, y, epochs=1, verbose=0, callbacks=[repair])
     assert runner.last_mode == "compact" and "NeuralRepair" in runner.last_reason
 
