@@ -29,13 +29,13 @@ from kt_nasrepair.repair import growth as growth_lib
 from kt_nasrepair.repair import lineage as lineage_lib
 from kt_nasrepair.repair._checks import check_input_shapes, check_objective_reported
 from kt_nasrepair.repair.callback import NeuralRepair
-from kt_nasrepair.shape_stable import ShapeStableRunner
 from kt_nasrepair.repair.training import (
     EpochLog,
     merged_results,
     raise_if_diverged,
     results_value,
 )
+from kt_nasrepair.shape_stable import ShapeStableRunner
 
 WARM_START_POLICIES = ("best_compatible", "best", "none")
 # Set on KerasTuner's best-epoch callback: which execution and epoch its checkpoint holds.

@@ -27,3 +27,19 @@ def test_grown_trials_start_from_their_parent(tmp_path, digits_data):
         assert morph.can_transfer(donor, hypermodel.build(trials[tid].hyperparameters.copy()))[0]
         assert record["warm_epochs"] == 1 and record["epochs_trained"] in (1, 2)
         assert math.isfinite(trials[tid].score)
+
+
+def test_a_parent_outside_the_donor_pool_is_still_tried_first(tmp_path, monkeypatch):
+    from keras_tuner.engine.trial import Trial
+
+    tuner = RepairTuner(DenseHyperModel.mnist_seed(input_shape=(64,)), objective="val_accuracy",
+                        strategy="grow", max_trials=3, directory=tmp_path, project_name="p")
+    hp = tuner.oracle.hyperparameters.copy()
+    parent, other = Trial(hp, trial_id="p", status="COMPLETED"), Trial(hp, trial_id="o",
+                                                                        status="COMPLETED")
+    parent.score, other.score = 0.5, 0.9
+    tuner.oracle.trials["p"] = parent
+    monkeypatch.setattr(tuner.oracle, "parent_of", lambda trial_id: "p")
+    assert [t.trial_id for t in tuner._prefer_parent("new", [other])] == ["p", "o"]
+    parent.score = float("nan")  # a parent that diverged is no donor
+    assert [t.trial_id for t in tuner._prefer_parent("new", [other])] == ["o"]
