@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import keras
 import keras_tuner
 
+from kt_nasrepair._initializers import NumpyGlorotUniform
 from kt_nasrepair._validation import is_int
 from kt_nasrepair._validation import is_number
 from kt_nasrepair.shape_stable.runner import MODES, ShapeStableRunner
@@ -68,9 +69,9 @@ class DenseHyperModel(keras_tuner.HyperModel):
             model inside one padded network of the space's maximum shape, traced and
             compiled once per search instead of once per trial; results and checkpoints are
             the compact model's (see docs/guides/shape_stable.md). `"auto"` turns it on
-            where it was measured to pay: JAX always, TensorFlow for spaces whose widest
-            network costs at most `shape_stable.runner.TF_AUTO_MAX_MACS` multiply-adds per
-            sample, never on torch.
+            where it was measured to pay: on JAX always; on TensorFlow for a trial whose
+            extra padded compute costs less than the tracing it saves
+            (`kt_nasrepair.shape_stable.auto_enabled`); never on torch.
 
     Raises:
         ValueError: for an invalid argument, naming it and the value received (all checks
@@ -225,15 +226,22 @@ class DenseHyperModel(keras_tuner.HyperModel):
         layers = [keras.Input(shape=self.input_shape)]
         if len(self.input_shape) > 1:
             layers.append(keras.layers.Flatten(name="flatten"))
+        initializer = NumpyGlorotUniform()
         for i, width in enumerate(widths):
-            layers.append(keras.layers.Dense(width, activation=activation, name=f"dense_{i}"))
+            layers.append(keras.layers.Dense(width, activation=activation, name=f"dense_{i}",
+                                             kernel_initializer=initializer))
             if rate is not None:
                 layers.append(keras.layers.Dropout(rate, name=f"dropout_{i}"))
         outputs = 1 if self.output_activation == "sigmoid" else self.num_classes
         layers.append(
-            keras.layers.Dense(outputs, activation=self.output_activation, name="output")
+            keras.layers.Dense(outputs, activation=self.output_activation, name="output",
+                               kernel_initializer=initializer)
         )
         model = keras.Sequential(layers, name=self.name or "dense_hypermodel")
+        for layer in model.layers:
+            if isinstance(layer, keras.layers.Dense):
+                # Built already (the model has an Input): the config keeps Keras' own.
+                layer.kernel_initializer = keras.initializers.GlorotUniform()
         model.compile(
             optimizer=self._make_optimizer(learning_rate),
             loss=self.loss,

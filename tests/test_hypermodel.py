@@ -196,3 +196,21 @@ def test_a_search_with_integer_labels_completes(tmp_path, digits_data):
     (trial,) = tuner.oracle.trials.values()
     assert trial.status == "COMPLETED", trial.message
     assert 0.0 < trial.score <= 1.0
+
+
+def test_weights_are_glorot_uniform_drawn_in_numpy_and_reproducible():
+    hypermodel = DenseHyperModel(input_shape=(300,), num_classes=10, num_layers=(1, 1),
+                                 units=[200])
+    hp = keras_tuner.HyperParameters()
+    keras.utils.set_random_seed(3)
+    model = hypermodel.build(hp)
+    kernel = model.layers[0].get_weights()[0]
+    limit = np.sqrt(6.0 / (300 + 200))
+    assert np.abs(kernel).max() <= limit and np.abs(kernel).max() > 0.99 * limit
+    # Uniform on [-limit, limit]: variance limit^2 / 3.
+    assert np.var(kernel) == pytest.approx(limit**2 / 3, rel=0.02)
+    keras.utils.set_random_seed(3)
+    np.testing.assert_array_equal(hypermodel.build(hp).layers[0].get_weights()[0], kernel)
+    # The saved config names Keras' own initializer: the model loads without this package.
+    config = model.layers[0].get_config()["kernel_initializer"]
+    assert config["class_name"] == "GlorotUniform" and config["module"] == "keras.initializers"

@@ -11,35 +11,63 @@ from kt_nasrepair.shape_stable.model import PaddedDenseModel
 from kt_nasrepair.shape_stable.spec import dense_spec
 
 MODES = (True, False, "auto")
-# `shape_stable="auto"` on TensorFlow: on when the padded network costs at most this many
-# multiply-adds per sample. Measured in docs/performance.md ("Compile once per search"):
-# tracing a new model costs ~1.3 s, which pays for the padded compute of small spaces only.
-TF_AUTO_MAX_MACS = 200_000
+# `shape_stable="auto"` on TensorFlow. Tracing a new model costs ~0.4-1.3 s a trial on our
+# CPUs; the padded network trains at about 8e9 forward multiply-adds per second there
+# (docs/performance.md, "Compile once per search"). A trial runs padded when its extra
+# forward multiply-adds (padded minus its own, times samples and epochs) take at most the
+# ~0.4 s tracing saves.
+TF_MAX_EXTRA_MACS = 3e9
+# When the number of samples is unknown (a dataset or generator): the padded network's
+# multiply-adds per sample, above which it is not used.
+TF_MAX_PADDED_MACS = 200_000
 
 
-def padded_macs(input_dim: int, max_depth: int, max_width: int, outputs: int) -> int:
-    """Multiply-adds per sample of the padded network's forward pass."""
-    return input_dim * max_width + (max_depth - 1) * max_width**2 + max_width * outputs
+def dense_macs(input_dim: int, widths, outputs: int) -> int:
+    """Multiply-adds per sample of a dense chain's forward pass."""
+    dims = [input_dim, *widths, outputs]
+    return int(sum(a * b for a, b in zip(dims, dims[1:])))
 
 
-def auto_enabled(backend: str, macs: int) -> tuple[bool, str]:
-    """Whether `shape_stable="auto"` runs a trial padded on `backend`, and why.
+def auto_enabled(backend: str, padded_macs: int, own_macs: int,
+                 sample_epochs: float | None) -> tuple[bool, str]:
+    """Whether `shape_stable="auto"` runs a trial padded on `backend`, and why not.
 
     Args:
         backend: `keras.backend.backend()`.
-        macs: The padded network's multiply-adds per sample.
+        padded_macs: The padded network's forward multiply-adds per sample.
+        own_macs: The trial's own network's.
+        sample_epochs: Training samples times epochs of the fit, or None when unknown.
 
     Returns:
-        `(enabled, reason)`.
+        `(enabled, reason)`: the reason is empty when enabled.
     """
     if backend == "jax":
-        return True, ""
+        return True, ""  # XLA compilation is 95-98% of a small trial
     if backend == "tensorflow":
-        if macs <= TF_AUTO_MAX_MACS:
+        if sample_epochs is None:
+            if padded_macs <= TF_MAX_PADDED_MACS:
+                return True, ""
+            return False, (f"auto: on TensorFlow the padded network ({padded_macs:,} "
+                           f"multiply-adds per sample, above {TF_MAX_PADDED_MACS:,}) costs "
+                           "more than tracing saves")
+        extra = (padded_macs - own_macs) * sample_epochs
+        if extra <= TF_MAX_EXTRA_MACS:
             return True, ""
-        return False, (f"auto: on TensorFlow the padded network ({macs:,} multiply-adds per "
-                       f"sample, above {TF_AUTO_MAX_MACS:,}) costs more than tracing saves")
+        return False, (f"auto: on TensorFlow the padded network's extra {extra:.2g} "
+                       f"multiply-adds (above {TF_MAX_EXTRA_MACS:.0e}) cost more than "
+                       "tracing saves")
     return False, f"auto: the {backend} backend compiles nothing, so padding saves nothing"
+
+
+def sample_epochs(args, kwargs) -> float | None:
+    """Training samples times epochs of a `fit(*args, **kwargs)`, or None when unknown."""
+    x = args[0] if args else kwargs.get("x")
+    shape = getattr(x, "shape", None)
+    if not shape:
+        return None  # a dataset, a generator or a dict of inputs
+    samples = shape[0] * (1.0 - float(kwargs.get("validation_split") or 0.0))
+    epochs = max(int(kwargs.get("epochs", 1)) - int(kwargs.get("initial_epoch", 0)), 1)
+    return samples * epochs
 
 
 def _comparable_compile_config(model):
@@ -92,7 +120,8 @@ class ShapeStableRunner:
 
     def fit(self, model, *args, **kwargs):
         """`model.fit(*args, **kwargs)`, run in the padded network when it can be."""
-        padded, reason = self.prepare(model, kwargs.get("callbacks", ()))
+        padded, reason = self.prepare(model, kwargs.get("callbacks", ()),
+                                      sample_epochs(args, kwargs))
         self.last_reason = reason
         if padded is None:
             self.last_mode = "compact"
@@ -103,12 +132,13 @@ class ShapeStableRunner:
         finally:
             padded.unload()  # the compact model holds what was trained, even on a failure
 
-    def prepare(self, model, callbacks=()):
+    def prepare(self, model, callbacks=(), sample_epochs=None):
         """The padded network loaded with `model`, or None and why `model` runs compact.
 
         Args:
             model: A compiled compact model.
             callbacks: The callbacks its `fit` will get.
+            sample_epochs: Training samples times epochs of that fit (for `"auto"`).
 
         Returns:
             `(padded, "")` or `(None, reason)`.
@@ -133,7 +163,9 @@ class ShapeStableRunner:
             in_dim = int(np.prod(spec.input_shape))
             enabled, reason = auto_enabled(
                 keras.backend.backend(),
-                padded_macs(in_dim, self.max_depth, self.max_width, spec.outputs),
+                dense_macs(in_dim, [self.max_width] * self.max_depth, spec.outputs),
+                dense_macs(in_dim, spec.widths, spec.outputs),
+                sample_epochs,
             )
             if not enabled:
                 return None, reason

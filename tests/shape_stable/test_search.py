@@ -115,3 +115,22 @@ def test_models_it_cannot_run_are_fitted_compact_with_the_reason(digits_data):
 def test_shape_stable_argument_is_checked(value):
     with pytest.raises(ValueError, match="shape_stable"):
         DenseHyperModel(input_shape=(4,), num_classes=2, shape_stable=value)
+
+
+def test_auto_pays_for_padding_only_where_tracing_costs_more():
+    from kt_nasrepair.shape_stable.runner import TF_MAX_EXTRA_MACS, auto_enabled, dense_macs
+
+    seed_space = dense_macs(784, [10] * 10, 10)  # 8,840 multiply-adds per sample
+    default_space = dense_macs(784, [512] * 4, 10)  # 1.19 M
+    assert auto_enabled("jax", default_space, 1000, 1e9) == (True, "")
+    assert auto_enabled("torch", seed_space, 100, 10)[0] is False
+    # TensorFlow, the README main job (3,200 samples x 3 epochs): the seed space pays ...
+    assert auto_enabled("tensorflow", seed_space, dense_macs(784, [3], 10), 9600)[0]
+    # ... the default space does not, except for a trial as large as the padded network.
+    enabled, reason = auto_enabled("tensorflow", default_space, dense_macs(784, [128], 10), 9600)
+    assert not enabled and "tracing" in reason
+    assert auto_enabled("tensorflow", default_space, default_space, 9600)[0]
+    assert (default_space - dense_macs(784, [128], 10)) * 9600 > TF_MAX_EXTRA_MACS
+    # Unknown sample counts (a dataset): the padded network's size decides.
+    assert auto_enabled("tensorflow", seed_space, 0, None)[0]
+    assert not auto_enabled("tensorflow", default_space, 0, None)[0]
