@@ -451,8 +451,8 @@ class RepairMixin:
             run by other workers). A record holds `donor` (trial id or None), `ops`,
             `reason` (why it started cold), `refused`, `growth`, `growth_skipped`,
             `checkpoint`, `non_finite_epochs`, `transfer_seconds`, `max_deviation`,
-            `epochs_trained`, `warm_epochs`, `promoted`, `donor_epochs` and `notes` (see
-            docs/warm_start.md).
+            `epochs_trained`, `warm_epochs`, `promoted`, `donor_epochs`, `notes` and
+            `fit_mode` (see docs/warm_start.md).
         """
         trial_ids = set(lineage_lib.recorded_trial_ids(self.project_dir))
         trial_ids.update(getattr(self.oracle, "trials", {}).keys())
