@@ -10,7 +10,7 @@ import keras_tuner
 from kt_nasrepair._initializers import NumpyGlorotUniform
 from kt_nasrepair._validation import is_int
 from kt_nasrepair._validation import is_number
-from kt_nasrepair.shape_stable.runner import MODES, ShapeStableRunner
+from kt_nasrepair.shape_stable.runner import ShapeStableRunner
 
 # Hyperparameter names are part of the public API (lineage, plots and saved searches use them).
 NUM_LAYERS = "num_layers"
@@ -104,13 +104,6 @@ class DenseHyperModel(keras_tuner.HyperModel):
         shape_stable: bool | str = "auto",
     ):
         super().__init__(name=name, tunable=tunable)
-        if shape_stable not in MODES or not isinstance(shape_stable, (bool, str)):
-            raise ValueError(
-                "`shape_stable` must be True, False or 'auto'. "
-                f"Received: shape_stable={shape_stable!r}"
-            )
-        self.shape_stable = shape_stable
-        self._runner = None
         self.input_shape = _check_input_shape(input_shape)
         self.num_classes = _check_num_classes(num_classes)
         self.num_layers = _check_int_range("num_layers", num_layers, minimum=1)
@@ -145,6 +138,10 @@ class DenseHyperModel(keras_tuner.HyperModel):
             loss = "binary_crossentropy" if output_activation == "sigmoid" else "crossentropy"
         self.loss = _check_loss(loss)
         self.metrics = _check_metrics(metrics)
+        self.shape_stable = shape_stable
+        max_width = max(self.units) if isinstance(self.units, list) else self.units[1]
+        # Checks `shape_stable`; fits this space's models (`fit`).
+        self.runner = ShapeStableRunner(self.num_layers[1], max_width, shape_stable)
 
     @classmethod
     def mnist_seed(cls, input_shape=(784,), num_classes=10,
@@ -248,17 +245,6 @@ class DenseHyperModel(keras_tuner.HyperModel):
             metrics=list(self.metrics),
         )
         return model
-
-    @property
-    def runner(self) -> ShapeStableRunner:
-        """The `ShapeStableRunner` that fits this space's models (made on first use)."""
-        if self._runner is None:
-            if isinstance(self.units, list):
-                max_width = max(self.units)
-            else:
-                max_width = self.units[1]
-            self._runner = ShapeStableRunner(self.num_layers[1], max_width, self.shape_stable)
-        return self._runner
 
     def fit(self, hp, model, *args, **kwargs):
         """Trains `model` (shape-stable when on and possible); KerasTuner calls this.

@@ -127,7 +127,6 @@ class NeuralRepair(keras.callbacks.Callback):
     # (`kt_nasrepair.shape_stable`) fits a model that has it in its compact shape.
     needs_own_model = True
 
-
     def __init__(
         self,
         recycle_dormant: bool = True,

@@ -135,7 +135,8 @@ class BestEpochGuard(keras.callbacks.Callback):
         before = self.inner.best_value
         self.inner.on_epoch_end(epoch, logs)
         if not objective.has_value(logs) or self.inner.best_value != before:
-            self.on_save(compact_of(self.model), epoch)
+            # The save above already wrote the trained slices into the compact model.
+            self.on_save(compact_of(self.model, sync=False), epoch)
 
 
 def is_best_epoch_callback(callback, checkpoint_fname: str) -> bool:

@@ -13,10 +13,16 @@ from kt_nasrepair.shape_stable.runner import MODES, ShapeStableRunner, auto_enab
 from kt_nasrepair.shape_stable.spec import DenseSpec, dense_spec
 
 
-def compact_of(model):
-    """The compact model a `PaddedDenseModel` is running (its weights synced), else `model`."""
+def compact_of(model, sync=True):
+    """The compact model a `PaddedDenseModel` is running, else `model`.
+
+    Args:
+        model: A Keras model.
+        sync: Whether to write the trained slices into the compact model first (not needed
+            when only its architecture is read).
+    """
     if isinstance(model, PaddedDenseModel) and model.compact is not None:
-        return model.unload()
+        return model.unload() if sync else model.compact[0]
     return model
 
 

@@ -66,6 +66,17 @@ class PaddedDenseModel(keras.Model):
         self.test_traces += 1
         return super().test_step(*args, **kwargs)
 
+    def snapshot_optimizer(self) -> None:
+        """Remembers the (built) optimizer's variables as a fresh model's compile has them."""
+        self._set_untracked("initial_optimizer_state", [
+            np.array(ops.convert_to_numpy(v)) for v in self.optimizer.variables
+        ])
+
+    def reset_optimizer(self) -> None:
+        """Puts the optimizer's variables back to `snapshot_optimizer`'s values."""
+        for variable, value in zip(self.optimizer.variables, self.initial_optimizer_state):
+            variable.assign(value)
+
     # -- compact <-> padded -----------------------------------------------------------------
 
     def load(self, compact, spec) -> None:

@@ -71,20 +71,22 @@ def sample_epochs(args, kwargs) -> float | None:
 
 
 def _comparable_compile_config(model):
-    """The compile config without a float learning rate (a variable of the padded model)."""
+    """The compile config as a key, and whether its learning rate is a plain float.
+
+    A float learning rate (and the optimizer's per-instance name) is left out of the key: it
+    is a variable of the padded model, set for each model.
+    """
     config = model.get_compile_config()
     if not config:
-        return None, None
+        return None, False
     optimizer = json.loads(json.dumps(config.get("optimizer"), default=repr))
-    learning_rate = None
-    if isinstance(optimizer, dict) and isinstance(
-        optimizer.get("config", {}).get("learning_rate"), (int, float)
-    ):
-        learning_rate = float(optimizer["config"].pop("learning_rate"))
-    if isinstance(optimizer, dict):
-        optimizer.get("config", {}).pop("name", None)  # unique per instance: adam_1, ...
+    optimizer_config = optimizer.get("config", {}) if isinstance(optimizer, dict) else {}
+    float_rate = isinstance(optimizer_config.get("learning_rate"), (int, float))
+    if float_rate:
+        optimizer_config.pop("learning_rate")
+    optimizer_config.pop("name", None)  # unique per instance: adam_1, ...
     rest = {k: v for k, v in config.items() if k != "optimizer"}
-    return json.dumps([optimizer, rest], sort_keys=True, default=repr), learning_rate
+    return json.dumps([optimizer, rest], sort_keys=True, default=repr), float_rate
 
 
 class ShapeStableRunner:
@@ -102,7 +104,8 @@ class ShapeStableRunner:
     """
 
     def __init__(self, max_depth: int, max_width: int, mode="auto"):
-        if mode not in MODES:
+        # `1 in MODES` is true (1 == True): only the bools and the string are accepted.
+        if not isinstance(mode, (bool, str)) or mode not in MODES:
             raise ValueError(
                 f"`shape_stable` must be True, False or 'auto'. Received: shape_stable={mode!r}"
             )
@@ -170,7 +173,7 @@ class ShapeStableRunner:
             if not enabled:
                 return None, reason
         try:
-            key, learning_rate = _comparable_compile_config(model)
+            key, float_rate = _comparable_compile_config(model)
         except Exception as error:  # a loss or metric Keras cannot serialize
             return None, f"the compile settings cannot be compared: {error}"
         if key is None:
@@ -178,7 +181,7 @@ class ShapeStableRunner:
         padded = self.padded_models.get((spec.family, key))
         if padded is None:
             padded = self.padded_models[(spec.family, key)] = self._new_padded(model, spec)
-        self._load(padded, model, spec, learning_rate)
+        self._load(padded, model, spec, float_rate)
         return padded, ""
 
     def _new_padded(self, model, spec):
@@ -189,20 +192,17 @@ class ShapeStableRunner:
         padded.compile_from_config(model.get_compile_config())
         if not padded.optimizer.built:
             padded.optimizer.build(padded.trainable_variables)
-        padded._set_untracked("initial_optimizer_state", [
-            np.array(keras.ops.convert_to_numpy(v)) for v in padded.optimizer.variables
-        ])
+        padded.snapshot_optimizer()
         return padded
 
-    def _load(self, padded, model, spec, learning_rate):
+    def _load(self, padded, model, spec, float_rate):
         same_model = padded.compact is not None and padded.compact[0] is model
         padded.load(model, spec)
         if same_model:
             return  # a later segment of the same fit: its optimizer state carries on
         # A new model starts with a fresh optimizer, as its own compile would give it.
-        for variable, value in zip(padded.optimizer.variables, padded.initial_optimizer_state):
-            variable.assign(value)
-        if learning_rate is not None:
+        padded.reset_optimizer()
+        if float_rate:
             # The model's own rate: the trial's, or one a callback changed before this fit.
             padded.optimizer.learning_rate = float(
                 keras.ops.convert_to_numpy(model.optimizer.learning_rate)
