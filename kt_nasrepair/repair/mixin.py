@@ -29,6 +29,7 @@ from kt_nasrepair.repair import growth as growth_lib
 from kt_nasrepair.repair import lineage as lineage_lib
 from kt_nasrepair.repair._checks import check_input_shapes, check_objective_reported
 from kt_nasrepair.repair.callback import NeuralRepair
+from kt_nasrepair.repair.population import PopulationSearch, auto_population_size
 from kt_nasrepair.repair.training import (
     EpochLog,
     merged_results,
@@ -44,8 +45,12 @@ _SAVED_ATTRIBUTE = "kt_nasrepair_saved"
 _HYPERBAND_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/trial_id")
 
 
-def check_repair_arguments(warm_start, donor_pool, noise_std, growth_factor, warm_epochs):
+def check_repair_arguments(warm_start, donor_pool, noise_std, growth_factor, warm_epochs,
+                           population="auto"):
     """Validates the repair arguments shared by `RepairTuner` and `with_repair` tuners."""
+    check(population == "auto" or (isinstance(population, int) and not isinstance(
+        population, bool) and population >= 1), "population", population,
+        "'auto' or a whole number >= 1: how many trials train together (1: one at a time)")
     check(warm_start in WARM_START_POLICIES, "warm_start", warm_start,
           f"one of {WARM_START_POLICIES}")
     check(is_number(donor_pool) and 0 < donor_pool <= 1, "donor_pool", donor_pool,
@@ -67,8 +72,11 @@ class RepairMixin:
 
     def _init_repair(self, *, warm_start="best_compatible", donor_pool=0.5,
                      noise_std=morph.DEFAULT_NOISE_STD, growth_factor=2.0, warm_epochs="auto",
-                     seed=None):
-        check_repair_arguments(warm_start, donor_pool, noise_std, growth_factor, warm_epochs)
+                     seed=None, population="auto"):
+        check_repair_arguments(warm_start, donor_pool, noise_std, growth_factor, warm_epochs,
+                               population)
+        self.population = population
+        self._population = None
         self.warm_start = warm_start
         self.donor_pool = float(donor_pool)
         self.noise_std = float(noise_std)
@@ -81,6 +89,65 @@ class RepairMixin:
         if self.seed is not None:
             return self.seed
         return getattr(self.oracle, "seed", None)
+
+    # -- trials trained together ---------------------------------------------------------------
+
+    def population_size(self) -> int:
+        """How many trials this search trains together (`population`, resolved)."""
+        if self.distribution_strategy is not None:
+            return 1  # a tf.distribute strategy spreads one model over the devices
+        if self.population == "auto":
+            return auto_population_size(keras.backend.backend())
+        if keras.backend.backend() not in ("tensorflow", "jax"):
+            return 1  # torch's optimizers update with one scalar learning rate
+        return int(self.population)
+
+    def search(self, *fit_args, **fit_kwargs):
+        """KerasTuner's `search`, training up to `population_size()` trials at once."""
+        from keras_tuner.src.distribute import utils as dist_utils
+
+        size = self.population_size()
+        if size <= 1 or dist_utils.is_chief_oracle():
+            return super().search(*fit_args, **fit_kwargs)
+        if "verbose" in fit_kwargs and (not dist_utils.has_chief_oracle()
+                                        or dist_utils.is_chief_oracle()):
+            self.oracle.verbose = fit_kwargs["verbose"]
+        runner = getattr(self.hypermodel, "runner", None)
+        self._population = PopulationSearch(
+            self, size, max_depth=getattr(runner, "max_depth", None),
+            max_width=getattr(runner, "max_width", None),
+        )
+        self.on_search_begin()
+        try:
+            self._population.run(fit_args, fit_kwargs)
+        finally:
+            self._population = None
+        self.on_search_end()
+
+    def _population_loop(self, population, tuner_id, fit_args, fit_kwargs):
+        # KerasTuner's own trial loop (`BaseTuner.search`), for one of the population's ids.
+        while True:
+            self.pre_create_trial()
+            trial = self.oracle.create_trial(tuner_id)
+            if trial.status == keras_tuner.engine.trial.TrialStatus.STOPPED:
+                break
+            if trial.status == keras_tuner.engine.trial.TrialStatus.IDLE:
+                population.idle()
+                continue
+            self.on_trial_begin(trial)
+            self._try_run_and_update_trial(trial, *fit_args, **fit_kwargs)
+            self.on_trial_end(trial)
+
+    def _fit_model(self, trial, model, *args, **kwargs):
+        """`HyperModel.fit`, through the population when the search trains several trials."""
+        hp = trial.hyperparameters
+        population = self._population
+        if population is None or not population.in_loop():
+            return self.hypermodel.fit(hp, model, *args, **kwargs)
+        from kt_nasrepair.hypermodel import DenseHyperModel
+
+        dense = type(self.hypermodel).fit is DenseHyperModel.fit
+        return population.fit(self.hypermodel, hp, model, args, kwargs, dense, trial.trial_id)
 
     # -- files ------------------------------------------------------------------------------
 
@@ -343,8 +410,8 @@ class RepairMixin:
             record["warm_epochs"] = warm_budget
         segments = 0
         while True:
-            results = self.hypermodel.fit(
-                hp, model, *args, **{**kwargs, "initial_epoch": done, "epochs": stop_at}
+            results = self._fit_model(
+                trial, model, *args, **{**kwargs, "initial_epoch": done, "epochs": stop_at}
             )
             segments += 1
             if not log.epochs:
@@ -374,11 +441,16 @@ class RepairMixin:
             if growth_requested:
                 model = self._grow_or_skip(trial, model, record, growers, execution, done)
         record["epochs_trained"] = len(log.epochs) if log.epochs else None
+        population_mode = self._population.last_mode() if self._population else None
         runner = getattr(self.hypermodel, "runner", None)
-        if isinstance(runner, ShapeStableRunner) and runner.last_mode is not None:
+        if population_mode is not None and population_mode.startswith("population"):
+            record["fit_mode"] = population_mode
+        elif isinstance(runner, ShapeStableRunner) and runner.last_mode is not None:
             record["fit_mode"] = runner.last_mode + (
                 f" ({runner.last_reason})" if runner.last_reason else ""
-            )
+            ) + (f"; {population_mode}" if population_mode else "")
+        elif population_mode is not None:
+            record["fit_mode"] = f"compact; {population_mode}"
         return merged_results(log, results, segments, objective), model, log
 
     def _warm_budget(self, trial, record, epochs):
@@ -514,10 +586,10 @@ def with_repair(tuner_class: type) -> type:
 
     def __init__(self, *args, warm_start="best_compatible", donor_pool=0.5,
                  noise_std=morph.DEFAULT_NOISE_STD, growth_factor=2.0, warm_epochs="auto",
-                 repair_seed=None, **kwargs):
+                 repair_seed=None, population="auto", **kwargs):
         self._init_repair(warm_start=warm_start, donor_pool=donor_pool, noise_std=noise_std,
                           growth_factor=growth_factor, warm_epochs=warm_epochs,
-                          seed=repair_seed)
+                          seed=repair_seed, population=population)
         tuner_class.__init__(self, *args, **kwargs)
 
     # LeanTrialsMixin (repair/bookkeeping.py) must precede RepairMixin: it caches donors.

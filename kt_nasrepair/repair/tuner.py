@@ -72,6 +72,13 @@ class RepairTuner(LeanTrialsMixin, RepairMixin, SearchProgressMixin, keras_tuner
             chosen by measurement (docs/performance.md: the same best accuracy as
             `None` in less time); `None` trains every trial its full `epochs`, as before.
             Cold trials always train in full.
+        population: How many trials train at once. The oracle hands out up to that many
+            trials together (as to the workers of KerasTuner's distributed mode); those
+            whose models are plain Dense stacks sharing data and compile settings train in
+            one compiled program (`kt_nasrepair.shape_stable.PopulationDenseModel`), each
+            reported, checkpointed and scored exactly as if it had trained alone; others
+            fit one at a time. `"auto"` (the default) is 8 on TensorFlow and JAX, 1 on
+            torch; 1 trains one trial at a time.
         noise_std: Net2Net symmetry-breaking noise (see `kt_nasrepair.morph`).
         growth_factor: How much a plateau growth widens each hidden layer (>= 1; at least one
             unit is always added).
@@ -105,6 +112,7 @@ class RepairTuner(LeanTrialsMixin, RepairMixin, SearchProgressMixin, keras_tuner
         warm_start: str = "best_compatible",
         donor_pool: float = 0.5,
         warm_epochs="auto",
+        population="auto",
         noise_std: float = morph.DEFAULT_NOISE_STD,
         growth_factor: float = 2.0,
         seed: int | None = None,
@@ -119,7 +127,8 @@ class RepairTuner(LeanTrialsMixin, RepairMixin, SearchProgressMixin, keras_tuner
             raise ValueError(
                 f"`strategy` must be one of {STRATEGIES}. Received: strategy={strategy!r}"
             )
-        check_repair_arguments(warm_start, donor_pool, noise_std, growth_factor, warm_epochs)
+        check_repair_arguments(warm_start, donor_pool, noise_std, growth_factor, warm_epochs,
+                               population)
         oracle_kwargs = dict(
             objective=objective,
             max_trials=max_trials,
@@ -136,7 +145,8 @@ class RepairTuner(LeanTrialsMixin, RepairMixin, SearchProgressMixin, keras_tuner
             # The morphing noise then follows the oracle's own seed.
             _check_given_oracle(oracle, {**oracle_kwargs, "seed": seed})
         self._init_repair(warm_start=warm_start, donor_pool=donor_pool, noise_std=noise_std,
-                          growth_factor=growth_factor, warm_epochs=warm_epochs, seed=seed)
+                          growth_factor=growth_factor, warm_epochs=warm_epochs, seed=seed,
+                          population=population)
         self.strategy = strategy
         super().__init__(oracle=oracle, hypermodel=hypermodel, **tuner_kwargs)
 

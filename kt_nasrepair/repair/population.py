@@ -1,0 +1,534 @@
+"""Trials trained together: K trial loops whose fits one program trains at once.
+
+`PopulationSearch` runs KerasTuner's trial loop K times over, each loop in its own thread
+with its own tuner id (`tuner0`, `tuner0-m1`, ...), so the oracle hands out K trials at once
+as it does to the workers of its distributed mode. Every trial runs KerasTuner's and
+`RepairMixin`'s own code (build, warm start, callbacks, checkpoint, record, scoring); only
+the innermost `model.fit` is replaced by a request. The threads take turns, one at a time,
+in a fixed order (so a search stays reproducible and Keras is never used from two threads
+at once): a loop runs until it asks to fit, then the next one runs. When every loop waits,
+the requests that can share a program (plain Dense stacks of one family, the same data and
+compile settings) train together in a `PopulationDenseModel`; the others fit alone. Each
+member's logs reach its own callbacks as if it trained alone; a member that is done (its
+epochs, early stopping, a non-finite loss, the end of its warm budget) is frozen while the
+others train on, and its loop runs at once: a promoted warm trial's continued fit rejoins
+the population where it stopped.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+import keras
+import keras_tuner
+import numpy as np
+
+from kt_nasrepair.shape_stable import dense_spec
+from kt_nasrepair.shape_stable.population import (
+    PopulationDenseModel,
+    coupling_setting,
+    member_name,
+)
+from kt_nasrepair.shape_stable.runner import _comparable_compile_config, dense_macs
+
+# NOTE: on 2 CPU cores fusing pays while the whole population's forward pass stays under
+# about 2 million multiply-adds per sample: 8 x (64, 64) on 784 inputs trained 3.2x
+# faster fused, 4 x (512, 512) 0.81x (docs/performance.md, "Population training").
+CPU_MACS_BUDGET = 2_000_000
+# Fit arguments a population can share; any other makes a trial fit alone.
+_SHARED_FIT_ARGUMENTS = {"x", "y", "batch_size", "epochs", "initial_epoch", "callbacks",
+                         "verbose", "validation_data", "validation_split", "shuffle",
+                         "validation_batch_size", "validation_freq"}
+_BATCH_HOOKS = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin",
+                "on_batch_end", "on_test_batch_begin", "on_test_batch_end")
+_MAIN = -1
+
+
+class _Aborted(keras_tuner.errors.FatalError):
+    """Raised in a trial loop when the search stops (an error or an interrupt elsewhere)."""
+
+
+def auto_population_size(backend: str) -> int:
+    """K for `population="auto"`: 8 where a compiled program serves many members."""
+    return 1 if backend not in ("tensorflow", "jax") else 8
+
+
+def _on_accelerator() -> bool:
+    try:
+        devices = keras.distribution.list_devices()
+    except Exception:  # a backend without device listing
+        return False
+    return any(not str(d).lower().startswith("cpu") for d in devices)
+
+
+def _next_power_of_two(value: int, floor: int = 1) -> int:
+    return max(floor, 1 << max(int(value) - 1, 0).bit_length())
+
+
+class _Request:
+    """One trial's `model.fit(*args, **kwargs)`, waiting for its turn."""
+
+    def __init__(self, loop, trial_id, compact, solo, args, kwargs):
+        self.loop = loop
+        self.trial_id = trial_id
+        self.compact = compact
+        self.solo = solo
+        self.args = args
+        self.kwargs = kwargs
+        self.key = None  # what members of one program share; None: fits alone
+        self.reason = ""
+        self.spec = None
+        self.rate = 1.0
+        self.result = None
+        self.error = None
+        self.mode = None
+
+    @property
+    def epochs(self) -> int:
+        return int(self.kwargs.get("epochs", 1))
+
+    @property
+    def initial_epoch(self) -> int:
+        return int(self.kwargs.get("initial_epoch", 0))
+
+
+class _Member:
+    """A request's place in a running population: its callbacks see its own logs."""
+
+    def __init__(self, request, slot, params):
+        self.request = request
+        self.slot = slot
+        model = request.compact
+        self.callbacks = keras.callbacks.CallbackList(
+            list(request.kwargs.get("callbacks") or []), add_history=True,
+            add_progbar=False, model=model, **params,
+        )
+        model.stop_training = False
+        self.callbacks.on_train_begin()
+
+    def logs(self, logs):
+        """The population's logs as this member alone would log them."""
+        own = {}
+        prefix, val_prefix = member_name(self.slot) + "_", "val_" + member_name(self.slot) + "_"
+        for key, value in logs.items():
+            if key.startswith(prefix):
+                own[key[len(prefix):]] = value
+            elif key.startswith(val_prefix):
+                own["val_" + key[len(val_prefix):]] = value
+        return own
+
+    def finish(self):
+        self.callbacks.on_train_end()
+        self.request.result = self.callbacks._history
+
+
+class _Router(keras.callbacks.Callback):
+    """The population's one callback: hands each member its logs, freezes finished ones."""
+
+    def __init__(self, search, population, members):
+        super().__init__()
+        self.search = search
+        self.population = population
+        self.members = members  # slot -> _Member, only the active ones
+
+    def on_epoch_begin(self, epoch, logs=None):
+        for member in list(self.members.values()):
+            member.callbacks.on_epoch_begin(epoch)
+            self._sync_rate(member)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        self.population.unload(list(self.members))
+        for slot, member in list(self.members.items()):
+            own = member.logs(logs)
+            member.callbacks.on_epoch_end(epoch, own)
+            self._sync_rate(member)
+            loss = own.get("loss")
+            finite = loss is None or math.isfinite(float(loss))
+            if member.request.compact.stop_training or epoch + 1 >= member.request.epochs \
+                    or not finite:
+                self.population.freeze(slot)
+                del self.members[slot]
+                member.finish()
+                self.search.release(member.request)
+                follow = self.search.continuation_of(member.request, epoch + 1)
+                if follow is not None:
+                    self.population.set_rate(slot, follow.rate)
+                    self.members[slot] = _Member(follow, slot, self.search.params)
+        if not self.members:
+            self.model.stop_training = True
+
+    def _sync_rate(self, member):
+        # A callback of the trial's (ReduceLROnPlateau, a scheduler) set its own rate.
+        rate = _float_rate(member.request.compact)
+        if rate is not None and rate != member.request.rate:
+            member.request.rate = rate
+            self.population.set_rate(member.slot, rate)
+
+
+def _float_rate(model):
+    learning_rate = getattr(getattr(model, "optimizer", None), "learning_rate", None)
+    try:
+        return float(keras.ops.convert_to_numpy(learning_rate))
+    except Exception:  # a schedule
+        return None
+
+
+class PopulationSearch:
+    """Runs a tuner's search as `size` trial loops that train their fits together.
+
+    Args:
+        tuner: A tuner with `RepairMixin` (it provides `_population_loop`).
+        size: K, the number of trial loops (and the most members of one program).
+        max_depth: The space's most hidden layers, when known (a `DenseHyperModel`).
+        max_width: The space's widest hidden layer, when known.
+    """
+
+    def __init__(self, tuner, size, max_depth=None, max_width=None):
+        self.tuner = tuner
+        self.size = int(size)
+        self.max_depth = max_depth
+        self.max_width = max_width
+        self.budget = None if _on_accelerator() else CPU_MACS_BUDGET
+        self.programs = {}
+        self.params = {}
+        self.rounds = 0
+        self._cv = threading.Condition()
+        self._turn = _MAIN
+        self._local = threading.local()
+        self._queue = []
+        self._states = ["busy"] * self.size
+        self._errors = []
+        self._aborted = False
+
+    # -- the trial loops ----------------------------------------------------------------------
+
+    def run(self, fit_args, fit_kwargs) -> None:
+        """Runs every trial loop to its end; raises the first error one of them raised."""
+        policy = keras.config.dtype_policy()
+        threads = [threading.Thread(target=self._loop_main, daemon=True,
+                                    args=(index, policy, fit_args, fit_kwargs),
+                                    name=f"kt-nasrepair-loop-{index}")
+                   for index in range(self.size)]
+        for thread in threads:
+            thread.start()
+        try:
+            for index in range(self.size):
+                self._resume(index)
+            while True:
+                self._raise_errors()
+                if self._queue:
+                    self._run_round()
+                    continue
+                idle = [i for i, state in enumerate(self._states) if state == "idle"]
+                if not idle:
+                    break
+                for index in idle:
+                    self._resume(index)
+                if not self._queue and all(s in ("idle", "done") for s in self._states):
+                    time.sleep(0.2)  # the oracle waits for trials of other workers
+            self._raise_errors()
+        except BaseException:
+            self._abort()
+            raise
+        finally:
+            for thread in threads:
+                thread.join(timeout=10)
+
+    def loop_id(self, index: int) -> str:
+        """The tuner id loop `index` asks the oracle with."""
+        base = self.tuner.tuner_id
+        return base if index == 0 else f"{base}-m{index}"
+
+    def _loop_main(self, index, policy, fit_args, fit_kwargs):
+        self._local.index = index
+        keras.config.set_dtype_policy(policy)  # Keras keeps it per thread
+        self._wait_turn(index)
+        try:
+            self.tuner._population_loop(self, self.loop_id(index), fit_args, fit_kwargs)
+        except _Aborted:
+            pass
+        except BaseException as error:
+            self._errors.append(error)
+        finally:
+            self._yield(index, "done")
+
+    def in_loop(self) -> bool:
+        """Whether the calling thread is one of the trial loops."""
+        return getattr(self._local, "index", None) is not None
+
+    def idle(self) -> None:
+        """Called by a loop the oracle answered IDLE: it waits for the next round."""
+        self._yield(self._local.index, "idle", wait=True)
+
+    # -- turns --------------------------------------------------------------------------------
+
+    def _wait_turn(self, index):
+        with self._cv:
+            while self._turn != index:
+                self._cv.wait()
+        if self._aborted:
+            raise _Aborted("the search stopped")
+        self._states[index] = "busy"
+
+    def _yield(self, index, state, wait=False):
+        with self._cv:
+            self._states[index] = state
+            self._turn = _MAIN
+            self._cv.notify_all()
+        if wait:
+            self._wait_turn(index)
+
+    def _resume(self, index):
+        """Lets loop `index` run until it waits again (or ends)."""
+        with self._cv:
+            if self._states[index] == "done":
+                return
+            self._turn = index
+            self._cv.notify_all()
+            while self._turn != _MAIN:
+                self._cv.wait()
+
+    def _abort(self):
+        self._aborted = True
+        for index, state in enumerate(self._states):
+            if state != "done":
+                self._resume(index)
+
+    def _raise_errors(self):
+        if self._errors:
+            raise self._errors[0]
+
+    # -- requests -----------------------------------------------------------------------------
+
+    def fit(self, hypermodel, hp, model, args, kwargs, dense_hypermodel, trial_id):
+        """A trial loop's `hypermodel.fit(hp, model, *args, **kwargs)`, maybe fused."""
+        if dense_hypermodel:
+            # DenseHyperModel.fit only runs the shape-stable runner: the population replaces it.
+            return self._request(trial_id, model,
+                                 lambda: hypermodel.fit(hp, model, *args, **kwargs),
+                                 args, kwargs)
+
+        def fit(*fit_args, **fit_kwargs):
+            return self._request(trial_id, model,
+                                 lambda: type(model).fit(model, *fit_args, **fit_kwargs),
+                                 fit_args, fit_kwargs)
+
+        object.__setattr__(model, "fit", fit)  # the user's HyperModel.fit calls model.fit
+        try:
+            return hypermodel.fit(hp, model, *args, **kwargs)
+        finally:
+            object.__delattr__(model, "fit")
+
+    def last_mode(self):
+        """How the calling loop's last fit ran: `"population (...)"`, or None (alone)."""
+        return getattr(self._local, "mode", None)
+
+    def _request(self, trial_id, model, solo, args, kwargs):
+        request = _Request(self._local.index, trial_id, model, solo, args, dict(kwargs))
+        if args:
+            request.kwargs.update(zip(("x", "y"), args))
+        try:
+            request.key, request.reason = self._key(request)
+        except Exception as error:  # never a reason for the trial to fail: it fits alone
+            request.key, request.reason = None, f"{type(error).__name__}: {error}"
+        self._queue.append(request)
+        self._yield(request.loop, "waiting", wait=True)
+        self._local.mode = request.mode
+        if request.error is not None:
+            raise request.error
+        return request.result
+
+    def release(self, request):
+        """Hands a finished request's result to its loop and lets the loop run."""
+        self._resume(request.loop)
+
+    def continuation_of(self, request, epoch):
+        """The loop's next request when it continues `request`'s fit from `epoch`."""
+        for follow in self._queue:
+            if follow.loop == request.loop:
+                if follow.compact is request.compact and follow.key == request.key \
+                        and follow.initial_epoch == epoch and follow.epochs > epoch:
+                    self._queue.remove(follow)
+                    follow.mode = request.mode
+                    return follow
+                return None
+        return None
+
+    def _key(self, request):
+        """What `request` must share with the other members of a program, or why it can't."""
+        model, kwargs = request.compact, request.kwargs
+        extra = sorted(set(kwargs) - _SHARED_FIT_ARGUMENTS)
+        if extra:
+            return None, f"fit argument {extra[0]!r} is not shared by a population"
+        x, y = kwargs.get("x"), kwargs.get("y")
+        if getattr(x, "shape", None) is None or getattr(y, "shape", None) is None:
+            return None, "the data is not arrays"
+        validation = kwargs.get("validation_data")
+        if validation is not None and (not isinstance(validation, (tuple, list))
+                                       or len(validation) != 2):
+            return None, "validation_data is not an (x, y) pair"
+        for callback in kwargs.get("callbacks") or []:
+            if getattr(callback, "needs_own_model", False):
+                return None, f"callback {type(callback).__name__} works on the model's own layers"
+            if _has_batch_hooks(callback, self.tuner):
+                return None, f"callback {type(callback).__name__} acts on every batch"
+        if getattr(model, "_distribute_strategy", None) is not None:
+            return None, "the model was built under a tf.distribute strategy"
+        spec, reason = dense_spec(model)
+        if spec is None:
+            return None, reason
+        optimizer = getattr(model, "optimizer", None)
+        coupling = coupling_setting(optimizer) if optimizer is not None else None
+        if coupling:
+            return None, f"the optimizer's {coupling} couples the members"
+        try:
+            compile_key, float_rate = _comparable_compile_config(model)
+        except Exception as error:  # a loss or metric Keras cannot serialize
+            return None, f"the compile settings cannot be compared: {error}"
+        if compile_key is None:
+            return None, "the model is not compiled"
+        request.spec = spec
+        request.rate = _float_rate(model) if float_rate else 1.0
+        data = tuple(id(v) for v in (x, y, *(validation or ())))
+        settings = tuple(repr(kwargs.get(k)) for k in sorted(_SHARED_FIT_ARGUMENTS)
+                         if k not in ("x", "y", "validation_data", "callbacks", "epochs",
+                                      "initial_epoch", "verbose"))
+        return (spec.family, compile_key, data, settings), ""
+
+    # -- rounds -------------------------------------------------------------------------------
+
+    def _run_round(self):
+        self.rounds += 1
+        request = self._queue.pop(0)
+        if request.key is None:
+            return self._run_alone(request, request.reason)
+        members = [request]
+        for other in list(self._queue):
+            if other.key == request.key and other.initial_epoch == request.initial_epoch:
+                members.append(other)
+        members = self._pack(members)
+        if len(members) == 1:
+            return self._run_alone(request, "no other trial to train with")
+        for other in members[1:]:
+            self._queue.remove(other)
+        self._run_population(members)
+
+    def _run_alone(self, request, reason):
+        try:
+            request.result = request.solo()
+        except Exception as error:
+            request.error = error
+        request.mode = f"alone: {reason}"
+        self._resume(request.loop)
+
+    def _shape(self, members):
+        depth = max(len(m.spec.widths) for m in members)
+        width = max(max(m.spec.widths) for m in members)
+        if self.max_depth and self.max_width and depth <= self.max_depth \
+                and width <= self.max_width:
+            in_dim = int(np.prod(members[0].spec.input_shape))
+            whole = dense_macs(in_dim, [self.max_width] * self.max_depth,
+                               members[0].spec.outputs)
+            if self.budget is None or whole * _next_power_of_two(len(members)) <= self.budget:
+                return self.max_depth, self.max_width  # one program for the whole space
+        width = _next_power_of_two(width, floor=16)
+        depth = _next_power_of_two(depth)
+        if self.max_width and width > self.max_width >= max(max(m.spec.widths) for m in members):
+            width = self.max_width
+        if self.max_depth and depth > self.max_depth >= max(len(m.spec.widths) for m in members):
+            depth = self.max_depth
+        return depth, width
+
+    def _pack(self, members):
+        """The longest prefix of `members` (at most K) whose program fits the budget."""
+        members = members[:self.size]
+        while len(members) > 1:
+            depth, width = self._shape(members)
+            in_dim = int(np.prod(members[0].spec.input_shape))
+            macs = dense_macs(in_dim, [width] * depth, members[0].spec.outputs)
+            if self.budget is None or macs * _next_power_of_two(len(members)) <= self.budget:
+                break
+            members = members[:-1]
+        return members
+
+    def _program(self, members):
+        depth, width = self._shape(members)
+        # One program for the whole search where it fits: a trace costs more than the
+        # empty slots' arithmetic (a few seconds on TensorFlow).
+        slots = self.size if (depth, width) == (self.max_depth, self.max_width) \
+            else _next_power_of_two(len(members))
+        spec = members[0].spec
+        key = (members[0].key[:2], slots, depth, width)
+        population = self.programs.get(key)
+        if population is None:
+            population = PopulationDenseModel(
+                slots, spec.input_shape, spec.activation, spec.dropout is not None,
+                spec.outputs, spec.output_activation, depth, width,
+            )
+            population.compile_members(members[0].compact.get_compile_config())
+            self.programs[key] = population
+        return population
+
+    def _run_population(self, requests):
+        population = self._program(requests)
+        population.start([(r.compact, r.spec, r.rate) for r in requests])
+        mode = (f"population (round {self.rounds}: trials "
+                f"{', '.join(str(r.trial_id) for r in requests)} in {population.members} "
+                f"slots of {population.max_depth} x {population.max_width})")
+        for request in requests:
+            request.mode = mode
+        first = requests[0].kwargs
+        data = {k: v for k, v in first.items()
+                if k not in ("x", "y", "callbacks", "epochs", "initial_epoch", "verbose",
+                             "validation_data")}
+        validation = first.get("validation_data")
+        if validation is not None:
+            data["validation_data"] = (validation[0], population.targets(validation[1]))
+        steps = _steps(first)
+        self.params = {"epochs": max(r.epochs for r in requests), "steps": steps, "verbose": 0}
+        members = {slot: _Member(r, slot, self.params) for slot, r in enumerate(requests)}
+        router = _Router(self, population, members)
+        start = requests[0].initial_epoch
+        while members:
+            epochs = max(m.request.epochs for m in members.values())
+            self.params["epochs"] = epochs
+            try:
+                population.fit(first["x"], population.targets(first["y"]), epochs=epochs,
+                               initial_epoch=start, callbacks=[router], verbose=0, **data)
+            except Exception as error:
+                for member in list(members.values()):
+                    member.request.error = error
+                    del members[member.slot]
+                    self.release(member.request)
+                return
+            start = epochs
+            for slot, member in list(members.items()):
+                if member.request.epochs <= start:  # only when fit ended without the router
+                    population.freeze(slot)
+                    del members[slot]
+                    member.finish()
+                    self.release(member.request)
+
+
+def _steps(kwargs):
+    x = kwargs.get("x")
+    samples = int(x.shape[0]) * (1.0 - float(kwargs.get("validation_split") or 0.0))
+    return math.ceil(samples / int(kwargs.get("batch_size") or 32))
+
+
+def _has_batch_hooks(callback, tuner) -> bool:
+    """Whether `callback` does anything per batch (a population only forwards epochs)."""
+    from keras_tuner.src.engine.tuner_utils import TunerCallback
+
+    if isinstance(callback, TunerCallback):
+        return any(getattr(type(tuner), name) is not getattr(keras_tuner.Tuner, name)
+                   for name in ("on_batch_begin", "on_batch_end"))
+    base = keras.callbacks.Callback
+    return any(getattr(type(callback), name, None) is not getattr(base, name)
+               for name in _BATCH_HOOKS)
+
+
+__all__ = ["PopulationSearch", "auto_population_size"]
