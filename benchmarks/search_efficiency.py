@@ -44,6 +44,7 @@ METHODS = (
     "repair_grow_full",
     "repair_entropy",
     "repair_entropy_full",
+    "repair_entropy_single",
     "repair_random",
     "repair_hyperband",
     "entropy",
@@ -131,9 +132,10 @@ class BestEpochTestScore(keras.callbacks.Callback):
     runs `gc.collect()`, which cost about 0.7 s a trial here.
     """
 
-    def __init__(self, test_data):
+    def __init__(self, test_data, clock=None):
         super().__init__()
         self.test_data = test_data
+        self.clock = clock
         self.best = -math.inf
         self.test_accuracy = None
         self.seconds = 0.0  # spent scoring, taken out of the trial's measured time
@@ -150,6 +152,8 @@ class BestEpochTestScore(keras.callbacks.Callback):
             # The trial's own model, also when it trains in the shape-stable padded network.
             self.test_accuracy = test_accuracy(compact_of(self.model), self.test_data)
             self.seconds += time.perf_counter() - start
+            if self.clock is not None:
+                self.clock["scoring"] += time.perf_counter() - start
 
 
 def instrumented(tuner_class):
@@ -160,9 +164,16 @@ def instrumented(tuner_class):
             super().__init__(*args, **kwargs)
             self.test_data = test_data
             self.records = []
+            # The search's wall clock, less the time spent scoring on test data: trials of a
+            # population overlap, so their own durations do not add up to the search's.
+            self.clock = {"start": None, "scoring": 0.0}
+
+        def search(self, *args, **kwargs):
+            self.clock["start"] = time.perf_counter()
+            return super().search(*args, **kwargs)
 
         def run_trial(self, trial, *args, **kwargs):
-            score = BestEpochTestScore(self.test_data)
+            score = BestEpochTestScore(self.test_data, self.clock)
             kwargs["callbacks"] = [*kwargs.get("callbacks", []), score]
             start = time.perf_counter()
             results = super().run_trial(trial, *args, **kwargs)
@@ -178,6 +189,8 @@ def instrumented(tuner_class):
             record = next((r for r in self.records if r["trial_id"] == trial.trial_id), None)
             if record is None:
                 return
+            record["clock"] = (time.perf_counter() - self.clock["start"]
+                               - self.clock["scoring"])
             trial = self.oracle.get_trial(trial.trial_id)
             record["status"] = trial.status
             record["val_accuracy"] = trial.score
@@ -206,8 +219,11 @@ def make_tuner(method, hypermodel, seed, max_trials, epochs, directory, test_dat
         )
     if method.startswith("repair_"):
         # "_full": the same tuner with warm_epochs=None (every warm trial trains in full).
+        # "_single": population=1 (one trial at a time, as before population training).
         settings = {**REPAIR_DEFAULTS, "warm_epochs": None} if method.endswith("_full") else (
             REPAIR_DEFAULTS)
+        if method.endswith("_single"):
+            settings = {**settings, "population": 1}
         return instrumented(kt_nasrepair.RepairTuner)(
             hypermodel, max_trials=max_trials, strategy=method.split("_")[1], seed=seed,
             **settings, **common
@@ -245,7 +261,7 @@ def run_one(method, space, seed, args, data, directory):
     for record in tuner.records:
         record["donor"] = lineage.get(record["trial_id"], {}).get("donor")
     return {"method": method, "space": space, "seed": seed, "search_seconds": total,
-            "trials": tuner.records}
+            "scoring_seconds": tuner.clock["scoring"], "trials": tuner.records}
 
 
 def run_isolated(method, space, seed, args, directory):
@@ -286,10 +302,16 @@ def _run_one_and_save(args, one):
 
 
 def best_so_far(trials):
-    """Cumulative time, best validation accuracy so far and its test accuracy, per trial."""
+    """Time, best validation accuracy so far and its test accuracy, per trial.
+
+    The time is the search's clock when the trial ended (`clock`, test scoring left out),
+    else, in runs recorded before the clock, the trials' cumulative durations.
+    """
+    if trials and all("clock" in t for t in trials):
+        trials = sorted(trials, key=lambda t: t["clock"])
     cumulative, best_val, best_test, rows = 0.0, -math.inf, None, []
     for trial in trials:
-        cumulative += trial["seconds"]
+        cumulative = trial["clock"] if "clock" in trial else cumulative + trial["seconds"]
         score = trial.get("val_accuracy")
         if trial.get("status") == "COMPLETED" and score is not None and score > best_val:
             best_val, best_test = score, trial.get("test_accuracy")
@@ -339,15 +361,18 @@ def summarise(runs, methods, spaces):
         for method in methods:
             mine = [r for r in runs if r["space"] == space and r["method"] == method]
             finals, ratios, epochs, warm, times, base_times = [], [], [], [], [], []
+            searches, search_ratios = [], []
             at = {f: [] for f in FRACTIONS}
             for run in mine:
                 rows = best_so_far(run["trials"])
                 finals.append(rows[-1][2] if rows and rows[-1][2] is not None else float("nan"))
                 epochs.append(sum(t["epochs"] for t in run["trials"]))
                 warm.append(warm_share(run["trials"]))
+                searches.append(_search_seconds(run))
                 base = baseline.get(run["seed"])
                 if not base:
                     continue
+                search_ratios.append(_search_seconds(run) / _search_seconds(base))
                 base_rows = best_so_far(base["trials"])
                 target = base_rows[-1][1]
                 mine_time = time_to_target(run["trials"], target)
@@ -366,10 +391,17 @@ def summarise(runs, methods, spaces):
                 "epochs": _nanmedian(epochs),
                 "warm": _nanmedian(warm),
                 "seeds": len(mine),
+                "search_seconds": _nanmedian(searches),
+                "search_ratio": _nanmedian(search_ratios),
             }
             row.update({f"at_{f:g}": _nanmedian(at[f]) for f in FRACTIONS})
             table[(space, method)] = row
     return table
+
+
+def _search_seconds(run):
+    """The whole search's wall time, test scoring left out."""
+    return run["search_seconds"] - run.get("scoring_seconds", 0.0)
 
 
 def _nanmedian(values):
@@ -394,8 +426,9 @@ def markdown(table, args):
         "| space | method | seeds | epochs trained (median) | best test accuracy (median) | "
         "time to RandomSearch's best val accuracy, ratio (median) | ratio pooled over seeds | "
         "ratios per seed | best test accuracy at " + shares + " of RandomSearch's time | "
-        "warm trials after the first five |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "warm trials after the first five | whole search, s (median) | whole search, ratio "
+        "to RandomSearch's (median) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for (space, method), row in table.items():
         ratios = ", ".join(_ratio(r) for r in row["ratios"])
@@ -404,7 +437,8 @@ def markdown(table, args):
         lines.append(
             f"| {space} | {method} | {row['seeds']} | {row['epochs']:.0f} | "
             f"{row['test_accuracy']:.4f} | {_ratio(row['ratio'])} | {_ratio(row['pooled'])} | "
-            f"{ratios} | {at} | {warm} |"
+            f"{ratios} | {at} | {warm} | {row['search_seconds']:.1f} | "
+            f"{row['search_ratio']:.2f} |"
         )
     return "\n".join(lines) + "\n"
 

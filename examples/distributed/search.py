@@ -42,6 +42,9 @@ def parse_args(argv=None):
     parser.add_argument(
         "--shape-stable", default="auto", choices=["auto", "on", "off"],
         help="DenseHyperModel(shape_stable=...): every trial in one network compiled once")
+    parser.add_argument(
+        "--population", default="auto",
+        help="RepairTuner(population=...): how many trials each worker trains at once")
     return parser.parse_args(argv)
 
 
@@ -68,6 +71,7 @@ def main(argv=None):
         strategy=args.strategy,
         donor_pool=args.donor_pool,
         seed=args.seed,
+        population=args.population if args.population == "auto" else int(args.population),
         directory=args.directory,
         project_name=args.project_name,
         overwrite=False,

@@ -77,6 +77,8 @@ class RepairMixin:
                                population)
         self.population = population
         self._population = None
+        # The compiled population programs, kept across searches: `{key: PopulationDenseModel}`.
+        self.population_programs = {}
         self.warm_start = warm_start
         self.donor_pool = float(donor_pool)
         self.noise_std = float(noise_std)
@@ -114,7 +116,7 @@ class RepairMixin:
             self.oracle.verbose = fit_kwargs["verbose"]
         runner = getattr(self.hypermodel, "runner", None)
         self._population = PopulationSearch(
-            self, size, max_depth=getattr(runner, "max_depth", None),
+            self, size, self.population_programs, max_depth=getattr(runner, "max_depth", None),
             max_width=getattr(runner, "max_width", None),
         )
         self.on_search_begin()

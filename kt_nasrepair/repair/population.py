@@ -182,17 +182,18 @@ class PopulationSearch:
     Args:
         tuner: A tuner with `RepairMixin` (it provides `_population_loop`).
         size: K, the number of trial loops (and the most members of one program).
+        programs: Where compiled programs are kept (`{key: PopulationDenseModel}`).
         max_depth: The space's most hidden layers, when known (a `DenseHyperModel`).
         max_width: The space's widest hidden layer, when known.
     """
 
-    def __init__(self, tuner, size, max_depth=None, max_width=None):
+    def __init__(self, tuner, size, programs, max_depth=None, max_width=None):
         self.tuner = tuner
         self.size = int(size)
         self.max_depth = max_depth
         self.max_width = max_width
         self.budget = None if _on_accelerator() else CPU_MACS_BUDGET
-        self.programs = {}
+        self.programs = programs
         self.params = {}
         self.rounds = 0
         self._cv = threading.Condition()

@@ -143,8 +143,10 @@ def coupling_setting(optimizer) -> str | None:
     """The first optimizer setting that couples the members, or None."""
     for name in COUPLING_OPTIMIZER_SETTINGS:
         value = getattr(optimizer, name, None)
-        if value not in (None, False, 0, 1.0) or (name == "loss_scale_factor" and value):
-            return f"{name}={value!r}"
+        if value is None or value is False or (name == "gradient_accumulation_steps"
+                                               and value <= 1):
+            continue
+        return f"{name}={value!r}"
     return None
 
 

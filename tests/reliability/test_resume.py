@@ -32,7 +32,8 @@ def test_sigkill_mid_trial_then_resume_keeps_finished_work(tmp_path):
     directory, logs = tmp_path / "runs", tmp_path / "logs"
     project = directory / "distributed"
     args = ["--dataset", "digits", "--max-trials", str(MAX_TRIALS), "--epochs", "4",
-            "--seed", "2", "--donor-pool", "1.0", "--shape-stable", "on"]
+            "--seed", "2", "--donor-pool", "1.0", "--shape-stable", "on",
+            "--population", "2"]
     first = proc.start(directory, args, logs)
     try:
         running = proc.wait_for(
@@ -63,6 +64,10 @@ def test_sigkill_mid_trial_then_resume_keeps_finished_work(tmp_path):
     assert lineage[interrupted]["restarts"] == 1 and lineage[interrupted]["ended_at"]
     for trial_id in before:  # finished trials keep their records as they were
         assert lineage[trial_id] == lineage_before[trial_id]
-    assert {r["fit_mode"] for r in lineage.values()} == {"shape_stable"}
+    # Trials train in pairs; one left without a partner fits alone in the padded network.
+    modes = [r["fit_mode"] for r in lineage.values()]
+    assert all(m.startswith("population (") or m.startswith("shape_stable; alone")
+               for m in modes), modes
+    assert sum(m.startswith("population (") for m in modes) >= len(modes) // 2, modes
     for record in lineage.values():
         assert record["donor"] is None or trials[record["donor"]].status == "COMPLETED"

@@ -1,0 +1,142 @@
+"""RepairTuner(population=K): trials trained together, each reported as if alone."""
+
+import keras
+import keras_tuner
+import pytest
+from sklearn.datasets import load_digits
+
+import kt_nasrepair
+from kt_nasrepair import DenseHyperModel, RepairTuner
+from kt_nasrepair.hypermodel import units_name
+
+
+@pytest.fixture(scope="module")
+def data():
+    digits = load_digits()
+    x, y = (digits.data[:600] / 16).astype("float32"), digits.target[:600]
+    return (x[:450], y[:450]), (x[450:], y[450:])
+
+
+def _hypermodel():
+    return DenseHyperModel(input_shape=(64,), num_classes=10, num_layers=(1, 2),
+                           units=(4, 16, 4), learning_rate=None)
+
+
+def _tuner(tmp_path, hypermodel=None, **kwargs):
+    kwargs.setdefault("max_trials", 6)
+    tuner = RepairTuner(hypermodel or _hypermodel(), objective="val_accuracy", seed=3,
+                        directory=tmp_path, project_name="p", **kwargs)
+    tuner.show_progress = False
+    return tuner
+
+
+def _widths(hp):
+    return [hp.values[units_name(i)] for i in range(hp.values["num_layers"])]
+
+
+class StopDeepModels(keras.callbacks.Callback):
+    """Stops the fit of a model with more than one hidden layer after its first epoch."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if len(self.model.layers) > 2:
+            self.model.stop_training = True
+
+
+def test_trials_train_together_and_are_scored_checkpointed_and_loaded_as_alone(tmp_path, data):
+    (x, y), validation = data
+    tuner = _tuner(tmp_path, population=4, warm_start="none")
+    traces = []
+    tuner.search(x, y, epochs=2, validation_data=validation, verbose=0,
+                 callbacks=[keras.callbacks.LambdaCallback(on_train_end=lambda logs: traces.append(
+                     sum(p.train_traces for p in tuner.population_programs.values())))])
+    trials = tuner.oracle.trials
+    assert len(trials) == 6 and all(t.status == "COMPLETED" for t in trials.values())
+    lineage = tuner.lineage()
+    rounds = {r["fit_mode"] for r in lineage.values()}
+    assert all(m.startswith("population (round") for m in rounds), rounds
+    assert len(rounds) == 2  # 4 trials, then the last 2
+    for trial in trials.values():
+        model = tuner.load_model(trial)
+        assert [layer.units for layer in model.layers[:-1]] == _widths(trial.hyperparameters)
+        _, accuracy = model.evaluate(*validation, verbose=0)
+        assert accuracy == pytest.approx(trial.score, abs=1e-6)  # its best epoch's checkpoint
+        assert lineage[trial.trial_id]["epochs_trained"] == 2
+    assert len(tuner.population_programs) == 1  # the whole space in one program
+    # Traced by the first round only (TensorFlow traces a tf.function twice at its first
+    # call, JAX once).
+    assert len(traces) == 6 and set(traces) == {traces[0]} and 1 <= traces[0] <= 2
+
+
+def test_early_stopping_and_the_warm_budget_act_per_trial(tmp_path, data):
+    (x, y), validation = data
+    tuner = _tuner(tmp_path, population=3, max_trials=6, warm_epochs=1, donor_pool=1.0)
+    tuner.search(x, y, epochs=3, validation_data=validation, verbose=0,
+                 callbacks=[StopDeepModels()])
+    lineage = tuner.lineage()
+    for trial_id, trial in tuner.oracle.trials.items():
+        record = lineage[trial_id]
+        assert trial.status == "COMPLETED"
+        deep = trial.hyperparameters.values["num_layers"] > 1
+        if deep:
+            assert record["epochs_trained"] == 1, record
+        elif record["donor"] is not None and not record["promoted"]:
+            assert record["epochs_trained"] == 1, record  # stopped at its warm budget
+        else:
+            assert record["epochs_trained"] == 3, record
+    promoted = [r for r in lineage.values() if r.get("promoted")]
+    for record in promoted:  # a promoted member continued in the population it started in
+        assert record["fit_mode"].startswith("population (round")
+    mixed = {}
+    for trial_id, trial in tuner.oracle.trials.items():
+        mixed.setdefault(lineage[trial_id]["fit_mode"], set()).add(
+            trial.hyperparameters.values["num_layers"])
+    assert any(len(depths) == 2 for depths in mixed.values()), mixed  # stopped beside others
+
+
+def _user_build_model(hp):
+    """A user's build_model: a Dense stack, or a small Conv net."""
+    if hp.Boolean("conv"):
+        model = keras.Sequential([keras.Input((64,)), keras.layers.Reshape((8, 8, 1)),
+                                  keras.layers.Conv2D(4, 3, activation="relu"),
+                                  keras.layers.Flatten(), keras.layers.Dense(10, "softmax")])
+    else:
+        model = keras.Sequential([keras.Input((64,)),
+                                  keras.layers.Dense(hp.Choice("units", [8, 16]), "relu"),
+                                  keras.layers.Dense(10, "softmax")])
+    model.compile(optimizer=keras.optimizers.Adam(hp.Float("lr", 1e-3, 1e-2, sampling="log")),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def test_a_users_dense_model_joins_a_population_and_a_conv_model_fits_alone(tmp_path, data):
+    (x, y), validation = data
+    tuner = kt_nasrepair.with_repair(keras_tuner.RandomSearch)(
+        _user_build_model, objective="val_accuracy", max_trials=6, seed=5, population=3,
+        directory=tmp_path, project_name="p")
+    tuner.show_progress = False
+    tuner.search(x, y, epochs=1, validation_data=validation, verbose=0)
+    lineage = tuner.lineage()
+    modes = {}
+    for trial_id, trial in tuner.oracle.trials.items():
+        assert trial.status == "COMPLETED", trial.message
+        modes[trial.hyperparameters.values["conv"]] = lineage[trial_id]["fit_mode"]
+    assert "alone: layer 'reshape' (Reshape) is not Dense" in modes[True], modes
+    assert modes[False].startswith("population ("), modes
+    for trial in tuner.oracle.trials.values():
+        model = tuner.load_model(trial)
+        _, accuracy = model.evaluate(*validation, verbose=0)
+        assert accuracy == pytest.approx(trial.score, abs=1e-6)
+
+
+def test_population_one_trains_one_trial_at_a_time(tmp_path, data):
+    (x, y), validation = data
+    tuner = _tuner(tmp_path, population=1, max_trials=2)
+    tuner.search(x, y, epochs=1, validation_data=validation, verbose=0)
+    assert tuner.population_programs == {}
+    assert {r["fit_mode"] for r in tuner.lineage().values()} <= {"shape_stable", "compact"}
+
+
+@pytest.mark.parametrize("population", [0, -1, 2.5, True, "many"])
+def test_bad_population_is_rejected_at_construction(tmp_path, population):
+    with pytest.raises(ValueError, match="population"):
+        _tuner(tmp_path, population=population)
