@@ -20,8 +20,6 @@ _EXPORTS = {
     "NeuralRepair": "kt_nasrepair.repair",
     "QuasiRandomSearch": "kt_nasrepair.oracles",
     "QuasiRandomSearchOracle": "kt_nasrepair.oracles",
-    "RandomSearch": "kt_nasrepair.oracles",  # deprecated alias of QuasiRandomSearch
-    "RandomSearchOracle": "kt_nasrepair.oracles",  # deprecated alias of QuasiRandomSearchOracle
     "RepairMixin": "kt_nasrepair.repair",
     "RepairTuner": "kt_nasrepair.repair",
     "SearchProgress": "kt_nasrepair.progress",
@@ -42,8 +40,6 @@ if TYPE_CHECKING:  # static analysers and IDEs see ordinary imports
         GrowOracle,
         QuasiRandomSearch,
         QuasiRandomSearchOracle,
-        RandomSearch,
-        RandomSearchOracle,
     )
     from kt_nasrepair.progress import SearchProgress
     from kt_nasrepair.repair import NeuralRepair, RepairMixin, RepairTuner, with_repair

@@ -6,16 +6,10 @@ from kt_nasrepair.oracles.grow import GrowOracle
 from kt_nasrepair.oracles.quasi_random_search import QuasiRandomSearch
 from kt_nasrepair.oracles.quasi_random_search import QuasiRandomSearchOracle
 
-# Deprecated aliases (they shadow KerasTuner's names), removed in the next release.
-from kt_nasrepair.oracles.random_search import RandomSearch
-from kt_nasrepair.oracles.random_search import RandomSearchOracle
-
 __all__ = [
     "EntropySearch",
     "EntropySearchOracle",
     "GrowOracle",
     "QuasiRandomSearch",
     "QuasiRandomSearchOracle",
-    "RandomSearch",
-    "RandomSearchOracle",
 ]

@@ -1,12 +1,9 @@
-"""QuasiRandomSearchOracle specifics, the two thin tuners and the deprecated names."""
-
-import warnings
+"""QuasiRandomSearchOracle specifics and the two thin tuners."""
 
 import keras_tuner
 import numpy as np
 import pytest
 
-import kt_nasrepair
 from kt_nasrepair.oracles import EntropySearch
 from kt_nasrepair.oracles import EntropySearchOracle
 from kt_nasrepair.oracles import QuasiRandomSearch
@@ -100,29 +97,3 @@ def test_sampler_is_keyword_only(tmp_path):
         build_nothing, "loss", 7, 3, sampler="uniform", directory=str(tmp_path), project_name="k"
     )
     assert (tuner.oracle.sampler, tuner.oracle.max_trials, tuner.oracle.seed) == ("uniform", 7, 3)
-
-
-def test_old_names_are_deprecated_aliases_with_their_old_signature(tmp_path):
-    with pytest.warns(DeprecationWarning, match="QuasiRandomSearchOracle") as caught:
-        # The old positional order: sampler before hyperparameters.
-        oracle = kt_nasrepair.RandomSearchOracle("loss", 5, 2, "uniform", one_float_space())
-    assert caught[0].filename == __file__
-    assert isinstance(oracle, QuasiRandomSearchOracle)
-    assert (oracle.sampler, oracle.seed) == ("uniform", 2)
-    assert oracle.hyperparameters.get("x") == 0.0
-    with pytest.warns(DeprecationWarning, match="`kt_nasrepair.QuasiRandomSearch`"):
-        tuner = kt_nasrepair.oracles.RandomSearch(
-            build_nothing, "loss", 5, 2, "uniform", directory=str(tmp_path), project_name="old"
-        )
-    assert isinstance(tuner, QuasiRandomSearch)
-    assert isinstance(tuner.oracle, QuasiRandomSearchOracle)
-    assert tuner.oracle.sampler == "uniform"
-
-
-def test_new_names_do_not_warn(tmp_path):
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", DeprecationWarning)
-        QuasiRandomSearchOracle(objective="loss")
-        QuasiRandomSearch(
-            build_nothing, objective="loss", directory=str(tmp_path), project_name="new"
-        )
