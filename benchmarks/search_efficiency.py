@@ -40,8 +40,6 @@ from kt_nasrepair._io import atomic_write_json, read_json  # noqa: E402
 from kt_nasrepair.datasets import load_mnist  # noqa: E402
 
 METHODS = (
-    "repair_grow",
-    "repair_grow_full",
     "repair_entropy",
     "repair_entropy_full",
     "repair_random",

@@ -16,7 +16,6 @@ _EXPORTS = {
     "DenseHyperModel": "kt_nasrepair.hypermodel",
     "EntropySearch": "kt_nasrepair.oracles",
     "EntropySearchOracle": "kt_nasrepair.oracles",
-    "GrowOracle": "kt_nasrepair.oracles",
     "NeuralRepair": "kt_nasrepair.repair",
     "QuasiRandomSearch": "kt_nasrepair.oracles",
     "QuasiRandomSearchOracle": "kt_nasrepair.oracles",
@@ -37,7 +36,6 @@ if TYPE_CHECKING:  # static analysers and IDEs see ordinary imports
     from kt_nasrepair.oracles import (
         EntropySearch,
         EntropySearchOracle,
-        GrowOracle,
         QuasiRandomSearch,
         QuasiRandomSearchOracle,
     )

@@ -5,8 +5,6 @@ The tuner only wires an oracle; the behaviour is `RepairMixin`'s (`repair/mixin.
 
 from __future__ import annotations
 
-import math
-
 import keras_tuner
 
 from kt_nasrepair import morph
@@ -14,7 +12,7 @@ from kt_nasrepair.progress import SearchProgressMixin
 from kt_nasrepair.repair.bookkeeping import LeanTrialsMixin
 from kt_nasrepair.repair.mixin import RepairMixin, check_repair_arguments
 
-STRATEGIES = ("entropy", "random", "grow")
+STRATEGIES = ("entropy", "random")
 # Oracle arguments a user may give either to `RepairTuner` or to the oracle, not both.
 _ORACLE_ARGUMENTS = ("objective", "max_trials", "hyperparameters", "tune_new_entries",
                      "allow_new_entries", "max_retries_per_trial",
@@ -52,10 +50,8 @@ class RepairTuner(LeanTrialsMixin, RepairMixin, SearchProgressMixin, keras_tuner
             `objective`, `max_trials`, `seed` and the other oracle arguments.
         objective: The objective (e.g. `"val_accuracy"`), when `oracle` is omitted.
         max_trials: Number of trials, when `oracle` is omitted. Defaults to 10.
-        strategy: `"entropy"` (`EntropySearchOracle`), `"random"`
-            (`QuasiRandomSearchOracle`) or `"grow"` (`GrowOracle`: after a few small seed
-            trials, neighbours of the best trials one or two Net2Net steps away, each
-            warm-started from the trial it was grown from).
+        strategy: `"entropy"` (`EntropySearchOracle`) or `"random"`
+            (`QuasiRandomSearchOracle`).
             A `keras_tuner.oracles.HyperbandOracle` cannot be passed as `oracle`: its budget
             lives in `keras_tuner.Hyperband.run_trial`; use
             `kt_nasrepair.with_repair(keras_tuner.Hyperband)` instead.
@@ -131,7 +127,7 @@ class RepairTuner(LeanTrialsMixin, RepairMixin, SearchProgressMixin, keras_tuner
         )
         if oracle is None:
             oracle_kwargs["max_trials"] = 10 if max_trials is None else max_trials
-            oracle = _make_oracle(strategy, hypermodel, seed=seed, **oracle_kwargs)
+            oracle = _make_oracle(strategy, seed=seed, **oracle_kwargs)
         else:
             # The morphing noise then follows the oracle's own seed.
             _check_given_oracle(oracle, {**oracle_kwargs, "seed": seed})
@@ -141,17 +137,9 @@ class RepairTuner(LeanTrialsMixin, RepairMixin, SearchProgressMixin, keras_tuner
         super().__init__(oracle=oracle, hypermodel=hypermodel, **tuner_kwargs)
 
 
-def _make_oracle(strategy, hypermodel, **kwargs):
+def _make_oracle(strategy, **kwargs):
     from kt_nasrepair import oracles
-    from kt_nasrepair.hypermodel import DenseHyperModel
 
-    if strategy == "grow":
-        if isinstance(hypermodel, DenseHyperModel):
-            # What the oracle's cost model and reachability check need of the space.
-            kwargs["input_units"] = int(math.prod(hypermodel.input_shape))
-            if isinstance(hypermodel.activation, str):
-                kwargs["activation"] = hypermodel.activation
-        return oracles.GrowOracle(**kwargs)
     cls = oracles.EntropySearchOracle if strategy == "entropy" else oracles.QuasiRandomSearchOracle
     return cls(**kwargs)
 

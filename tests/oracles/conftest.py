@@ -4,7 +4,6 @@ import keras_tuner
 import pytest
 
 from kt_nasrepair.oracles import EntropySearchOracle
-from kt_nasrepair.oracles import GrowOracle
 from kt_nasrepair.oracles import QuasiRandomSearchOracle
 
 # Small candidate sets and few initial points keep the suite fast; the
@@ -12,7 +11,6 @@ from kt_nasrepair.oracles import QuasiRandomSearchOracle
 ORACLES = {
     "random": (QuasiRandomSearchOracle, {}),
     "entropy": (EntropySearchOracle, {"num_initial_points": 3, "num_candidates": 128}),
-    "grow": (GrowOracle, {"num_initial_points": 3}),
 }
 
 

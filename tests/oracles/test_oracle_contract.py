@@ -25,10 +25,8 @@ def xy_space():
 
 
 def tolerance(make_oracle):
-    # 14 Sobol points in 2-D come within ~0.05 of the optimum; MES much closer. GrowOracle
-    # in a space without growable hyperparameters is a local search around its best
-    # trials, with a share of quasi-random exploration.
-    return {"random": 0.06, "grow": 0.03}.get(make_oracle.kind, 0.01)
+    # 14 Sobol points in 2-D come within ~0.05 of the optimum; MES much closer.
+    return {"random": 0.06}.get(make_oracle.kind, 0.01)
 
 
 def all_values(oracle):
@@ -177,10 +175,8 @@ def test_saved_state_does_not_depend_on_the_hash_seed(make_oracle, drive_oracle)
 
 def test_settings_not_replaced_on_reload(make_oracle, drive_oracle):
     # KerasTuner issue #803: a resumed search must use the user's new settings.
-    setting = {"entropy": "num_max_samples", "grow": "explore_probability"}.get(
-        make_oracle.kind, "sampler")
-    old, new = {"num_max_samples": (4, 7), "explore_probability": (0.1, 0.3)}.get(
-        setting, ("sobol", "uniform"))
+    setting = {"entropy": "num_max_samples"}.get(make_oracle.kind, "sampler")
+    old, new = {"num_max_samples": (4, 7)}.get(setting, ("sobol", "uniform"))
     oracle = make_oracle(objective="loss", max_trials=10, seed=1, hyperparameters=xy_space(), **{setting: old})
     drive_oracle(oracle, lambda v: {"loss": v["x"]}, 3)
     state = json.loads(json.dumps(oracle.get_state()))
