@@ -161,14 +161,6 @@ def test_oracle_max_trials(cls, value):
 
 
 @pytest.mark.parametrize("cls", OUR_ORACLES)
-@pytest.mark.parametrize("value", ["halton", None, "Sobol"])
-def test_oracle_sampler(cls, value):
-    with pytest.raises(ValueError, match=_received("sampler", value)) as info:
-        cls(objective="loss", sampler=value)
-    assert "['sobol', 'uniform']" in str(info.value)
-
-
-@pytest.mark.parametrize("cls", OUR_ORACLES)
 @pytest.mark.parametrize("value", ["abc", 1.5, -1, True])
 def test_oracle_seed(cls, value):
     with pytest.raises(ValueError, match=_received("seed", value)) as info:
