@@ -42,7 +42,7 @@ from kt_nasrepair.datasets import load_mnist  # noqa: E402
 METHODS = (
     "repair_entropy",
     "repair_entropy_full",
-    "repair_random",
+    "repair_quasi_random",
     "repair_hyperband",
     "entropy",
     "kt_random",
@@ -207,7 +207,8 @@ def make_tuner(method, hypermodel, seed, max_trials, epochs, directory, test_dat
         settings = {**REPAIR_DEFAULTS, "warm_epochs": None} if method.endswith("_full") else (
             REPAIR_DEFAULTS)
         return instrumented(kt_nasrepair.RepairTuner)(
-            hypermodel, max_trials=max_trials, strategy=method.split("_")[1], seed=seed,
+            hypermodel, max_trials=max_trials, seed=seed,
+            strategy=method[len("repair_"):].removesuffix("_full"),
             **settings, **common
         )
     if method == "entropy":

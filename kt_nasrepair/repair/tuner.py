@@ -12,7 +12,7 @@ from kt_nasrepair.progress import SearchProgressMixin
 from kt_nasrepair.repair.bookkeeping import LeanTrialsMixin
 from kt_nasrepair.repair.mixin import RepairMixin, check_repair_arguments
 
-STRATEGIES = ("entropy", "random")
+STRATEGIES = ("entropy", "quasi_random")
 # Oracle arguments a user may give either to `RepairTuner` or to the oracle, not both.
 _ORACLE_ARGUMENTS = ("objective", "max_trials", "hyperparameters", "tune_new_entries",
                      "allow_new_entries", "max_retries_per_trial",
@@ -50,8 +50,8 @@ class RepairTuner(LeanTrialsMixin, RepairMixin, SearchProgressMixin, keras_tuner
             `objective`, `max_trials`, `seed` and the other oracle arguments.
         objective: The objective (e.g. `"val_accuracy"`), when `oracle` is omitted.
         max_trials: Number of trials, when `oracle` is omitted. Defaults to 10.
-        strategy: `"entropy"` (`EntropySearchOracle`) or `"random"`
-            (`QuasiRandomSearchOracle`).
+        strategy: `"entropy"` (`EntropySearchOracle`) or `"quasi_random"`
+            (`QuasiRandomSearchOracle`: scrambled Sobol points).
             A `keras_tuner.oracles.HyperbandOracle` cannot be passed as `oracle`: its budget
             lives in `keras_tuner.Hyperband.run_trial`; use
             `kt_nasrepair.with_repair(keras_tuner.Hyperband)` instead.

@@ -26,7 +26,7 @@ def xy_space():
 
 def tolerance(make_oracle):
     # 14 Sobol points in 2-D come within ~0.05 of the optimum; MES much closer.
-    return {"random": 0.06}.get(make_oracle.kind, 0.01)
+    return {"quasi_random": 0.06}.get(make_oracle.kind, 0.01)
 
 
 def all_values(oracle):

@@ -104,7 +104,7 @@ def test_booleans_and_infinities_are_refused(tmp_path, kwargs, name):
         RepairTuner(build_model, objective="val_accuracy", directory=tmp_path, **kwargs)
 
 
-def test_random_strategy_builds_the_quasi_random_oracle(tmp_path):
-    tuner = RepairTuner(build_model, objective="val_accuracy", strategy="random",
+def test_quasi_random_strategy_builds_its_oracle(tmp_path):
+    tuner = RepairTuner(build_model, objective="val_accuracy", strategy="quasi_random",
                         directory=tmp_path)
     assert type(tuner.oracle) is kt_nasrepair.oracles.QuasiRandomSearchOracle
