@@ -2,7 +2,6 @@
 
 import keras_tuner
 import numpy as np
-import pytest
 
 from kt_nasrepair.oracles import EntropySearch
 from kt_nasrepair.oracles import EntropySearchOracle
