@@ -36,7 +36,7 @@ from kt_nasrepair.repair.training import (
 )
 from kt_nasrepair.shape_stable import ShapeStableRunner
 
-WARM_START_POLICIES = ("best_compatible", "best", "none")
+WARM_START_POLICIES = ("best_compatible", "none")
 # Set on KerasTuner's best-epoch callback: which execution and epoch its checkpoint holds.
 _SAVED_ATTRIBUTE = "kt_nasrepair_saved"
 # Hyperband writes these into a trial's values; such a trial has its own epoch budget.
@@ -270,8 +270,6 @@ class RepairMixin:
         if not candidates:
             record["reason"] = "no completed trial to start from yet"
             return record
-        if self.warm_start == "best":
-            candidates = candidates[:1]
         execution = self._executions.get(trial.trial_id, 0)
         outcome = donors_lib.warm_start(
             model,

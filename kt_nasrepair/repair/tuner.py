@@ -55,8 +55,8 @@ class RepairTuner(LeanTrialsMixin, RepairMixin, SearchProgressMixin, keras_tuner
             A `keras_tuner.oracles.HyperbandOracle` cannot be passed as `oracle`: its budget
             lives in `keras_tuner.Hyperband.run_trial`; use
             `kt_nasrepair.with_repair(keras_tuner.Hyperband)` instead.
-        warm_start: `"best_compatible"` (the best completed trial the target is reachable
-            from), `"best"` (only the best completed trial) or `"none"` (always cold).
+        warm_start: `"best_compatible"` (the best trial of the donor pool the target is
+            reachable from) or `"none"` (always cold).
         donor_pool: The share, best first, of the 25 best completed trials that may be
             donors (at least one always may). The default 0.5 keeps poor networks, whose
             bottlenecks would be inherited, from being grown; 1.0 lets any of those 25 be a
