@@ -86,7 +86,7 @@ def main(argv=None):
                 input_shape=x.shape[1:],
                 shape_stable={"auto": "auto", "on": True, "off": False}[args.shape_stable],
             ),
-            objective="val_accuracy", max_trials=args.max_trials, strategy="random", seed=0,
+            objective="val_accuracy", max_trials=args.max_trials, strategy="quasi_random", seed=0,
             directory=directory, project_name="gpu",
         )
         start = time.perf_counter()

@@ -111,9 +111,7 @@ def make_problems():
 def make_oracles():
     return {
         "EntropySearchOracle (ours)": lambda **kw: EntropySearchOracle(**kw),
-        "QuasiRandomSearchOracle sobol (ours)": lambda **kw: QuasiRandomSearchOracle(
-            sampler="sobol", **kw
-        ),
+        "QuasiRandomSearchOracle sobol (ours)": lambda **kw: QuasiRandomSearchOracle(**kw),
         "KT RandomSearchOracle": lambda **kw: kt.oracles.RandomSearchOracle(**kw),
         "KT BayesianOptimizationOracle": lambda **kw: kt.oracles.BayesianOptimizationOracle(**kw),
     }

@@ -40,12 +40,10 @@ from kt_nasrepair._io import atomic_write_json, read_json  # noqa: E402
 from kt_nasrepair.datasets import load_mnist  # noqa: E402
 
 METHODS = (
-    "repair_grow",
-    "repair_grow_full",
     "repair_entropy",
     "repair_entropy_full",
     "repair_entropy_single",
-    "repair_random",
+    "repair_quasi_random",
     "repair_hyperband",
     "entropy",
     "kt_random",
@@ -225,7 +223,8 @@ def make_tuner(method, hypermodel, seed, max_trials, epochs, directory, test_dat
         if method.endswith("_single"):
             settings = {**settings, "population": 1}
         return instrumented(kt_nasrepair.RepairTuner)(
-            hypermodel, max_trials=max_trials, strategy=method.split("_")[1], seed=seed,
+            hypermodel, max_trials=max_trials, seed=seed,
+            strategy=method[len("repair_"):].removesuffix("_full").removesuffix("_single"),
             **settings, **common
         )
     if method == "entropy":

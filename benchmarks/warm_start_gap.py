@@ -41,7 +41,7 @@ import numpy as np  # noqa: E402
 from kt_nasrepair import DenseHyperModel, morph  # noqa: E402
 from kt_nasrepair._io import atomic_write_json  # noqa: E402
 from kt_nasrepair.datasets import load_mnist  # noqa: E402
-from kt_nasrepair.repair.warm_options import (  # noqa: E402
+from warm_start_options import (  # noqa: E402
     CosineSchedule,
     shrink_perturb_model,
     trainable_arrays,

@@ -6,7 +6,7 @@ cross-entropy, batch 32 and 10 epochs per candidate. Its script did not run (it 
 this is what it meant, on KerasTuner, with this project's oracles.
 
     python examples/nas_mnist.py --quick                      # offline smoke run
-    python examples/nas_mnist.py --strategy random --dataset keras --max-trials 20 --epochs 10
+    python examples/nas_mnist.py --strategy quasi_random --dataset keras --max-trials 20 --epochs 10
 """
 
 from __future__ import annotations

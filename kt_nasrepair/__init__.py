@@ -16,12 +16,9 @@ _EXPORTS = {
     "DenseHyperModel": "kt_nasrepair.hypermodel",
     "EntropySearch": "kt_nasrepair.oracles",
     "EntropySearchOracle": "kt_nasrepair.oracles",
-    "GrowOracle": "kt_nasrepair.oracles",
     "NeuralRepair": "kt_nasrepair.repair",
     "QuasiRandomSearch": "kt_nasrepair.oracles",
     "QuasiRandomSearchOracle": "kt_nasrepair.oracles",
-    "RandomSearch": "kt_nasrepair.oracles",  # deprecated alias of QuasiRandomSearch
-    "RandomSearchOracle": "kt_nasrepair.oracles",  # deprecated alias of QuasiRandomSearchOracle
     "RepairMixin": "kt_nasrepair.repair",
     "RepairTuner": "kt_nasrepair.repair",
     "SearchProgress": "kt_nasrepair.progress",
@@ -39,11 +36,8 @@ if TYPE_CHECKING:  # static analysers and IDEs see ordinary imports
     from kt_nasrepair.oracles import (
         EntropySearch,
         EntropySearchOracle,
-        GrowOracle,
         QuasiRandomSearch,
         QuasiRandomSearchOracle,
-        RandomSearch,
-        RandomSearchOracle,
     )
     from kt_nasrepair.progress import SearchProgress
     from kt_nasrepair.repair import NeuralRepair, RepairMixin, RepairTuner, with_repair

@@ -15,7 +15,7 @@ import argparse  # noqa: E402
 import tempfile  # noqa: E402
 
 DATASETS = ("auto", "keras", "mnist-5k", "digits")
-STRATEGIES = ("entropy", "random")
+STRATEGIES = ("entropy", "quasi_random")
 # One set of defaults for the main job and the examples: offline, a few minutes on 2 CPU cores.
 DEFAULTS = {
     "dataset": "mnist-5k",
@@ -48,7 +48,7 @@ def build_parser(prog: str | None = None, description: str | None = None,
     Args:
         prog: Program name shown in the usage. Defaults to None (`kt-nasrepair`).
         description: Text shown under the usage. Defaults to the main job's.
-        strategies: The `--strategy` choices. Defaults to `("entropy", "random")`.
+        strategies: The `--strategy` choices. Defaults to `("entropy", "quasi_random")`.
 
     Returns:
         An `argparse.ArgumentParser`.
@@ -71,7 +71,7 @@ def build_parser(prog: str | None = None, description: str | None = None,
     parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"],
                         help="batch size")
     parser.add_argument("--strategy", default=DEFAULTS["strategy"], choices=tuple(strategies),
-                        help="entropy = Max-value Entropy Search, random = quasi-random search")
+                        help="entropy = Max-value Entropy Search, quasi_random = Sobol search")
     parser.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="random seed")
     parser.add_argument(
         "--directory", default=DEFAULTS["directory"],

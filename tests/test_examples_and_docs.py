@@ -159,14 +159,14 @@ def test_search_efficiency_small_run(tmp_path):
     seeds, trials, epochs = 1, 3, 1
     _run([os.path.join(ROOT, "benchmarks", "search_efficiency.py"), "--quick",
           "--dataset", "digits", "--seeds", str(seeds), "--max-trials", str(trials),
-          "--epochs", str(epochs), "--methods", "repair_grow_full", "repair_hyperband",
+          "--epochs", str(epochs), "--methods", "repair_entropy_full", "repair_hyperband",
           "kt_random", "--out", str(out_dir)],
          tmp_path, timeout=900)
     data = json.loads((out_dir / "search_efficiency.json").read_text())
     assert data["settings"] == {"dataset": "digits", "max_trials": trials, "epochs": epochs,
                                 "batch_size": 32, "warm_epochs": "auto"}
     # One of each kind of code path: RepairTuner, with_repair(Hyperband), a KerasTuner tuner.
-    methods = ["repair_grow_full", "repair_hyperband", "kt_random"]
+    methods = ["repair_entropy_full", "repair_hyperband", "kt_random"]
     runs = {(run["method"], run["seed"]): run for run in data["runs"]}
     assert set(runs) == {(m, s) for m in methods for s in range(seeds)}
     budget = trials * epochs

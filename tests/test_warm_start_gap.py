@@ -1,4 +1,5 @@
-"""benchmarks/warm_start_gap.py: its `--quick` settings and its whole code path on a tiny run."""
+"""benchmarks/warm_start_gap.py: its `--quick` settings, its options' arithmetic and its whole
+code path on a tiny run."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ import math
 import os
 import sys
 
+import keras
+import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 try:
     import warm_start_gap
+    import warm_start_options
 finally:
     sys.path.pop(0)
 
@@ -33,6 +37,61 @@ def test_quick_settings_are_the_documented_ones_and_flags_win():
 def test_bad_budget_is_refused():
     with pytest.raises(SystemExit):
         warm_start_gap.parse_args(["--child-epochs", "0"])
+
+
+def _mlp(widths=(8,), lr=1e-3):
+    layers = [keras.Input(shape=(4,))]
+    layers += [keras.layers.Dense(w, activation="relu") for w in widths]
+    model = keras.Sequential(layers + [keras.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss="categorical_crossentropy")
+    return model
+
+
+def _data(n):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 4)).astype("float32")
+    return x, keras.utils.to_categorical(rng.integers(0, 3, n), 3).astype("float32")
+
+
+def test_shrink_perturb_model_is_the_weighted_sum_of_warm_and_fresh_weights():
+    model = _mlp((5,))
+    warm = warm_start_options.trainable_arrays(model)
+    fresh = [np.full_like(a, 0.5) for a in warm]
+    warm_start_options.shrink_perturb_model(model, fresh, shrink=0.4, perturb=0.1)
+    for got, before in zip(warm_start_options.trainable_arrays(model), warm):
+        np.testing.assert_allclose(got, 0.4 * before + 0.05, rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="must hold 4 arrays.*Received: 1 arrays"):
+        warm_start_options.shrink_perturb_model(model, fresh[:1])
+
+
+def test_cosine_factor_hand_computed_values():
+    factor = warm_start_options.cosine_factor
+    assert factor(0, 4) == pytest.approx(1.0)
+    assert factor(1, 4) == pytest.approx((1 + math.cos(math.pi / 4)) / 2)
+    assert factor(2, 4, start=0.5, end=0.1) == pytest.approx(0.3)
+    assert factor(9, 4) == pytest.approx(0.0)  # past the end: held at `end`
+    assert [factor(s, 10, warmup=2) for s in range(2)] == pytest.approx([0.5, 1.0])
+
+
+def test_cosine_schedule_sets_each_batch_rate_and_restores_the_compiled_one():
+    seen = []
+
+    class Spy(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+
+    model = _mlp(lr=1e-2)
+    x, y = _data(40)
+    schedule = warm_start_options.CosineSchedule(warmup=0.25)
+    # A continued fit (initial_epoch=1, epochs=3): one cycle over its own 2 epochs x 4 batches.
+    model.fit(x, y, batch_size=10, initial_epoch=1, epochs=3, verbose=0,
+              callbacks=[schedule, Spy()])
+    expected = [1e-2 * warm_start_options.cosine_factor(s, 8, warmup=2) for s in range(8)]
+    np.testing.assert_allclose(schedule.rates, expected, rtol=1e-6)
+    np.testing.assert_allclose(seen, expected, rtol=1e-5)  # the rate the optimizer stepped with
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(1e-2)
+    with pytest.raises(ValueError, match="Received: start_factor=1.0, end_factor=2.0"):
+        warm_start_options.CosineSchedule(end_factor=2.0)
 
 
 @pytest.mark.slow

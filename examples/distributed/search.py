@@ -28,7 +28,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--directory", required=True, help="shared KerasTuner directory")
     parser.add_argument("--project-name", default="distributed")
-    parser.add_argument("--strategy", default="entropy", choices=["entropy", "random"])
+    parser.add_argument("--strategy", default="entropy", choices=["entropy", "quasi_random"])
     parser.add_argument("--dataset", default="mnist-5k",
                         choices=["auto", "keras", "mnist-5k", "digits"])
     parser.add_argument("--max-trials", type=int, default=8)

@@ -1,21 +1,13 @@
-"""Search strategies as KerasTuner oracles: quasi-random search, MES and growth."""
+"""Search strategies as KerasTuner oracles: quasi-random search and Max-value Entropy Search."""
 
 from kt_nasrepair.oracles.entropy_search import EntropySearch
 from kt_nasrepair.oracles.entropy_search import EntropySearchOracle
-from kt_nasrepair.oracles.grow import GrowOracle
 from kt_nasrepair.oracles.quasi_random_search import QuasiRandomSearch
 from kt_nasrepair.oracles.quasi_random_search import QuasiRandomSearchOracle
-
-# Deprecated aliases (they shadow KerasTuner's names), removed in the next release.
-from kt_nasrepair.oracles.random_search import RandomSearch
-from kt_nasrepair.oracles.random_search import RandomSearchOracle
 
 __all__ = [
     "EntropySearch",
     "EntropySearchOracle",
-    "GrowOracle",
     "QuasiRandomSearch",
     "QuasiRandomSearchOracle",
-    "RandomSearch",
-    "RandomSearchOracle",
 ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 
 import keras_tuner
 import numpy as np
@@ -13,7 +12,6 @@ from kt_nasrepair._io import atomic_write_json
 from kt_nasrepair._validation import check
 from kt_nasrepair._validation import is_int
 from kt_nasrepair.oracles._encoding import UnitCubeEncoder
-from kt_nasrepair.oracles._sampling import SAMPLERS
 from kt_nasrepair.oracles._sampling import UnitCubeSampler
 
 # Finite spaces with at most this many raw combinations are enumerated so that
@@ -50,31 +48,25 @@ def check_keras_tuner_arguments(hyperparameters, max_retries_per_trial,
           "max_consecutive_failed_trials", max_consecutive_failed_trials, "an integer >= 1")
 
 
-def check_sampler(sampler):
-    check(isinstance(sampler, str) and sampler in SAMPLERS, "sampler", sampler,
-          f"one of {list(SAMPLERS)}")
-
-
 def _is_multi_objective(objective) -> bool:
     # `keras_tuner.Objective`'s multi-objective subclass is not exported.
     return hasattr(objective, "name_to_direction")
 
 
 class BaseSearchOracle(keras_tuner.Oracle):
-    """An `Oracle` with quasi-random proposals, durations and clear errors.
+    """An `Oracle` with quasi-random proposals and clear errors.
 
     Subclasses implement `populate_space` and may call `quasi_random_values`.
-    Everything the search needs to continue (sampler position, proposal
-    counter, trial durations) is part of `get_state`, so a reloaded oracle, or
+    Everything the search needs to continue (Sobol position, proposal
+    counter) is part of `get_state`, so a reloaded oracle, or
     the distributed chief, continues the same random stream. Settings given
     to the constructor are never replaced from a saved state (KerasTuner
     issue #803).
     """
 
-    def __init__(self, objective=None, max_trials=10, seed=None, sampler="sobol", **kwargs):
+    def __init__(self, objective=None, max_trials=10, seed=None, **kwargs):
         check_max_trials(max_trials)
         check_seed(seed)
-        check_sampler(sampler)
         check_keras_tuner_arguments(
             kwargs.get("hyperparameters"),
             kwargs.get("max_retries_per_trial", 0),
@@ -85,11 +77,8 @@ class BaseSearchOracle(keras_tuner.Oracle):
             # NOTE: KerasTuner draws a random seed when `seed` is falsy, so seed=0 would not
             # be reproducible.
             self.seed = self._seed_state = int(seed)
-        self.sampler = sampler
-        self._sampler = UnitCubeSampler(sampler, self.seed)
+        self._sampler = UnitCubeSampler(self.seed)
         self._num_proposals = 0
-        # trial_id -> [start, end] wall-clock seconds.
-        self._durations = {}
 
     # ----------------------------------------------------------- randomness
     def next_rng(self) -> np.random.Generator:
@@ -105,7 +94,7 @@ class BaseSearchOracle(keras_tuner.Oracle):
     def quasi_random_values(self, encoder=None):
         """Untried values from the sampler, or None when the space is exhausted.
 
-        Draws up to `MAX_DRAWS` points of the (Sobol or uniform) stream, mapped
+        Draws up to `MAX_DRAWS` points of the Sobol stream, mapped
         through each hyperparameter's `prob_to_value`. When they all collide
         with tried configurations, a finite space is enumerated and an untried
         configuration is drawn uniformly; None means nothing is left.
@@ -183,10 +172,7 @@ class BaseSearchOracle(keras_tuner.Oracle):
     @keras_tuner.synchronized
     def create_trial(self, tuner_id):
         self.record_known_trials()
-        trial = super().create_trial(tuner_id)
-        if trial.status == trial_module.TrialStatus.RUNNING:
-            self._durations.setdefault(trial.trial_id, [time.time(), None])
-        return trial
+        return super().create_trial(tuner_id)
 
     @keras_tuner.synchronized
     def update_trial(self, trial_id, metrics, step=0):
@@ -201,7 +187,7 @@ class BaseSearchOracle(keras_tuner.Oracle):
         return trial
 
     # Held for the whole method (KerasTuner's `Oracle.end_trial` is synchronized too): the
-    # checks and the duration below read and write state other workers' calls share.
+    # checks below read trial state other workers' calls share.
     @keras_tuner.synchronized
     def end_trial(self, trial):
         """Ends a trial; raises if the trial never reported the objective.
@@ -220,8 +206,6 @@ class BaseSearchOracle(keras_tuner.Oracle):
                     f"was not reported by trial {trial.trial_id}. Reported metrics: "
                     f"{reported}. Pass an `objective` that names one of them."
                 )
-        if trial.trial_id in self._durations:
-            self._durations[trial.trial_id][1] = time.time()
         return super().end_trial(trial)
 
     def score_trial(self, trial):
@@ -238,14 +222,6 @@ class BaseSearchOracle(keras_tuner.Oracle):
             trial.best_step = trial.metrics.get_best_step(self.objective_names()[0])
             return
         super().score_trial(trial)
-
-    def trial_durations(self) -> dict:
-        """trial_id -> seconds between creation and end, for ended trials."""
-        return {
-            trial_id: end - start
-            for trial_id, (start, end) in self._durations.items()
-            if end is not None
-        }
 
     # ---------------------------------------------------------------- state
     def save(self):
@@ -266,20 +242,15 @@ class BaseSearchOracle(keras_tuner.Oracle):
         state["tried_so_far"] = sorted(state.get("tried_so_far", []))
         state.update(
             {
-                "sampler": self.sampler,
                 "sampler_state": self._sampler.get_state(),
                 "num_proposals": self._num_proposals,
-                "durations": self._durations,
             }
         )
         return state
 
     def set_state(self, state):
         super().set_state(state)
-        # NOTE: the user's `sampler` setting is kept (issue #803); the stream
-        # position only resumes when the saved sampler is the same kind.
-        self._sampler = UnitCubeSampler(self.sampler, self.seed)
-        if state.get("sampler") == self.sampler and "sampler_state" in state:
+        self._sampler = UnitCubeSampler(self.seed)
+        if "sampler_state" in state:
             self._sampler.set_state(state["sampler_state"])
         self._num_proposals = int(state.get("num_proposals", 0))
-        self._durations = {k: list(v) for k, v in state.get("durations", {}).items()}

@@ -1,4 +1,4 @@
-"""Reproducible (quasi-)random points in the probability space."""
+"""Reproducible quasi-random (scrambled Sobol) points in the probability space."""
 
 from __future__ import annotations
 
@@ -7,24 +7,18 @@ import warnings
 import numpy as np
 from scipy.stats import qmc
 
-SAMPLERS = ("sobol", "uniform")
-
-
 class UnitCubeSampler:
-    """Draws points in [0, 1)^d one at a time, resumable from a counter.
+    """Draws points of a scrambled Sobol sequence in [0, 1)^d one at a time.
 
-    `sobol` uses a scrambled Sobol sequence (Owen scrambling, scipy.stats.qmc);
-    `uniform` plain pseudo-random points. The stream is a function of
+    Owen scrambling, scipy.stats.qmc. The stream is a function of
     `(seed, dimension, position)`, so saving `position` is enough to resume it.
     When the dimension changes (the space grew) a new stream starts.
 
     Args:
-        kind: "sobol" or "uniform".
         seed: integer seed.
     """
 
-    def __init__(self, kind: str, seed: int):
-        self.kind = kind
+    def __init__(self, seed: int):
         self.seed = int(seed)
         self.dimension = None
         self.position = 0
@@ -45,10 +39,6 @@ class UnitCubeSampler:
         if dimension == 0:
             self.position += 1
             return np.zeros(0)
-        if self.kind == "uniform":
-            rng = np.random.default_rng([self.seed, dimension, self.position])
-            self.position += 1
-            return rng.uniform(size=dimension)
         if self._engine is None:
             self._engine = qmc.Sobol(
                 dimension, scramble=True, seed=np.random.default_rng([self.seed, dimension])

@@ -5,8 +5,6 @@ References:
     Bayesian Optimization. ICML. arXiv:1703.01968.
     Ginsbourger, D., Le Riche, R. & Carraro, L. (2010). Kriging is well-suited
     to parallelize optimization (the kriging believer heuristic).
-    Snoek, J., Larochelle, H. & Adams, R. P. (2012). Practical Bayesian
-    Optimization of Machine Learning Algorithms (cost-aware acquisition).
 """
 
 from __future__ import annotations
@@ -59,11 +57,7 @@ class EntropySearchOracle(BaseSearchOracle):
         num_candidates: integer >= 1, the number of Sobol candidates per
             proposal (a quarter as many perturbations of the best trials are
             added). Defaults to 1024.
-        cost_aware: if True, maximise information gain per predicted second,
-            with a second GP on the log duration of trials (measured by the
-            oracle from trial creation to `end_trial`). Defaults to False.
         seed: optional integer seed.
-        sampler: "sobol" (default) or "uniform", for the initial points.
         hyperparameters: as for any KerasTuner oracle; so are `allow_new_entries`,
             `tune_new_entries`, `max_retries_per_trial` and
             `max_consecutive_failed_trials`.
@@ -71,8 +65,8 @@ class EntropySearchOracle(BaseSearchOracle):
     Raises:
         ValueError: for `max_trials`, `num_initial_points`,
             `num_max_samples`, `num_candidates` or `max_consecutive_failed_trials`
-            < 1, `max_retries_per_trial` < 0, a `seed` that is not an integer
-            >= 0, or an unknown sampler.
+            < 1, `max_retries_per_trial` < 0, or a `seed` that is not an integer
+            >= 0.
         TypeError: for `hyperparameters` that are not a
             `keras_tuner.HyperParameters`.
 
@@ -91,9 +85,7 @@ class EntropySearchOracle(BaseSearchOracle):
         num_initial_points=None,
         num_max_samples=10,
         num_candidates=1024,
-        cost_aware=False,
         seed=None,
-        sampler="sobol",
         hyperparameters=None,
         allow_new_entries=True,
         tune_new_entries=True,
@@ -112,7 +104,6 @@ class EntropySearchOracle(BaseSearchOracle):
             objective=objective,
             max_trials=max_trials,
             seed=seed,
-            sampler=sampler,
             hyperparameters=hyperparameters,
             allow_new_entries=allow_new_entries,
             tune_new_entries=tune_new_entries,
@@ -122,10 +113,9 @@ class EntropySearchOracle(BaseSearchOracle):
         self.num_initial_points = num_initial_points
         self.num_max_samples = int(num_max_samples)
         self.num_candidates = int(num_candidates)
-        self.cost_aware = bool(cost_aware)
-        # Warm starts of the kernel hyperparameters (part of the state, so a
+        # Warm start of the kernel hyperparameters (part of the state, so a
         # reloaded oracle proposes exactly what the original would have).
-        self._theta = {"objective": None, "cost": None}
+        self._theta = None
 
     # ------------------------------------------------------------ the loop
     def populate_space(self, trial_id):
@@ -154,7 +144,7 @@ class EntropySearchOracle(BaseSearchOracle):
 
         rng = self.next_rng()
         x, y = self.encode_trials(encoder, completed)
-        surrogate = self.fit_surrogate(x, y, rng, key="objective")
+        surrogate = self.fit_surrogate(x, y, rng)
         pending = [
             t for t in self.ongoing_trials.values()
             if t.status == trial_module.TrialStatus.RUNNING
@@ -173,14 +163,9 @@ class EntropySearchOracle(BaseSearchOracle):
         probs = self.generate_candidates(encoder, x, y, completed, rng)
         features = encoder.probs_to_features(probs)
         max_values = self.sample_max_values(surrogate, np.vstack([features, x]), y, rng)
-        cost_model = self.fit_cost_model(encoder, completed, rng)
 
         def score(batch):
-            gain = self.acquisition(surrogate, batch, max_values)
-            if cost_model is not None:
-                log_seconds, _ = cost_model.predict(batch)
-                gain = gain / np.exp(log_seconds)
-            return gain
+            return self.acquisition(surrogate, batch, max_values)
 
         values = self.choose_candidate(encoder, probs, score(features), score)
         if values is None:
@@ -204,17 +189,16 @@ class EntropySearchOracle(BaseSearchOracle):
         y = sign * np.array([float(t.score) for t in trials])
         return x, y
 
-    def fit_surrogate(self, x, y, rng, key="objective"):
+    def fit_surrogate(self, x, y, rng):
         """Fits a `GaussianProcessSurrogate`, warm-started from the last fit.
 
         Args:
             x: features (n, d). y: targets (n,). rng: a numpy Generator.
-            key: which warm start to use ("objective" or "cost").
 
         Returns:
             The fitted surrogate (anything with `predict(x) -> (mean, std)`).
         """
-        theta = self._theta.get(key)
+        theta = self._theta
         # NOTE: a random restart only every fifth proposal (or without a warm
         # start): the warm start is usually at the optimum already, and each
         # restart costs as much as the whole rest of the proposal.
@@ -222,22 +206,8 @@ class EntropySearchOracle(BaseSearchOracle):
         surrogate = GaussianProcessSurrogate(
             num_restarts=restarts, seed=int(rng.integers(2**31 - 1))
         ).fit(x, y, theta=theta)
-        self._theta[key] = [float(v) for v in surrogate.theta]
+        self._theta = [float(v) for v in surrogate.theta]
         return surrogate
-
-    def fit_cost_model(self, encoder, trials, rng):
-        """A GP on log trial duration (only when `cost_aware`), or None."""
-        if not self.cost_aware:
-            return None
-        durations = self.trial_durations()
-        timed = [t for t in trials if t.trial_id in durations]
-        if len(timed) < 3:
-            return None
-        x = np.array([encoder.encode(t.hyperparameters.values) for t in timed])
-        log_seconds = np.log(
-            np.maximum([durations[t.trial_id] for t in timed], 1e-3)
-        )
-        return self.fit_surrogate(x, log_seconds, rng, key="cost")
 
     def generate_candidates(self, encoder, x, y, trials, rng):
         """Candidate points in the probability space.
@@ -364,19 +334,18 @@ class EntropySearchOracle(BaseSearchOracle):
                 "num_initial_points": self.num_initial_points,
                 "num_max_samples": self.num_max_samples,
                 "num_candidates": self.num_candidates,
-                "cost_aware": self.cost_aware,
                 "kernel_theta": self._theta,
             }
         )
         return state
 
     def set_state(self, state):
-        # NOTE: num_initial_points, num_max_samples, num_candidates and
-        # cost_aware are the user's settings: the constructor's values win
-        # over the saved ones (KerasTuner issue #803). Only search progress
-        # is restored.
+        # NOTE: num_initial_points, num_max_samples and num_candidates are the
+        # user's settings: the constructor's values win over the saved ones
+        # (KerasTuner issue #803). Only search progress is restored.
         super().set_state(state)
-        self._theta = dict(state.get("kernel_theta", {"objective": None, "cost": None}))
+        theta = state.get("kernel_theta")
+        self._theta = [float(v) for v in theta] if isinstance(theta, list) else None
 
 
 class EntropySearch(keras_tuner.Tuner):
@@ -405,7 +374,6 @@ class EntropySearch(keras_tuner.Tuner):
         num_initial_points=None,
         num_max_samples=10,
         num_candidates=1024,
-        cost_aware=False,
         seed=None,
         hyperparameters=None,
         tune_new_entries=True,
@@ -420,7 +388,6 @@ class EntropySearch(keras_tuner.Tuner):
             num_initial_points=num_initial_points,
             num_max_samples=num_max_samples,
             num_candidates=num_candidates,
-            cost_aware=cost_aware,
             seed=seed,
             hyperparameters=hyperparameters,
             tune_new_entries=tune_new_entries,

@@ -8,21 +8,19 @@ from kt_nasrepair.oracles._base import BaseSearchOracle
 
 
 class QuasiRandomSearchOracle(BaseSearchOracle):
-    """Random search over a KerasTuner space, quasi-random by default.
+    """Quasi-random search over a KerasTuner space.
 
-    With `sampler="sobol"` the i-th trial uses the i-th point of a scrambled
-    Sobol sequence (Owen 1998; scipy.stats.qmc), one coordinate per tunable
-    hyperparameter, mapped through that hyperparameter's own `prob_to_value`,
-    so the trials cover the space more evenly than independent draws while
-    `step`, `log` sampling and conditions are kept. `sampler="uniform"` draws
-    independent uniform points. A configuration is never proposed twice; a
-    finite space is enumerated without replacement once the sequence only
-    hits tried configurations, and the search reports `STOPPED` when every
-    configuration has been tried.
+    The i-th trial uses the i-th point of a scrambled Sobol sequence (Owen
+    1998; scipy.stats.qmc), one coordinate per tunable hyperparameter, mapped
+    through that hyperparameter's own `prob_to_value`, so the trials cover
+    the space more evenly than independent draws while `step`, `log`
+    sampling and conditions are kept. A configuration is never proposed
+    twice; a finite space is enumerated without replacement once the
+    sequence only hits tried configurations, and the search reports
+    `STOPPED` when every configuration has been tried.
 
-    The arguments KerasTuner's `RandomSearchOracle` also takes keep its
-    positions, so a positional call written for it means the same here; the
-    arguments of this class only (`sampler`) are keyword-only.
+    The arguments are those of KerasTuner's `RandomSearchOracle`, in the same
+    positions, so a call written for it means the same here.
 
     Args:
         objective: a string, `keras_tuner.Objective` or list of them, as for
@@ -38,11 +36,10 @@ class QuasiRandomSearchOracle(BaseSearchOracle):
         max_retries_per_trial: retries of a crashed trial. Defaults to 0.
         max_consecutive_failed_trials: failures in a row that stop the
             search. Defaults to 3.
-        sampler: keyword-only, "sobol" (default) or "uniform".
 
     Raises:
-        ValueError: for `max_trials` < 1, a `seed` that is not an integer >= 0, an unknown
-            `sampler`, `max_retries_per_trial` < 0 or `max_consecutive_failed_trials` < 1.
+        ValueError: for `max_trials` < 1, a `seed` that is not an integer >= 0,
+            `max_retries_per_trial` < 0 or `max_consecutive_failed_trials` < 1.
         TypeError: for `hyperparameters` that are not a `keras_tuner.HyperParameters`.
 
     Example:
@@ -63,14 +60,11 @@ class QuasiRandomSearchOracle(BaseSearchOracle):
         tune_new_entries=True,
         max_retries_per_trial=0,
         max_consecutive_failed_trials=3,
-        *,
-        sampler="sobol",
     ):
         super().__init__(
             objective=objective,
             max_trials=max_trials,
             seed=seed,
-            sampler=sampler,
             hyperparameters=hyperparameters,
             allow_new_entries=allow_new_entries,
             tune_new_entries=tune_new_entries,
@@ -96,7 +90,7 @@ class QuasiRandomSearch(keras_tuner.Tuner):
     """A `keras_tuner.Tuner` driven by `QuasiRandomSearchOracle`.
 
     Positional arguments are those of `keras_tuner.RandomSearch`, in its
-    order; `sampler` is keyword-only.
+    order.
 
     Args:
         hypermodel: a `HyperModel` or a function `hp -> model`; optional when
@@ -125,8 +119,6 @@ class QuasiRandomSearch(keras_tuner.Tuner):
         allow_new_entries=True,
         max_retries_per_trial=0,
         max_consecutive_failed_trials=3,
-        *,
-        sampler="sobol",
         **kwargs,
     ):
         self.seed = seed
@@ -134,7 +126,6 @@ class QuasiRandomSearch(keras_tuner.Tuner):
             objective=objective,
             max_trials=max_trials,
             seed=seed,
-            sampler=sampler,
             hyperparameters=hyperparameters,
             tune_new_entries=tune_new_entries,
             allow_new_entries=allow_new_entries,

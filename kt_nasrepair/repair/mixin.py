@@ -10,7 +10,6 @@ sit in their own module.
 
 from __future__ import annotations
 
-import math
 import os
 import time
 
@@ -38,7 +37,7 @@ from kt_nasrepair.repair.training import (
 )
 from kt_nasrepair.shape_stable import ShapeStableRunner
 
-WARM_START_POLICIES = ("best_compatible", "best", "none")
+WARM_START_POLICIES = ("best_compatible", "none")
 # Set on KerasTuner's best-epoch callback: which execution and epoch its checkpoint holds.
 _SAVED_ATTRIBUTE = "kt_nasrepair_saved"
 # Hyperband writes these into a trial's values; such a trial has its own epoch budget.
@@ -340,9 +339,6 @@ class RepairMixin:
         if not candidates:
             record["reason"] = "no completed trial to start from yet"
             return record
-        if self.warm_start == "best":
-            candidates = candidates[:1]
-        candidates = self._prefer_parent(trial.trial_id, candidates)
         execution = self._executions.get(trial.trial_id, 0)
         outcome = donors_lib.warm_start(
             model,
@@ -363,25 +359,6 @@ class RepairMixin:
             donor_record = lineage_lib.read_record(self._trial_dir(outcome["donor"]))
             record["donor_epochs"] = lineage_lib.lineage_epochs(donor_record)
         return record
-
-    def _prefer_parent(self, trial_id, candidates):
-        """Puts first the trial an oracle grew this one from (`GrowOracle.parent_of`).
-
-        The oracle chose the configuration as one or two Net2Net steps from that parent;
-        reachability is still checked like any other candidate's.
-        """
-        parent_of = getattr(self.oracle, "parent_of", None)
-        parent_id = parent_of(trial_id) if callable(parent_of) else None
-        if parent_id is None or self.warm_start == "none":
-            return candidates
-        parent = next((t for t in candidates if t.trial_id == parent_id), None)
-        if parent is None:
-            trials = getattr(self.oracle, "trials", {})
-            parent = trials.get(parent_id)
-            if parent is None or parent.status != "COMPLETED" or parent.score is None \
-                    or not math.isfinite(parent.score):
-                return candidates
-        return [parent] + [t for t in candidates if t.trial_id != parent_id]
 
     # -- training in segments: growth and the warm budget ---------------------------------
 

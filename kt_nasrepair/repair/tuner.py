@@ -5,8 +5,6 @@ The tuner only wires an oracle; the behaviour is `RepairMixin`'s (`repair/mixin.
 
 from __future__ import annotations
 
-import math
-
 import keras_tuner
 
 from kt_nasrepair import morph
@@ -14,7 +12,7 @@ from kt_nasrepair.progress import SearchProgressMixin
 from kt_nasrepair.repair.bookkeeping import LeanTrialsMixin
 from kt_nasrepair.repair.mixin import RepairMixin, check_repair_arguments
 
-STRATEGIES = ("entropy", "random", "grow")
+STRATEGIES = ("entropy", "quasi_random")
 # Oracle arguments a user may give either to `RepairTuner` or to the oracle, not both.
 _ORACLE_ARGUMENTS = ("objective", "max_trials", "hyperparameters", "tune_new_entries",
                      "allow_new_entries", "max_retries_per_trial",
@@ -52,15 +50,13 @@ class RepairTuner(LeanTrialsMixin, RepairMixin, SearchProgressMixin, keras_tuner
             `objective`, `max_trials`, `seed` and the other oracle arguments.
         objective: The objective (e.g. `"val_accuracy"`), when `oracle` is omitted.
         max_trials: Number of trials, when `oracle` is omitted. Defaults to 10.
-        strategy: `"entropy"` (`EntropySearchOracle`), `"random"`
-            (`QuasiRandomSearchOracle`) or `"grow"` (`GrowOracle`: after a few small seed
-            trials, neighbours of the best trials one or two Net2Net steps away, each
-            warm-started from the trial it was grown from).
+        strategy: `"entropy"` (`EntropySearchOracle`) or `"quasi_random"`
+            (`QuasiRandomSearchOracle`: scrambled Sobol points).
             A `keras_tuner.oracles.HyperbandOracle` cannot be passed as `oracle`: its budget
             lives in `keras_tuner.Hyperband.run_trial`; use
             `kt_nasrepair.with_repair(keras_tuner.Hyperband)` instead.
-        warm_start: `"best_compatible"` (the best completed trial the target is reachable
-            from), `"best"` (only the best completed trial) or `"none"` (always cold).
+        warm_start: `"best_compatible"` (the best trial of the donor pool the target is
+            reachable from) or `"none"` (always cold).
         donor_pool: The share, best first, of the 25 best completed trials that may be
             donors (at least one always may). The default 0.5 keeps poor networks, whose
             bottlenecks would be inherited, from being grown; 1.0 lets any of those 25 be a
@@ -140,7 +136,7 @@ class RepairTuner(LeanTrialsMixin, RepairMixin, SearchProgressMixin, keras_tuner
         )
         if oracle is None:
             oracle_kwargs["max_trials"] = 10 if max_trials is None else max_trials
-            oracle = _make_oracle(strategy, hypermodel, seed=seed, **oracle_kwargs)
+            oracle = _make_oracle(strategy, seed=seed, **oracle_kwargs)
         else:
             # The morphing noise then follows the oracle's own seed.
             _check_given_oracle(oracle, {**oracle_kwargs, "seed": seed})
@@ -151,17 +147,9 @@ class RepairTuner(LeanTrialsMixin, RepairMixin, SearchProgressMixin, keras_tuner
         super().__init__(oracle=oracle, hypermodel=hypermodel, **tuner_kwargs)
 
 
-def _make_oracle(strategy, hypermodel, **kwargs):
+def _make_oracle(strategy, **kwargs):
     from kt_nasrepair import oracles
-    from kt_nasrepair.hypermodel import DenseHyperModel
 
-    if strategy == "grow":
-        if isinstance(hypermodel, DenseHyperModel):
-            # What the oracle's cost model and reachability check need of the space.
-            kwargs["input_units"] = int(math.prod(hypermodel.input_shape))
-            if isinstance(hypermodel.activation, str):
-                kwargs["activation"] = hypermodel.activation
-        return oracles.GrowOracle(**kwargs)
     cls = oracles.EntropySearchOracle if strategy == "entropy" else oracles.QuasiRandomSearchOracle
     return cls(**kwargs)
 

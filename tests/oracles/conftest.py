@@ -4,15 +4,13 @@ import keras_tuner
 import pytest
 
 from kt_nasrepair.oracles import EntropySearchOracle
-from kt_nasrepair.oracles import GrowOracle
 from kt_nasrepair.oracles import QuasiRandomSearchOracle
 
 # Small candidate sets and few initial points keep the suite fast; the
 # behaviour under test does not depend on them.
 ORACLES = {
-    "random": (QuasiRandomSearchOracle, {}),
+    "quasi_random": (QuasiRandomSearchOracle, {}),
     "entropy": (EntropySearchOracle, {"num_initial_points": 3, "num_candidates": 128}),
-    "grow": (GrowOracle, {"num_initial_points": 3}),
 }
 
 

@@ -1,12 +1,8 @@
-"""QuasiRandomSearchOracle specifics, the two thin tuners and the deprecated names."""
-
-import warnings
+"""QuasiRandomSearchOracle specifics and the two thin tuners."""
 
 import keras_tuner
 import numpy as np
-import pytest
 
-import kt_nasrepair
 from kt_nasrepair.oracles import EntropySearch
 from kt_nasrepair.oracles import EntropySearchOracle
 from kt_nasrepair.oracles import QuasiRandomSearch
@@ -30,19 +26,6 @@ def test_sobol_points_are_stratified(drive_oracle):
     assert sorted(int(x * 16) for x in xs) == list(range(16))
 
 
-def test_uniform_sampler_is_seeded_and_exhausts_a_finite_space(drive_oracle, tmp_path):
-    hps = keras_tuner.HyperParameters()
-    hps.Int("a", 1, 4)
-    hps.Choice("b", ["x", "y", "z"])
-    oracle = QuasiRandomSearchOracle(
-        objective="loss", max_trials=50, seed=3, sampler="uniform", hyperparameters=hps
-    )
-    stopped = drive_oracle(oracle, lambda v: {"loss": v["a"]}, 50)
-    assert stopped is not None and stopped.status == "STOPPED"
-    configs = {(t.hyperparameters.values["a"], t.hyperparameters.values["b"]) for t in oracle.trials.values()}
-    assert len(oracle.trials) == len(configs) == 12
-
-
 class QuadraticRandomSearch(QuasiRandomSearch):
     def run_trial(self, trial, *args, **kwargs):
         return (trial.hyperparameters.Float("x", 0.0, 1.0) - 0.25) ** 2
@@ -55,16 +38,16 @@ class QuadraticEntropySearch(EntropySearch):
 
 def test_tuners_wire_their_oracles(tmp_path):
     random_tuner = QuadraticRandomSearch(
-        max_trials=6, seed=1, sampler="uniform", directory=str(tmp_path), project_name="r"
+        max_trials=6, seed=1, directory=str(tmp_path), project_name="r"
     )
     entropy_tuner = QuadraticEntropySearch(
         max_trials=8, seed=1, num_initial_points=3, num_max_samples=4, num_candidates=64,
-        cost_aware=True, directory=str(tmp_path), project_name="e",
+        directory=str(tmp_path), project_name="e",
     )
     assert isinstance(random_tuner.oracle, QuasiRandomSearchOracle)
-    assert random_tuner.oracle.sampler == "uniform"
+    assert (random_tuner.oracle.max_trials, random_tuner.oracle.seed) == (6, 1)
     assert isinstance(entropy_tuner.oracle, EntropySearchOracle)
-    assert (entropy_tuner.oracle.num_max_samples, entropy_tuner.oracle.cost_aware) == (4, True)
+    assert (entropy_tuner.oracle.num_max_samples, entropy_tuner.oracle.num_candidates) == (4, 64)
     random_tuner.search(verbose=0)
     entropy_tuner.search(verbose=0)
     assert len(random_tuner.oracle.trials) == 6
@@ -88,41 +71,3 @@ def test_positional_arguments_mean_what_they_mean_in_keras_tuner():
                  "max_retries_per_trial", "max_consecutive_failed_trials"):
         assert getattr(oracle, name) == getattr(reference, name), name
     assert oracle.hyperparameters.get("x") == reference.hyperparameters.get("x")
-    assert oracle.sampler == "sobol"
-
-
-def test_sampler_is_keyword_only(tmp_path):
-    with pytest.raises(TypeError, match="positional"):
-        QuasiRandomSearchOracle("loss", 7, 3, one_float_space(), True, True, 0, 3, "uniform")
-    with pytest.raises(TypeError, match="positional"):
-        QuasiRandomSearch(build_nothing, "loss", 7, 3, None, True, True, 0, 3, "uniform")
-    tuner = QuasiRandomSearch(
-        build_nothing, "loss", 7, 3, sampler="uniform", directory=str(tmp_path), project_name="k"
-    )
-    assert (tuner.oracle.sampler, tuner.oracle.max_trials, tuner.oracle.seed) == ("uniform", 7, 3)
-
-
-def test_old_names_are_deprecated_aliases_with_their_old_signature(tmp_path):
-    with pytest.warns(DeprecationWarning, match="QuasiRandomSearchOracle") as caught:
-        # The old positional order: sampler before hyperparameters.
-        oracle = kt_nasrepair.RandomSearchOracle("loss", 5, 2, "uniform", one_float_space())
-    assert caught[0].filename == __file__
-    assert isinstance(oracle, QuasiRandomSearchOracle)
-    assert (oracle.sampler, oracle.seed) == ("uniform", 2)
-    assert oracle.hyperparameters.get("x") == 0.0
-    with pytest.warns(DeprecationWarning, match="`kt_nasrepair.QuasiRandomSearch`"):
-        tuner = kt_nasrepair.oracles.RandomSearch(
-            build_nothing, "loss", 5, 2, "uniform", directory=str(tmp_path), project_name="old"
-        )
-    assert isinstance(tuner, QuasiRandomSearch)
-    assert isinstance(tuner.oracle, QuasiRandomSearchOracle)
-    assert tuner.oracle.sampler == "uniform"
-
-
-def test_new_names_do_not_warn(tmp_path):
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", DeprecationWarning)
-        QuasiRandomSearchOracle(objective="loss")
-        QuasiRandomSearch(
-            build_nothing, objective="loss", directory=str(tmp_path), project_name="new"
-        )

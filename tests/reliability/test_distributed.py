@@ -25,7 +25,7 @@ def _free_port():
         return sock.getsockname()[1]
 
 
-@pytest.mark.parametrize("strategy", ["entropy", "random"])
+@pytest.mark.parametrize("strategy", ["entropy", "quasi_random"])
 def test_chief_and_two_workers_share_warm_starts_and_survive_a_killed_worker(tmp_path, strategy):
     directory, logs = tmp_path / "runs", tmp_path / "logs"
     project = directory / "distributed"

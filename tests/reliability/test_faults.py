@@ -90,9 +90,9 @@ def test_failed_trials_are_not_surrogate_data(tmp_path):
     seen = []
     fit_surrogate = oracle.fit_surrogate
 
-    def spy(x, y, rng, key="objective"):
+    def spy(x, y, rng):
         seen.append((np.array(x), np.array(y)))
-        return fit_surrogate(x, y, rng, key=key)
+        return fit_surrogate(x, y, rng)
 
     oracle.fit_surrogate = spy
     completed = 0

@@ -53,7 +53,7 @@ def _data(n=48):
 
 def _tuner(cls, tmp_path, max_trials=3, **kwargs):
     return cls(_hypermodel(), objective="val_accuracy", max_trials=max_trials,
-               strategy="random", seed=3, donor_pool=1.0, directory=str(tmp_path),
+               strategy="quasi_random", seed=3, donor_pool=1.0, directory=str(tmp_path),
                project_name="p", **kwargs)
 
 
@@ -213,7 +213,7 @@ JAX_SCRIPT = textwrap.dedent("""
     y = np.eye(3, dtype="float32")[rng.integers(0, 3, 32)]
     tuner = Lean(DenseHyperModel(input_shape=(8,), num_classes=3, num_layers=(1, 1),
                                  units=(2, 4, 2)),
-                 objective="val_accuracy", max_trials=1, strategy="random", seed=0,
+                 objective="val_accuracy", max_trials=1, strategy="quasi_random", seed=0,
                  directory=sys.argv[1], project_name="p")
     tuner.search(x, y, epochs=1, validation_split=0.25, verbose=0)
     import jax

