@@ -94,14 +94,21 @@ class MemberDense(keras.layers.Layer):
 
 
 class MemberOutput(keras.layers.Layer):
-    """Member `index`'s slice of a `(K, B, outputs)` tensor."""
+    """Member `index`'s slice of a `(K, B, outputs)` tensor, through the output activation.
 
-    def __init__(self, index, **kwargs):
+    The activation comes after the slice, as in a compact model's last Dense layer: Keras's
+    softmax and sigmoid keep their logits on the output, and the crossentropy losses then
+    compute from the logits (a clipped probability would give other values and gradients
+    where the outputs saturate).
+    """
+
+    def __init__(self, index, activation="linear", **kwargs):
         super().__init__(**kwargs)
         self.index = int(index)
+        self.activation = keras.activations.get(activation)
 
     def call(self, inputs):
-        return inputs[self.index]
+        return self.activation(inputs[self.index])
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[1:])
@@ -179,10 +186,10 @@ class PopulationDenseModel(keras.Model):
                                 dropout=dropout, name=f"member_dense_{i}")
             x = layer(x)
             hidden.append(layer)
-        output = MemberDense(members, outputs, output_activation, hidden=False,
-                             name="member_output")
+        output = MemberDense(members, outputs, "linear", hidden=False, name="member_output")
         logits = output(x)
-        heads = [MemberOutput(k, name=member_name(k))(logits) for k in range(members)]
+        heads = [MemberOutput(k, output_activation, name=member_name(k))(logits)
+                 for k in range(members)]
         super().__init__(inputs=inputs, outputs=heads, name=name)
         self.members = int(members)
         self.hidden_layers = hidden

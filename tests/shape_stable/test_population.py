@@ -137,3 +137,29 @@ def test_more_members_than_slots_is_an_error():
     models = [_compact([4], 1e-2) for _ in range(3)]
     with pytest.raises(ValueError, match="3 members do not fit in 2 slots"):
         _population(models, [1e-2] * 3, slots=2)
+
+
+def test_a_saturated_softmax_member_gets_the_loss_it_gets_alone():
+    # Keras computes a softmax output's crossentropy from its logits: the population's
+    # outputs must keep them, or a saturated member gets a clipped loss (and no divergence).
+    rng = np.random.default_rng(0)
+    x = rng.random((64, 12)).astype("float32")
+    y = keras.utils.to_categorical(rng.integers(0, 3, 64), 3)
+    models = []
+    for width, rate in [(8, 1e12), (4, 1e-3)]:
+        model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(width, "relu"),
+                                  keras.layers.Dense(3, "softmax")])
+        model.compile(optimizer=keras.optimizers.SGD(rate), loss="categorical_crossentropy")
+        models.append(model)
+    twin = keras.models.clone_model(models[0])
+    twin.set_weights(models[0].get_weights())
+    twin.compile(optimizer=keras.optimizers.SGD(1e12), loss="categorical_crossentropy")
+    alone = twin.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    population = PopulationDenseModel(2, (12,), "relu", False, 3, "softmax", 1, 8)
+    population.compile_members(models[0].get_compile_config())
+    population.start([(m, dense_spec(m)[0], r) for m, r in zip(models, [1e12, 1e-3])])
+    fused = population.fit(x, population.targets(y), batch_size=16, epochs=1, shuffle=False,
+                           verbose=0)
+    np.testing.assert_allclose(fused.history["m0_loss"], alone.history["loss"], rtol=1e-5,
+                               equal_nan=True)
+    assert np.isfinite(fused.history["m1_loss"]).all()
