@@ -102,7 +102,7 @@ def build_from_data(model, args, kwargs, rebuild):
         model: The trial's freshly built model.
         args: The positional arguments of `search()` (`x` first).
         kwargs: Its keyword arguments.
-        rebuild: Returns a fresh model; called when building from the data raised, since
+        rebuild: Returns a fresh model; called when building from the data failed, since
             the model may then be half built.
 
     Returns:
@@ -129,16 +129,18 @@ def build_from_data(model, args, kwargs, rebuild):
         return model, args, kwargs, f"no input shape in the data: {error}"
     except Exception as error:  # a PyDataset whose first batch raises, say: fit will tell
         return model, args, kwargs, f"no sample read ({type(error).__name__}: {error})"
+    failure = None
     try:
         with warnings.catch_warnings():
-            # Keras warns when it cannot build a model from a shape; the outcome is checked.
+            # A symbolic call builds every kind of model as its first batch would (and marks
+            # it built, which `build_from_config` does not do for a subclassed model).
             warnings.simplefilter("ignore")
-            model.build_from_config({"input_shape": shapes})
+            model(keras.tree.map_shape_structure(keras.KerasTensor, shapes))
     except Exception as error:
-        return rebuild(), args, kwargs, (
-            f"building it from the input shape {shapes} failed ({type(error).__name__}: "
-            f"{error})"
-        )
-    if not model.built or not model.weights:
-        return model, args, kwargs, f"it cannot be built from the input shape {shapes}"
-    return model, args, kwargs, None
+        failure = f" ({type(error).__name__}: {error})"
+    if failure is None and model.built and model.weights:
+        return model, args, kwargs, None
+    # A failed build may leave layers half built: train a fresh model, built by `fit`.
+    return rebuild(), args, kwargs, (
+        f"building it from the input shape {shapes} failed{failure or ''}"
+    )
