@@ -36,7 +36,9 @@ def main(argv=None):
         project_name=f"nas_mnist_{args.strategy}_{args.dataset}",
     )
     cli.announce_resume(tuner)
-    # verbose=0 mutes Keras's per-epoch output; the tuner still prints one line per trial.
+    # verbose=0 mutes Keras's per-epoch output and KerasTuner's display; show_progress keeps
+    # the one line per trial.
+    tuner.show_progress = True
     tuner.search(x_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
                  validation_split=0.2, verbose=0)
     print(results_table(tuner))

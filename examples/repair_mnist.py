@@ -35,7 +35,9 @@ def main(argv=None):
     )
     repair = NeuralRepair(grow_on_plateau=True, monitor="val_accuracy", patience=3)
     cli.announce_resume(tuner)
-    # verbose=0 mutes Keras's per-epoch output; the tuner still prints one line per trial.
+    # verbose=0 mutes Keras's per-epoch output and KerasTuner's display; show_progress keeps
+    # the one line per trial.
+    tuner.show_progress = True
     tuner.search(x_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
                  validation_split=0.2, callbacks=[repair], verbose=0)
     lineage = tuner.lineage()

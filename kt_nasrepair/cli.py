@@ -175,7 +175,9 @@ def main(argv=None) -> int:
         f"Searching {args.max_trials} architectures, {args.epochs} epochs each, "
         f"on {len(x_train)} training digits ({args.dataset}); trials in {tuner.project_dir}"
     )
-    # verbose=0 mutes Keras's per-epoch output; the tuner still prints one line per trial.
+    # verbose=0 mutes Keras's per-epoch output and KerasTuner's display; show_progress keeps
+    # the one line per trial.
+    tuner.show_progress = True
     tuner.search(x_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
                  validation_split=0.2, verbose=0)
     lineage = tuner.lineage()

@@ -8,9 +8,9 @@ trial 7/20 | 3 x 64 relu | warm from 05 | val_accuracy 0.9588 | best 0.9612 (tri
 ```
 
 It only calls `print` on a stream (no carriage returns, no cursor control), so it reads the same
-in a terminal, a notebook and a CI log, and it never touches KerasTuner's display. The line does
-not follow `search(verbose=...)`, which keeps muting Keras's per-epoch output: set
-`tuner.show_progress = False` to silence it.
+in a terminal, a notebook and a CI log, and it never touches KerasTuner's display. Like that
+display, it is printed unless `search(verbose=0)`; `tuner.show_progress = True` prints it even
+then (Keras's per-epoch output muted, one line per trial), `False` never.
 """
 
 from __future__ import annotations
@@ -112,13 +112,16 @@ def describe_origin(record: dict | None) -> str | None:
         record: The trial's `repair.json` record, or None when it has none.
 
     Returns:
-        `"warm from 03"`, `"cold"`, with `", grew to [16, 16]"` appended for a trial that grew
-        while training; None when `record` is None.
+        `"warm from 03"`, `"cold"` or, when the record says in a few words why the trial could
+        not be warm-started, e.g. `"cold (not a Dense chain)"`; with `", grew to [16, 16]"`
+        appended for a trial that grew while training; None when `record` is None.
     """
     if record is None:
         return None
     donor = record.get("donor")
     text = "cold" if donor is None else f"warm from {donor}"
+    if donor is None and record.get("short_reason"):
+        text += f" ({record['short_reason']})"
     growth = record.get("growth") or []
     if growth:
         text += f", grew to {growth[-1].get('widths_after')}"
@@ -369,9 +372,10 @@ class SearchProgressMixin:
     Put it first among the bases: `class MyTuner(SearchProgressMixin, keras_tuner.RandomSearch)`,
     or use `with_progress(keras_tuner.RandomSearch)`. Each line shows the trial's count, its
     architecture (`progress_details`), its score, the best so far and the time; a closing line
-    follows the search. The lines are printed whatever `search(verbose=...)` says (`verbose=0`
-    mutes Keras's per-epoch output and KerasTuner's display, not this line); set
-    `tuner.show_progress = False` to mute them, or `tuner.progress_stream` to print elsewhere.
+    follows the search. As KerasTuner's display, the lines are printed unless
+    `search(verbose=0)`: set `tuner.show_progress = True` to print them even then (the lines
+    alone, Keras's per-epoch output muted), `False` to mute them, or `tuner.progress_stream`
+    to print elsewhere.
     After `search()`, `tuner.progress.durations` holds each trial's wall time in seconds, which
     `kt_nasrepair.plot.search_history` accepts as `durations=`. A resumed search counts the
     trials already finished.
@@ -381,12 +385,18 @@ class SearchProgressMixin:
     ```python
     tuner = with_progress(keras_tuner.RandomSearch)(hypermodel, objective="val_accuracy",
                                                     max_trials=20, directory=tmp)
+    tuner.show_progress = True  # the lines although verbose=0 mutes everything else
     tuner.search(x, y, validation_split=0.2, epochs=3, verbose=0)
     ```
     """
 
     progress_stream = None
-    show_progress = True
+    # None: follow search(verbose=...), silent at verbose=0 as KerasTuner's display is.
+    show_progress = None
+
+    def search(self, *fit_args, **fit_kwargs):
+        self._search_verbose = fit_kwargs.get("verbose", "auto")
+        return super().search(*fit_args, **fit_kwargs)
 
     def on_search_begin(self):
         super().on_search_begin()
@@ -399,7 +409,10 @@ class SearchProgressMixin:
         ]
         best = oracle.get_best_trials(1) if finished else []
         stream = self.progress_stream
-        if not self.show_progress:
+        show = self.show_progress
+        if show is None:
+            show = getattr(self, "_search_verbose", "auto") != 0
+        if not show:
             stream = io.StringIO()  # silent, but the durations are still measured
         self.progress = SearchProgress(
             total=oracle.max_trials,

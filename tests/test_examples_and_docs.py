@@ -52,10 +52,11 @@ def test_main_job_prints_progress_and_resumes(tmp_path):
     # One progress line per trial during the search, although search() runs with verbose=0.
     lines = [line for line in out.splitlines() if line.startswith("trial ")]
     assert [line.split(" | ")[0] for line in lines] == ["trial 1/3", "trial 2/3", "trial 3/3"]
-    assert lines[0].split(" | ")[2] == "cold"  # the first trial has nothing to grow from
+    # The first trial has nothing to grow from, and says so.
+    assert lines[0].split(" | ")[2] == "cold (no finished trial yet)"
     for line in lines:
         fields = line.split(" | ")
-        assert fields[2] == "cold" or fields[2].startswith("warm from "), line
+        assert fields[2].startswith(("cold (", "warm from ")), line
         assert fields[3].startswith("val_accuracy ") and fields[4].startswith("best ")
         assert fields[5].startswith("elapsed ")
     assert "Resuming" not in out

@@ -73,6 +73,11 @@ def _model_layers(model) -> tuple[list, keras.layers.Layer | None]:
         inputs, outputs = model.inputs, model.outputs
     except (AttributeError, ValueError):
         inputs = outputs = None
+    if not inputs and model.built:
+        raise NotMorphableError(
+            f"Model {model.name!r} is a subclassed model: its layers form no graph to read; "
+            "only Sequential and functional models can be morphed."
+        )
     if not inputs:
         raise NotMorphableError(
             f"Model {model.name!r} is not built; build it with an `Input` (or call it once) "

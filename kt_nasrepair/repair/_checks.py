@@ -6,9 +6,13 @@ bookkeeping (`KeyError: 'val_f1'` for an objective the model never reports).
 
 from __future__ import annotations
 
+import numbers
+
 import keras
 import numpy as np
-from keras_tuner.errors import FailedTrialError
+from keras_tuner.errors import FailedTrialError, FatalTypeError, FatalValueError
+
+_FIT = "HyperModel.fit()"
 
 
 def check_input_shapes(model, trial_id, args, kwargs) -> None:
@@ -41,6 +45,53 @@ def check_input_shapes(model, trial_id, args, kwargs) -> None:
                     f"{data.shape} (one sample: {data.shape[1:]}). Check that the data "
                     "matches the hypermodel's `input_shape`."
                 )
+
+
+def check_fit_results(results, objective) -> None:
+    """Stops the search when `HyperModel.fit()` returned something KerasTuner cannot score.
+
+    The same rules and wording as KerasTuner's own check, which it applies to what its
+    `_build_and_fit_model` gets back from `HyperModel.fit()`: a number, a dict holding the
+    objective, a `History`, or a list of these. The message names `HyperModel.fit()`, the
+    code the user wrote (without this check, KerasTuner's later check of `Tuner.run_trial()`
+    would name the tuner instead).
+
+    Raises:
+        FatalTypeError: for None, an unsupported type, or anything but a number or a dict
+            holding the default objective when no `objective` was given.
+        FatalValueError: for a dict without the objective.
+    """
+    if isinstance(results, list):
+        for result in results:
+            check_fit_results(result, objective)
+        return
+    if isinstance(results, numbers.Real) and not isinstance(results, bool):
+        return
+    if results is None:
+        raise FatalTypeError(
+            f"The return value of {_FIT} is None. Did you forget to return the metrics?"
+        )
+    received = f"Received: {results!r} of type {type(results)}."
+    if type(objective).__name__ == "DefaultObjective" and not (
+        isinstance(results, dict) and objective.name in results
+    ):
+        raise FatalTypeError(
+            f"Expected the return value of {_FIT} to be a single float when `objective` "
+            f"is left unspecified. {received}"
+        )
+    if isinstance(results, dict):
+        if objective.name not in results:
+            raise FatalValueError(
+                f"Expected the returned dictionary from {_FIT} to have the specified "
+                f"objective, {objective.name}, as one of the keys. Received: {results}."
+            )
+        return
+    if isinstance(results, keras.callbacks.History):
+        return
+    raise FatalTypeError(
+        f"Expected the return value of {_FIT} to be one of float, dict, "
+        f"keras.callbacks.History, or a list of one of these types. {received}"
+    )
 
 
 def check_objective_reported(results, objective) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import zlib
 
+import keras
 import keras_tuner
 import numpy as np
 
@@ -137,6 +138,15 @@ def warm_start(model, candidates, *, load_donor, noise_std, seed, probe=None,
         }
     return {"donor": None, "ops": [], "transfer_seconds": None, "max_deviation": None,
             "reason": "; ".join(refusals), "refused": refusals}
+
+
+def refusal_label(model) -> str:
+    """A few words on why `morph` cannot read `model` (for the progress line)."""
+    if not model.built:
+        return "model not built"
+    if not isinstance(model, keras.Sequential) and not hasattr(model, "inputs"):
+        return "subclassed model"
+    return "not a Dense chain"
 
 
 def _worst_deviation(report):

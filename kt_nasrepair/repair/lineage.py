@@ -17,6 +17,7 @@ def new_record(trial_id) -> dict:
         "donor": None,
         "ops": [],
         "reason": None,
+        "short_reason": None,
         "refused": [],
         "growth": [],
         "growth_skipped": [],

@@ -25,8 +25,13 @@ from kt_nasrepair.repair import budget as budget_lib
 from kt_nasrepair.repair import checkpoints
 from kt_nasrepair.repair import donors as donors_lib
 from kt_nasrepair.repair import growth as growth_lib
+from kt_nasrepair.repair import lazy_build
 from kt_nasrepair.repair import lineage as lineage_lib
-from kt_nasrepair.repair._checks import check_input_shapes, check_objective_reported
+from kt_nasrepair.repair._checks import (
+    check_fit_results,
+    check_input_shapes,
+    check_objective_reported,
+)
 from kt_nasrepair.repair.callback import NeuralRepair
 from kt_nasrepair.repair.population import PopulationSearch, auto_population_size
 from kt_nasrepair.repair.training import (
@@ -42,6 +47,9 @@ WARM_START_POLICIES = ("best_compatible", "none")
 _SAVED_ATTRIBUTE = "kt_nasrepair_saved"
 # Hyperband writes these into a trial's values; such a trial has its own epoch budget.
 _HYPERBAND_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/trial_id")
+# Bound at import: whatever `keras_tuner.Tuner` names later (a test's substitute), a donor is
+# rebuilt by KerasTuner's own plain build.
+_PLAIN_BUILD_HYPERMODEL = keras_tuner.Tuner._build_hypermodel
 
 
 def check_repair_arguments(warm_start, donor_pool, noise_std, growth_factor, warm_epochs,
@@ -172,7 +180,7 @@ class RepairMixin:
         with keras_tuner.engine.tuner.maybe_distribute(self.distribution_strategy):
             model = checkpoints.stored_architecture(trial_dir)
             if model is None:
-                model = keras_tuner.Tuner._build_hypermodel(self, trial.hyperparameters.copy())
+                model = _PLAIN_BUILD_HYPERMODEL(self, trial.hyperparameters.copy())
             checkpoints.build_if_needed(
                 model, read_json(self._get_build_config_fname(trial.trial_id))
             )
@@ -224,6 +232,10 @@ class RepairMixin:
         started_at = time.time()
         execution = self._executions[trial.trial_id] = self._executions.get(trial.trial_id, -1) + 1
         model = self._try_build(trial.hyperparameters)
+        # A model without Input gets its weights from the data's shapes, to be warm-started.
+        model, args, kwargs, unbuilt = lazy_build.build_from_data(
+            model, args, kwargs, rebuild=lambda: self._try_build(trial.hyperparameters)
+        )
         try:
             check_input_shapes(model, trial.trial_id, args, kwargs)
         except FailedTrialError as error:
@@ -237,6 +249,8 @@ class RepairMixin:
         probe = donors_lib.probe_batch(args, kwargs, model)
         previous = lineage_lib.read_record(self._trial_dir(trial.trial_id))
         record = self.warm_start_model(trial, model, probe)
+        if unbuilt is not None and record.get("short_reason") == "model not built":
+            record["reason"] += f" ({unbuilt})"
         record.update(started_at=started_at, tuner_id=self.tuner_id, execution=execution)
         # A record without an end is a run that was killed; counting it keeps the history.
         restarts = (previous or {}).get("restarts", 0)
@@ -328,16 +342,19 @@ class RepairMixin:
             )
             return record
         if self.warm_start == "none":
-            record["reason"] = "warm start disabled (warm_start='none')"
+            record.update(reason="warm start disabled (warm_start='none')",
+                          short_reason="warm start off")
             return record
         try:
             morph.describe(model)
         except Exception as error:  # NotMorphableError, or a model morph cannot even read
-            record["reason"] = f"target model cannot be morphed: {error}"
+            record.update(reason=f"target model cannot be morphed: {error}",
+                          short_reason=donors_lib.refusal_label(model))
             return record
         candidates = donors_lib.donor_candidates(self.oracle, trial.trial_id, self.donor_pool)
         if not candidates:
-            record["reason"] = "no completed trial to start from yet"
+            record.update(reason="no completed trial to start from yet",
+                          short_reason="no finished trial yet")
             return record
         execution = self._executions.get(trial.trial_id, 0)
         outcome = donors_lib.warm_start(
@@ -351,6 +368,7 @@ class RepairMixin:
         record.update(outcome)
         if outcome["donor"] is None:
             record["refused"] = []  # the reason lists them
+            record["short_reason"] = "no reachable donor"
             record["reason"] = (
                 f"no eligible donor is reachable (donor_pool={self.donor_pool:g}): "
                 + outcome["reason"]
@@ -392,6 +410,7 @@ class RepairMixin:
             results = self._fit_model(
                 trial, model, *args, **{**kwargs, "initial_epoch": done, "epochs": stop_at}
             )
+            check_fit_results(results, objective)
             segments += 1
             if not log.epochs:
                 # Nothing of ours ran: take the fit as having trained what it was asked.

@@ -156,9 +156,10 @@ def _make_oracle(strategy, **kwargs):
 
 def _check_given_oracle(oracle, oracle_kwargs):
     if not isinstance(oracle, keras_tuner.Oracle):
-        raise TypeError(
-            "`oracle` must be a `keras_tuner.Oracle` instance (or None to build one from "
-            "`strategy`); pass the objective as `objective=`. "
+        # KerasTuner's Tuner raises a ValueError worded so; code written for it catches that.
+        raise ValueError(
+            "Expected `oracle` argument to be an instance of `Oracle` (or None to build one "
+            "from `strategy`); pass the objective as `objective=`. "
             f"Received: oracle={oracle!r}"
         )
     if isinstance(oracle, keras_tuner.oracles.HyperbandOracle):

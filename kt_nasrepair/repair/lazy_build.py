@@ -1,0 +1,146 @@
+"""Builds a lazily built model from one sample of the trial's data, before its warm start.
+
+A `keras.Sequential()` without `Input` (KerasTuner's getting-started `build_model`) or a
+subclassed model has no weights until `fit` sees its first batch, and a model without weights
+cannot be morphed. KerasTuner hands the trial's data to `fit`; its shapes are enough to build
+the model here, exactly as Keras would on that first batch (batch axis `None`), so it can be
+warm-started like any other. Only shapes are read: no batch is consumed, except that a Python
+iterator (a generator) gives its first element, which is put back in front of it.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import itertools
+import warnings
+
+import keras
+
+
+class NoSample(Exception):
+    """The data gives no input shape to build a model from (the message says why)."""
+
+
+def input_shapes(x):
+    """The input shape(s) one batch of `x` has, batch axis `None`.
+
+    Args:
+        x: What `search()` passes as `x`: an array (anything with `shape` and `ndim`), a
+            list, tuple or dict of arrays, a `tf.data.Dataset` (read from its
+            `element_spec`) or a `keras.utils.PyDataset` (its first batch).
+
+    Returns:
+        A shape tuple, or a list/dict of them for several inputs.
+
+    Raises:
+        NoSample: naming what `x` is when it gives no shape (None, a Python iterator, ...).
+    """
+    if x is None:
+        raise NoSample("no `x` given to search()")
+    if hasattr(x, "element_spec"):  # a tf.data.Dataset, read without iterating
+        return _features_shapes(x.element_spec, _spec_shape)
+    if isinstance(x, keras.utils.PyDataset):
+        if not len(x):
+            raise NoSample("an empty PyDataset")
+        return _features_shapes(x[0], _array_shape)
+    return _array_shapes(x)
+
+
+def _spec_shape(spec):
+    shape = getattr(spec, "shape", None)
+    if shape is None:
+        raise NoSample(f"a dataset element of type {type(spec).__name__}")
+    dims = shape.as_list() if hasattr(shape, "as_list") else list(shape)
+    if not dims:
+        raise NoSample("a dataset of scalars (batch it first)")
+    return (None, *dims[1:])
+
+
+def _array_shape(array):
+    if not (hasattr(array, "shape") and getattr(array, "ndim", 0) >= 1):
+        raise NoSample(f"an `x` of type {type(array).__name__}")
+    return (None, *(int(d) if d is not None else None for d in array.shape[1:]))
+
+
+def _array_shapes(x):
+    if isinstance(x, dict):
+        return {key: _array_shapes(value) for key, value in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_array_shapes(value) for value in x]
+    return _array_shape(x)
+
+
+def _features_shapes(element, shape_of):
+    # A dataset yields (x, y) or (x, y, sample_weight): the model sees x.
+    if isinstance(element, tuple) and 2 <= len(element) <= 3:
+        element = element[0]
+    if isinstance(element, dict):
+        return {key: _features_shapes(value, shape_of) for key, value in element.items()}
+    if isinstance(element, (list, tuple)):
+        return [_features_shapes(value, shape_of) for value in element]
+    return shape_of(element)
+
+
+def peek_iterator(x):
+    """`(first element, an iterator equal to x)` for a Python iterator `x`; `x` is advanced
+    by one element, which the returned iterator yields first.
+
+    Raises:
+        NoSample: when `x` is exhausted.
+    """
+    try:
+        first = next(x)
+    except StopIteration:
+        raise NoSample("an exhausted iterator") from None
+    return first, itertools.chain([first], x)
+
+
+def build_from_data(model, args, kwargs, rebuild):
+    """Builds `model` from the trial's data when it has no weights yet.
+
+    Args:
+        model: The trial's freshly built model.
+        args: The positional arguments of `search()` (`x` first).
+        kwargs: Its keyword arguments.
+        rebuild: Returns a fresh model; called when building from the data failed, since
+            the model may then be half built.
+
+    Returns:
+        `(model, args, kwargs, why)`: the model (built, or as `fit` will build it), the
+        arguments to train with (a peeked iterator put back together; nothing else
+        changes) and None when the model is built, else why it is not. Never raises: a
+        model that cannot be built here is left for `fit` to build, as in KerasTuner.
+    """
+    if model.built:
+        return model, args, kwargs, None
+    in_args = bool(args)
+    x = args[0] if in_args else kwargs.get("x")
+    try:
+        if isinstance(x, collections.abc.Iterator):
+            first, x = peek_iterator(x)
+            if in_args:
+                args = (x, *args[1:])
+            else:
+                kwargs = {**kwargs, "x": x}
+            shapes = _features_shapes(first, _array_shape)
+        else:
+            shapes = input_shapes(x)
+    except NoSample as error:
+        return model, args, kwargs, f"no input shape in the data: {error}"
+    except Exception as error:  # a PyDataset whose first batch raises, say: fit will tell
+        return model, args, kwargs, f"no sample read ({type(error).__name__}: {error})"
+    failure = None
+    try:
+        with warnings.catch_warnings():
+            # A symbolic call builds every kind of model as its first batch would (and marks
+            # it built, which `build_from_config` does not do for a subclassed model).
+            warnings.simplefilter("ignore")
+            model(keras.tree.map_shape_structure(keras.KerasTensor, shapes))
+    except Exception as error:
+        failure = f" ({type(error).__name__}: {error})"
+    if failure is None and model.built and model.weights:
+        return model, args, kwargs, None
+    # A failed build may leave layers half built: train a fresh model, built by `fit`.
+    return rebuild(), args, kwargs, (
+        f"building it from the input shape {shapes} failed{failure or ''}"
+    )
