@@ -18,7 +18,7 @@ from kt_nasrepair import RepairTuner, with_repair
 from _repair_support import build_model
 
 TUNERS = {
-    "RepairTuner": lambda **kw: RepairTuner(strategy="random", **kw),
+    "RepairTuner": lambda **kw: RepairTuner(strategy="quasi_random", **kw),
     "with_repair(RandomSearch)": lambda **kw: with_repair(keras_tuner.RandomSearch)(**kw),
 }
 
