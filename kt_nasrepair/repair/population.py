@@ -444,16 +444,23 @@ class PopulationSearch:
         return depth, width
 
     def _pack(self, members):
-        """The longest prefix of `members` (at most K) whose program fits the budget."""
-        members = members[:self.size]
-        while len(members) > 1:
-            depth, width = self._shape(members)
-            in_dim = int(np.prod(members[0].spec.input_shape))
-            macs = dense_macs(in_dim, [width] * depth, members[0].spec.outputs)
-            if self.budget is None or macs * _next_power_of_two(len(members)) <= self.budget:
+        """`members[0]` and, smallest first, the others that fit K and the budget with it."""
+        chosen = [members[0]]
+        for other in sorted(members[1:], key=lambda r: self._macs([r])):
+            if len(chosen) == self.size:
                 break
-            members = members[:-1]
-        return members
+            if self._fits(chosen + [other]):
+                chosen.append(other)
+        return chosen
+
+    def _macs(self, members):
+        depth, width = self._shape(members)
+        spec = members[0].spec
+        return dense_macs(int(np.prod(spec.input_shape)), [width] * depth, spec.outputs)
+
+    def _fits(self, members):
+        return self.budget is None or \
+            self._macs(members) * _next_power_of_two(len(members)) <= self.budget
 
     def _program(self, members):
         depth, width = self._shape(members)

@@ -140,3 +140,27 @@ def test_population_one_trains_one_trial_at_a_time(tmp_path, data):
 def test_bad_population_is_rejected_at_construction(tmp_path, population):
     with pytest.raises(ValueError, match="population"):
         _tuner(tmp_path, population=population)
+
+
+def _request(widths, inputs=784):
+    from kt_nasrepair.repair.population import _Request
+    from kt_nasrepair.shape_stable import DenseSpec
+
+    request = _Request(0, "t", None, None, (), {})
+    request.spec = DenseSpec((inputs,), tuple(widths), "relu", None, 10, "softmax")
+    return request
+
+
+def test_packing_keeps_a_population_under_the_cpu_budget_and_buckets_its_shape():
+    from kt_nasrepair.repair.population import CPU_MACS_BUDGET, PopulationSearch
+
+    search = PopulationSearch(None, 8, {}, max_depth=4, max_width=512)
+    search.budget = CPU_MACS_BUDGET
+    wide, small = _request([512, 512, 512, 512]), [_request([40, 20]) for _ in range(7)]
+    assert search._pack([wide, *small]) == [wide]  # 1.2M multiply-adds: nothing fits beside it
+    packed = search._pack([small[0], wide, *small[1:]])
+    assert packed == small  # the seven small ones, the wide one left for another round
+    assert search._shape(packed) == (2, 64)  # depth and width rounded up to powers of two
+    search.budget = None  # an accelerator: no cap, the whole space in one program
+    assert search._pack([wide, *small]) == [wide, *small]
+    assert search._shape([wide, *small]) == (4, 512)
