@@ -132,6 +132,7 @@ class _Router(keras.callbacks.Callback):
         self.search = search
         self.population = population
         self.members = members  # slot -> _Member, only the active ones
+        self.epochs_ended = 0
 
     def on_epoch_begin(self, epoch, logs=None):
         for member in list(self.members.values()):
@@ -140,6 +141,7 @@ class _Router(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
+        self.epochs_ended += 1
         self.population.unload(list(self.members))
         for slot, member in list(self.members.items()):
             own = member.logs(logs)
@@ -507,6 +509,12 @@ class PopulationSearch:
                 population.fit(first["x"], population.targets(first["y"]), epochs=epochs,
                                initial_epoch=start, callbacks=[router], verbose=0, **data)
             except Exception as error:
+                if router.epochs_ended == 0 and start == requests[0].initial_epoch:
+                    # Nothing trained yet: each trial fits alone, as KerasTuner would run it.
+                    for member in list(members.values()):
+                        del members[member.slot]
+                        self._run_alone(member.request, f"the population failed: {error}")
+                    return
                 for member in list(members.values()):
                     member.request.error = error
                     del members[member.slot]

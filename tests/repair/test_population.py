@@ -164,3 +164,19 @@ def test_packing_keeps_a_population_under_the_cpu_budget_and_buckets_its_shape()
     search.budget = None  # an accelerator: no cap, the whole space in one program
     assert search._pack([wide, *small]) == [wide, *small]
     assert search._shape([wide, *small]) == (4, 512)
+
+
+def test_a_population_that_fails_before_its_first_epoch_falls_back_to_one_at_a_time(
+        tmp_path, data, monkeypatch):
+    from kt_nasrepair.shape_stable.population import PopulationDenseModel
+
+    def broken_fit(self, *args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(PopulationDenseModel, "fit", broken_fit)
+    (x, y), validation = data
+    tuner = _tuner(tmp_path, population=3, max_trials=3, warm_start="none")
+    tuner.search(x, y, epochs=1, validation_data=validation, verbose=0)
+    assert all(t.status == "COMPLETED" for t in tuner.oracle.trials.values())
+    modes = {r["fit_mode"] for r in tuner.lineage().values()}
+    assert modes == {"shape_stable; alone: the population failed: out of memory"}, modes
