@@ -13,12 +13,13 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _run(args, tmp_path, timeout=600):
+def _run(args, tmp_path, timeout=600, stderr=False):
     env = dict(os.environ, KT_NASREPAIR_OFFLINE="1", PYTHONPATH=ROOT)
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # as in a user's shell: the CLI sets its own
     result = subprocess.run([sys.executable, *args], cwd=tmp_path, env=env, timeout=timeout,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stdout
+    return (result.stdout, result.stderr) if stderr else result.stdout
 
 
 def _is_png(path):
@@ -34,37 +35,62 @@ def test_example_quick_runs_offline_and_saves_plots(script, tmp_path):
     out = _run([os.path.join(ROOT, "examples", script), "--quick", "--directory", "runs"],
                tmp_path)
     assert "test accuracy" in out
-    assert out.count("COMPLETED") == 3
+    assert out.count("COMPLETED") == 4
     # One progress line per trial and a closing summary, although search() has verbose=0.
     progress = [line.split(" | ")[0] for line in out.splitlines() if line.startswith("trial ")]
-    assert progress == ["trial 1/3", "trial 2/3", "trial 3/3"]
-    assert any(line.startswith("done: 3 trials in ") for line in out.splitlines())
+    assert progress == [f"trial {n - 1} ({n}/4)" for n in range(1, 5)]
+    assert any(line.startswith("done: 4 trials in ") for line in out.splitlines())
     project = next(p for p in (tmp_path / "runs").iterdir())
     assert _is_png(project / "search_history.png") and _is_png(project / "lineage.png")
 
 
 @pytest.mark.slow
 def test_main_job_prints_progress_and_resumes(tmp_path):
-    args = ["-m", "kt_nasrepair", "--max-trials", "3", "--epochs", "1", "--dataset", "digits",
-            "--directory", "runs"]
-    out = _run(args, tmp_path)
-    assert "donor" in out and out.count("COMPLETED") == 3 and "test accuracy" in out
-    # One progress line per trial during the search, although search() runs with verbose=0.
+    args = ["-m", "kt_nasrepair", "--quick", "--directory", "runs"]
+    out, err = _run(args, tmp_path, stderr=True)
+    assert "donor" in out and out.count("COMPLETED") == 4 and "test accuracy" in out
+    # TensorFlow's load-time INFO lines (printed once per native library) are muted.
+    assert "oneDNN" not in err and "InitializeLog" not in err, err
+    # The true split of validation_split=0.2 (mnist-5k: 4000 training + 1000 test digits).
+    assert ("on 3200 training and 800 validation digits (mnist-5k; 1000 test digits held out)"
+            in out)
+    # One progress line per trial during the search, although search() runs with verbose=0;
+    # each trial is named by its KerasTuner id ("0" for max_trials=4), then the count.
     lines = [line for line in out.splitlines() if line.startswith("trial ")]
-    assert [line.split(" | ")[0] for line in lines] == ["trial 1/3", "trial 2/3", "trial 3/3"]
+    assert [line.split(" | ")[0] for line in lines] == [f"trial {n - 1} ({n}/4)"
+                                                         for n in range(1, 5)]
     assert lines[0].split(" | ")[2] == "cold"  # the first trial has nothing to grow from
+    # --quick shows the product's point: a warm start, and the count of them at the end.
+    warm = sum(line.split(" | ")[2].startswith("warm from ") for line in lines)
+    assert warm >= 1 and f"\n{warm} of 4 trials warm-started" in out
     for line in lines:
         fields = line.split(" | ")
         assert fields[2] == "cold" or fields[2].startswith("warm from "), line
         assert fields[3].startswith("val_accuracy ") and fields[4].startswith("best ")
         assert fields[5].startswith("elapsed ")
     assert "Resuming" not in out
-    assert any(line.startswith("done: 3 trials in ") for line in out.splitlines())
+    assert any(line.startswith("done: 4 trials in ") for line in out.splitlines())
     # The same directory again: it says it resumes, and that nothing was left to run.
     again = _run(args, tmp_path)
-    assert "Resuming the search in" in again and "3 trials already done, 0 left of 3" in again
-    assert "done: no trial left to run (3 already finished)" in again
-    assert "Search time: 0.0" not in again and "trial 1/3" not in again
+    assert "Resuming the search in" in again and "4 trials already done, 0 left of 4" in again
+    assert "done: no trial left to run (4 already finished)" in again
+    assert "Search time: 0.0" not in again and "(1/4)" not in again
+    assert "Searching" not in again  # nothing left: no "Searching 4 architectures"
+    assert f"\n{warm} of 4 trials warm-started" in again
+
+
+def test_main_job_removes_the_temporary_directory_it_made(tmp_path, monkeypatch, capsys):
+    from kt_nasrepair import cli
+
+    monkeypatch.setattr(cli.tempfile, "tempdir", str(tmp_path))
+    assert cli.main(["--max-trials", "1", "--epochs", "1", "--dataset", "digits"]) == 0
+    out = capsys.readouterr().out
+    assert "trials in a temporary directory, removed at the end" in out
+    assert list(tmp_path.iterdir()) == []
+    # A directory the user gave is kept, and resumed next time.
+    assert cli.main(["--max-trials", "1", "--epochs", "1", "--dataset", "digits",
+                     "--directory", str(tmp_path / "kept")]) == 0
+    assert (tmp_path / "kept" / "main").is_dir()
 
 
 def _clean_env():
@@ -99,7 +125,7 @@ def test_cli_parses_without_importing_keras():
             "if m in sys.modules]; assert not loaded, loaded; print(args.max_trials)")
     result = subprocess.run([sys.executable, "-c", code], env=_clean_env(),
                             capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0 and result.stdout.strip() == "3", result.stderr
+    assert result.returncode == 0 and result.stdout.strip() == "4", result.stderr
 
 
 def _example_parse_args():
@@ -118,13 +144,13 @@ def test_examples_and_main_job_share_defaults_and_quick_never_overrides_a_flag()
     main = cli.parse_args(cli.build_parser(), [])
     assert vars(example) == vars(main) == {**cli.DEFAULTS, "quick": False}
     quick = cli.parse_args(cli.build_parser(), ["--quick"])
-    assert (quick.max_trials, quick.epochs, quick.dataset) == (3, 1, cli.DEFAULTS["dataset"])
+    assert (quick.max_trials, quick.epochs, quick.dataset) == (4, 1, cli.DEFAULTS["dataset"])
     explicit = _example_parse_args()("an example", ["--quick", "--epochs", "5",
                                                     "--max-trials", "7"])
     assert (explicit.max_trials, explicit.epochs) == (7, 5)
     # Order does not matter either.
     explicit = cli.parse_args(cli.build_parser(), ["--epochs", "4", "--quick"])
-    assert (explicit.max_trials, explicit.epochs) == (3, 4)
+    assert (explicit.max_trials, explicit.epochs) == (4, 4)
 
 
 @pytest.mark.parametrize("flag", ["--max-trials", "--epochs", "--batch-size"])
@@ -225,6 +251,8 @@ def test_readme_set_up_keeps_two_commands_and_names_the_command_and_docs_extra()
         ".venv/bin/python -m pytest -q\n",
     ]
     assert "`kt-nasrepair`" in readme and "kt-nasrepair --help" in readme
+    # The console script lives in the venv's bin/, which a fresh venv does not put on PATH.
+    assert ".venv/bin/kt-nasrepair" in readme and "source .venv/bin/activate" in readme
     assert 'pip install -e ".[docs]" && mkdocs serve' in readme
     assert "docs/guides/migrating.md" in readme
 
