@@ -27,7 +27,11 @@ from kt_nasrepair.repair import checkpoints
 from kt_nasrepair.repair import donors as donors_lib
 from kt_nasrepair.repair import growth as growth_lib
 from kt_nasrepair.repair import lineage as lineage_lib
-from kt_nasrepair.repair._checks import check_input_shapes, check_objective_reported
+from kt_nasrepair.repair._checks import (
+    check_input_shapes,
+    check_max_trials_accepted,
+    check_objective_reported,
+)
 from kt_nasrepair.repair.callback import NeuralRepair
 from kt_nasrepair.repair.training import (
     EpochLog,
@@ -515,6 +519,7 @@ def with_repair(tuner_class: type) -> type:
     def __init__(self, *args, warm_start="best_compatible", donor_pool=0.5,
                  noise_std=morph.DEFAULT_NOISE_STD, growth_factor=2.0, warm_epochs="auto",
                  repair_seed=None, **kwargs):
+        check_max_trials_accepted(tuner_class, kwargs)
         self._init_repair(warm_start=warm_start, donor_pool=donor_pool, noise_std=noise_std,
                           growth_factor=growth_factor, warm_epochs=warm_epochs,
                           seed=repair_seed)

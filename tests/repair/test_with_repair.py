@@ -114,3 +114,15 @@ def test_random_strategy_uses_the_renamed_oracle_without_deprecation(tmp_path):
     assert type(tuner.oracle) is kt_nasrepair.oracles.QuasiRandomSearchOracle
     assert not [w for w in caught if "deprecated" in str(w.message).lower()
                 and "kt_nasrepair" in (w.filename or "")]
+
+
+def test_hyperband_with_repair_refuses_max_trials_naming_what_to_use(tmp_path):
+    Tuner = kt_nasrepair.with_repair(keras_tuner.Hyperband)
+    with pytest.raises(ValueError, match=r"`max_trials` is not an argument of Hyperband.*"
+                                         r"`max_epochs`.*`hyperband_iterations`.*"
+                                         r"Received: max_trials=10"):
+        Tuner(lambda hp: None, objective="val_accuracy", max_trials=10, directory=tmp_path)
+    # The same class without it constructs as usual; other tuners keep their max_trials.
+    Tuner(lambda hp: None, objective="val_accuracy", max_epochs=3, directory=tmp_path)
+    kt_nasrepair.with_repair(keras_tuner.RandomSearch)(
+        lambda hp: None, objective="val_accuracy", max_trials=10, directory=tmp_path)
