@@ -448,11 +448,12 @@ class RepairMixin:
         return describe_origin(lineage_lib.read_record(self._trial_dir(trial_id)))
 
     def lineage(self) -> dict:
-        """The warm-start lineage of every trial.
+        """The warm-start lineage of every trial; `print(tuner.lineage())` shows a table.
 
         Returns:
-            `{trial_id: record}`, read from the trials' directories (so it includes trials
-            run by other workers). A record holds `donor` (trial id or None), `ops`,
+            A `Lineage`: a `dict` `{trial_id: record}` whose `str()` is a table (trial,
+            architecture, origin, epochs trained, score), read from the trials' directories
+            (so it includes trials run by other workers). A record holds `donor` (trial id or None), `ops`,
             `reason` (why it started cold), `refused`, `growth`, `growth_skipped`,
             `checkpoint`, `non_finite_epochs`, `transfer_seconds`, `max_deviation`,
             `epochs_trained`, `warm_epochs`, `promoted`, `donor_epochs`, `notes` and
@@ -466,7 +467,7 @@ class RepairMixin:
             result[trial_id] = record if record is not None else lineage_lib.missing_record(
                 trial_id
             )
-        return result
+        return lineage_lib.Lineage(result, getattr(self.oracle, "trials", None))
 
     def results_summary(self, num_trials=10):
         """Prints KerasTuner's results summary, with each trial's donor."""
