@@ -46,45 +46,54 @@ def test_example_quick_runs_offline_and_saves_plots(script, tmp_path):
 
 @pytest.mark.slow
 def test_main_job_prints_progress_and_resumes(tmp_path):
-    args = ["-m", "kt_nasrepair", "--quick", "--directory", "runs"]
+    args = ["-m", "kt_nasrepair", "--max-trials", "3", "--epochs", "1", "--dataset", "digits",
+            "--directory", "runs"]
     out, err = _run(args, tmp_path, stderr=True)
-    assert "donor" in out and out.count("COMPLETED") == 4 and "test accuracy" in out
+    assert "donor" in out and out.count("COMPLETED") == 3 and "test accuracy" in out
     # TensorFlow's load-time INFO lines (printed once per native library) are muted.
     assert "oneDNN" not in err and "InitializeLog" not in err, err
-    # The true split of validation_split=0.2 (mnist-5k: 4000 training + 1000 test digits).
-    assert ("on 3200 training and 800 validation digits (mnist-5k; 1000 test digits held out)"
-            in out)
+    # The true split of validation_split=0.2 (digits: 1437 training + 360 test samples).
+    assert "on 1149 training and 288 validation digits (digits; 360 test digits held out)" in out
     # One progress line per trial during the search, although search() runs with verbose=0;
-    # each trial is named by its KerasTuner id ("0" for max_trials=4), then the count.
+    # each trial is named by its KerasTuner id ("0" for max_trials=3), then the count.
     lines = [line for line in out.splitlines() if line.startswith("trial ")]
-    assert [line.split(" | ")[0] for line in lines] == [f"trial {n - 1} ({n}/4)"
-                                                         for n in range(1, 5)]
+    assert [line.split(" | ")[0] for line in lines] == [f"trial {n - 1} ({n}/3)"
+                                                         for n in range(1, 4)]
     assert lines[0].split(" | ")[2] == "cold"  # the first trial has nothing to grow from
-    # --quick shows the product's point: a warm start, and the count of them at the end.
     warm = sum(line.split(" | ")[2].startswith("warm from ") for line in lines)
-    assert warm >= 1 and f"\n{warm} of 4 trials warm-started" in out
+    assert f"\n{warm} of 3 trials warm-started" in out
     for line in lines:
         fields = line.split(" | ")
         assert fields[2] == "cold" or fields[2].startswith("warm from "), line
         assert fields[3].startswith("val_accuracy ") and fields[4].startswith("best ")
         assert fields[5].startswith("elapsed ")
     assert "Resuming" not in out
-    assert any(line.startswith("done: 4 trials in ") for line in out.splitlines())
+    assert any(line.startswith("done: 3 trials in ") for line in out.splitlines())
     # The same directory again: it says it resumes, and that nothing was left to run.
     again = _run(args, tmp_path)
-    assert "Resuming the search in" in again and "4 trials already done, 0 left of 4" in again
-    assert "done: no trial left to run (4 already finished)" in again
-    assert "Search time: 0.0" not in again and "(1/4)" not in again
-    assert "Searching" not in again  # nothing left: no "Searching 4 architectures"
-    assert f"\n{warm} of 4 trials warm-started" in again
+    assert "Resuming the search in" in again and "3 trials already done, 0 left of 3" in again
+    assert "done: no trial left to run (3 already finished)" in again
+    assert "Search time: 0.0" not in again and "(1/3)" not in again
+    assert "Searching" not in again  # nothing left: no "Searching 3 architectures"
+    assert f"\n{warm} of 3 trials warm-started" in again
 
 
-def test_main_job_removes_the_temporary_directory_it_made(tmp_path, monkeypatch, capsys):
+@pytest.mark.slow
+def test_quick_shows_a_warm_start_and_removes_its_temporary_directory(tmp_path, monkeypatch,
+                                                                      capsys):
     from kt_nasrepair import cli
 
     monkeypatch.setattr(cli.tempfile, "tempdir", str(tmp_path))
-    assert cli.main(["--max-trials", "1", "--epochs", "1", "--dataset", "digits"]) == 0
+    assert cli.main(["--quick"]) == 0  # in this process: no second TensorFlow import
     out = capsys.readouterr().out
+    # The smoke run shows the product's point: a warm start, and the count of them.
+    lines = [line for line in out.splitlines() if line.startswith("trial ")]
+    warm = sum(line.split(" | ")[2].startswith("warm from ") for line in lines)
+    assert len(lines) == 4 and warm >= 1, out
+    assert f"\n{warm} of 4 trials warm-started" in out
+    # The true split of validation_split=0.2 (mnist-5k: 4000 training + 1000 test digits).
+    assert ("on 3200 training and 800 validation digits (mnist-5k; 1000 test digits held out)"
+            in out)
     assert "trials in a temporary directory, removed at the end" in out
     assert list(tmp_path.iterdir()) == []
     # A directory the user gave is kept, and resumed next time.
@@ -183,11 +192,17 @@ def test_search_efficiency_small_run(tmp_path):
     every method, every seed, finite numbers, the same epoch budget, the table and the plot."""
     out_dir = tmp_path / "bench"
     seeds, trials, epochs = 1, 3, 1
-    _run([os.path.join(ROOT, "benchmarks", "search_efficiency.py"), "--quick",
-          "--dataset", "digits", "--seeds", str(seeds), "--max-trials", str(trials),
-          "--epochs", str(epochs), "--methods", "repair_grow_full", "repair_hyperband",
-          "kt_random", "--out", str(out_dir)],
-         tmp_path, timeout=900)
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    try:
+        import search_efficiency
+    finally:
+        sys.path.pop(0)
+    # The parent runs in this process (no TensorFlow import of its own); each run still gets
+    # its own process, as in the benchmark.
+    search_efficiency.main(["--quick", "--dataset", "digits", "--seeds", str(seeds),
+                            "--max-trials", str(trials), "--epochs", str(epochs),
+                            "--methods", "repair_grow_full", "repair_hyperband", "kt_random",
+                            "--out", str(out_dir)])
     data = json.loads((out_dir / "search_efficiency.json").read_text())
     assert data["settings"] == {"dataset": "digits", "max_trials": trials, "epochs": epochs,
                                 "batch_size": 32, "warm_epochs": "auto"}
