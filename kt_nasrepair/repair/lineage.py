@@ -115,6 +115,8 @@ def describe_origin(record: dict) -> str:
     if reason.startswith("continues Hyperband trial "):
         return "continues " + reason.split()[3]
     text = f"cold: {reason}"
+    if len(text) > _MAX_ORIGIN_CHARS:  # the headline, before the details of each donor
+        text = f"cold: {reason.split(': ', 1)[0]}"
     return text if len(text) <= _MAX_ORIGIN_CHARS else text[: _MAX_ORIGIN_CHARS - 3] + "..."
 
 
@@ -135,10 +137,12 @@ class Lineage(dict):
 
     ```python
     print(tuner.lineage())
-    # trial  architecture  origin                                    epochs trained  score
-    # -----  ------------  ----------------------------------------  --------------  ------
-    # 00     8 x 5         cold: no completed trial to start from yet  1             0.0875
-    # 03     8 x 9         warm from 01                              1               0.3963
+    # trial  architecture  origin                                      epochs trained  score
+    # -----  ------------  ------------------------------------------  --------------  ------
+    # 0      8 x 5         cold: no completed trial to start from yet  1               0.0875
+    # 1      4 x 7         cold: no eligible donor is reachable        1               0.2575
+    # 2      1 x 1         cold: no eligible donor is reachable        1               0.2062
+    # 3      8 x 9         warm from 1                                 1               0.3963
     ```
     """
 

@@ -314,7 +314,7 @@ def test_lineage_table_shortens_cold_reasons_and_names_hyperband_parents():
     resumed = dict(new_record("01"), reason="continues Hyperband trial 0003 from its own weights")
     table = str(Lineage({"00": long, "01": resumed}))
     rows = table.splitlines()[2:]
-    cells = re.split(r"\s{2,}", rows[0])
-    assert cells[0] == "00" and cells[2].endswith("...") and cells[3:] == ["-", "-"]
-    assert len(cells[2]) == 60  # the whole reason stays in the record
+    # A long reason shows its headline; the whole reason stays in the record.
+    assert re.split(r"\s{2,}", rows[0]) == ["00", "-", "cold: no eligible donor is reachable",
+                                             "-", "-"]
     assert re.split(r"\s{2,}", rows[1]) == ["01", "-", "continues 0003", "-", "-"]
