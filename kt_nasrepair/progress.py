@@ -213,7 +213,7 @@ class SearchProgress:
 
         Args:
             done: Trials already finished before this start (a resumed search), counted in
-                `n` of "trial n/N" but not in the time estimate. Defaults to 0.
+                `n` of the count "(n/N)" but not in the time estimate. Defaults to 0.
             best_score: Best score among those trials, if any. Defaults to None.
             best_trial_id: Its trial id. Defaults to None.
         """
