@@ -453,8 +453,8 @@ class RepairMixin:
         Returns:
             A `Lineage`: a `dict` `{trial_id: record}` whose `str()` is a table (trial,
             architecture, origin, epochs trained, score), read from the trials' directories
-            (so it includes trials run by other workers). A record holds `donor` (trial id or None), `ops`,
-            `reason` (why it started cold), `refused`, `growth`, `growth_skipped`,
+            (so it includes trials run by other workers). A record holds `donor` (trial id
+            or None), `ops`, `reason` (why it started cold), `refused`, `growth`, `growth_skipped`,
             `checkpoint`, `non_finite_epochs`, `transfer_seconds`, `max_deviation`,
             `epochs_trained`, `warm_epochs`, `promoted`, `donor_epochs`, `notes` and
             `fit_mode` (see docs/warm_start.md).
