@@ -11,7 +11,13 @@ from kt_nasrepair import cli
 def parse_args(description, argv=None, prog=None):
     """The main job's flags and defaults (`kt_nasrepair.cli.build_parser`), with `--quick`."""
     parser = cli.build_parser(prog=prog, description=description)
-    return cli.parse_args(parser, argv)
+    args = cli.parse_args(parser, argv)
+    # The backend loads now, after --help could answer, with TensorFlow's load-time INFO lines
+    # filtered as in the main job.
+    with cli.native_startup_log_filtered():
+        import keras  # noqa: F401
+        import keras_tuner  # noqa: F401
+    return args
 
 
 def load_data(args):

@@ -6,7 +6,7 @@ reused). Here `RepairTuner` warm-starts every trial from the best finished trial
 function-preserving growth, and `NeuralRepair` recycles dead units, recovers from non-finite
 losses and grows a stalled network while it trains.
 
-    python examples/repair_mnist.py --quick          # offline smoke run (3 trials x 1 epoch)
+    python examples/repair_mnist.py --quick          # offline smoke run (4 trials x 1 epoch)
     python examples/repair_mnist.py --dataset keras --max-trials 20 --epochs 10  # the article's size
 """
 

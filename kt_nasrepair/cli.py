@@ -12,6 +12,11 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import math  # noqa: E402
+import re  # noqa: E402
+import shutil  # noqa: E402
+import sys  # noqa: E402
 import tempfile  # noqa: E402
 
 DATASETS = ("auto", "keras", "mnist-5k", "digits")
@@ -26,9 +31,18 @@ DEFAULTS = {
     "seed": 0,
     "directory": None,
 }
-# What `--quick` changes; a flag given explicitly always wins over it.
-QUICK = {"max_trials": 3, "epochs": 1}
+# What `--quick` changes; a flag given explicitly always wins over it. NOTE: 4 trials, because
+# with the default seed the fourth is the first that a finished relative can grow into: the
+# smoke run shows a warm start.
+QUICK = {"max_trials": 4, "epochs": 1}
 _POSITIVE = ("max_trials", "epochs", "batch_size")
+VALIDATION_SPLIT = 0.2
+# TensorFlow 2.21's native libraries each log this at load time, before TensorFlow reads
+# TF_CPP_MIN_LOG_LEVEL (absl's "before InitializeLog" path): INFO lines, filtered by hand.
+_NATIVE_INFO_LINE = re.compile(
+    r"I\d{4} [\d:.]+ +\d+ \S+:\d+\] "
+    r"|WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+)
 
 DESCRIPTION = (
     "Search the original MNIST example's space (1-10 hidden ReLU layers x 1-10 units) with "
@@ -145,21 +159,79 @@ def announce_resume(tuner) -> int:
     return done
 
 
+@contextlib.contextmanager
+def native_startup_log_filtered():
+    """Drops the INFO lines TensorFlow's native libraries print at load time, when muted.
+
+    TensorFlow 2.21 prints its oneDNN notice once per native library it loads (twice), before
+    its logging reads `TF_CPP_MIN_LOG_LEVEL`, so the level set at import does not reach them.
+    While the backend is imported, the process's stderr goes to a temporary file; afterwards
+    every line is written back except those INFO lines (only when the level mutes INFO, i.e.
+    `TF_CPP_MIN_LOG_LEVEL >= 1`). Warnings and errors are kept, in order.
+    """
+    level = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0").strip()
+    if not level.isdigit() or int(level) < 1:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            kept = [line for line in captured.read().decode(errors="replace").splitlines(True)
+                    if not _NATIVE_INFO_LINE.match(line)]
+            sys.stderr.write("".join(kept))
+            sys.stderr.flush()
+
+
+def describe_split(num_samples: int, validation_split: float = VALIDATION_SPLIT) -> str:
+    """`"3200 training and 800 validation"`: how Keras's `validation_split` cuts the data.
+
+    Keras keeps the first `floor(n * (1 - validation_split))` samples for training and
+    validates on the rest.
+    """
+    num_train = int(math.floor(num_samples * (1.0 - validation_split)))
+    return f"{num_train} training and {num_samples - num_train} validation"
+
+
+def warm_summary(lineage: dict) -> str:
+    """`"1 of 4 trials warm-started"`, from `tuner.lineage()`."""
+    warm = sum(record.get("donor") is not None for record in lineage.values())
+    return f"{warm} of {len(lineage)} trials warm-started"
+
+
 def main(argv=None) -> int:
-    """Runs the main job; returns the exit status."""
+    """Runs the main job; returns the exit status.
+
+    A temporary directory made for the trials (no `--directory`) is removed at the end.
+    """
     args = parse_args(build_parser(), argv)
+    directory, overwrite = prepare_directory(args.directory)
+    try:
+        return _search(args, directory, overwrite)
+    finally:
+        if args.directory is None:
+            shutil.rmtree(directory, ignore_errors=True)
 
-    import keras
 
-    from kt_nasrepair.datasets import load_mnist
-    from kt_nasrepair.hypermodel import DenseHyperModel
-    from kt_nasrepair.repair import RepairTuner
-    from kt_nasrepair.report import results_table
+def _search(args, directory, overwrite) -> int:
+    with native_startup_log_filtered():
+        import keras
+
+        from kt_nasrepair.datasets import load_mnist
+        from kt_nasrepair.hypermodel import DenseHyperModel
+        from kt_nasrepair.repair import RepairTuner
+        from kt_nasrepair.report import results_table
 
     keras.utils.set_random_seed(args.seed)
     (x_train, y_train), (x_test, y_test) = load_mnist(args.dataset)
     hypermodel = DenseHyperModel.mnist_seed(input_shape=x_train.shape[1:])
-    directory, overwrite = prepare_directory(args.directory)
     tuner = RepairTuner(
         hypermodel,
         objective="val_accuracy",
@@ -170,19 +242,25 @@ def main(argv=None) -> int:
         project_name="main",
         overwrite=overwrite,
     )
-    announce_resume(tuner)
-    print(
-        f"Searching {args.max_trials} architectures, {args.epochs} epochs each, "
-        f"on {len(x_train)} training digits ({args.dataset}); trials in {tuner.project_dir}"
-    )
+    done = announce_resume(tuner)
+    left = max(args.max_trials - done, 0)
+    if left:
+        where = (f"trials in {tuner.project_dir}" if args.directory is not None else
+                 "trials in a temporary directory, removed at the end (keep them: --directory)")
+        print(
+            f"Searching {left}{' more' if done else ''} architectures, {args.epochs} "
+            f"epoch{'s' if args.epochs > 1 else ''} each, on {describe_split(len(x_train))} "
+            f"digits ({args.dataset}; {len(x_test)} test digits held out); {where}"
+        )
     # verbose=0 mutes Keras's per-epoch output and KerasTuner's display; show_progress keeps
     # the one line per trial.
     tuner.show_progress = True
     tuner.search(x_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
-                 validation_split=0.2, verbose=0)
+                 validation_split=VALIDATION_SPLIT, verbose=0)
     lineage = tuner.lineage()
     donors = {trial_id: record["donor"] or "-" for trial_id, record in lineage.items()}
     print(results_table(tuner, extra_columns={"donor": donors}))
+    print(warm_summary(lineage) + " (Net2Net from a finished relative; the others cold)")
     best = tuner.get_best_models(1)[0]
     _, test_accuracy = best.evaluate(x_test, y_test, verbose=0)
     best_hp = tuner.get_best_hyperparameters(1)[0].values

@@ -4,8 +4,11 @@ KerasTuner's own display prints a block per trial and, in notebooks, clears the 
 trials. `SearchProgress` adds a single self-contained line after each trial:
 
 ```
-trial 7/20 | 3 x 64 relu | warm from 05 | val_accuracy 0.9588 | best 0.9612 (trial 05) | elapsed 00:03:10 | ~00:05:53 left
+trial 06 (7/20) | 3 x 64 relu | warm from 05 | val_accuracy 0.9588 | best 0.9612 (trial 05) | elapsed 00:03:10 | ~00:05:53 left
 ```
+
+A trial is named by its KerasTuner trial id as it is (`06`, the seventh trial of 20; KerasTuner
+pads ids to the width of `max_trials`), everywhere: in the count, the best, the donor.
 
 It only calls `print` on a stream (no carriage returns, no cursor control), so it reads the same
 in a terminal, a notebook and a CI log, and it never touches KerasTuner's display. Like that
@@ -163,7 +166,7 @@ class SearchProgress:
     progress.start()
     ...  # run a trial
     progress.trial_end("00", 0.93, "COMPLETED", details=["2 x 64 relu", "cold"])
-    # prints: trial 1/10 | 2 x 64 relu | cold | val_accuracy 0.93 | best 0.93 (trial 00) |
+    # prints: trial 00 (1/10) | 2 x 64 relu | cold | val_accuracy 0.93 | best 0.93 (trial 00) |
     #         elapsed 00:00:41 | ~00:06:09 left   (on one line)
     progress.summary()
     # prints: done: 1 trial in 00:00:41 | best val_accuracy 0.93 (trial 00)
@@ -213,7 +216,7 @@ class SearchProgress:
 
         Args:
             done: Trials already finished before this start (a resumed search), counted in
-                `n` of "trial n/N" but not in the time estimate. Defaults to 0.
+                `n` of the count "(n/N)" but not in the time estimate. Defaults to 0.
             best_score: Best score among those trials, if any. Defaults to None.
             best_trial_id: Its trial id. Defaults to None.
         """
@@ -265,9 +268,10 @@ class SearchProgress:
             remaining_seconds=self._remaining(elapsed),
             score=score if status == "COMPLETED" else None,
             details=details,
+            trial_id=trial_id,
         )
         if status != "COMPLETED":
-            line += f" | trial {trial_id} {str(status).lower()}"
+            line += f" | {str(status).lower()}"
         self._print(line)
         return line
 
@@ -330,6 +334,7 @@ class SearchProgress:
         remaining_seconds,
         score=None,
         details=(),
+        trial_id=None,
     ) -> str:
         """Formats one progress line (pure).
 
@@ -344,13 +349,16 @@ class SearchProgress:
             score: This trial's score, or None (shown as `n/a`). Defaults to None.
             details: Short texts shown after the count (architecture, origin). Defaults to
                 none.
+            trial_id: This trial's id, shown as it is before the count. Defaults to None
+                (the count alone).
 
         Returns:
-            E.g. `"trial 3/10 | 2 x 64 relu | cold | val_accuracy 0.9 | best 0.912 (trial 02)
-            | elapsed 00:01:30 | ~00:03:30 left"` (one line).
+            E.g. `"trial 02 (3/10) | 2 x 64 relu | cold | val_accuracy 0.9 | best 0.912
+            (trial 02) | elapsed 00:01:30 | ~00:03:30 left"` (one line).
         """
         total_text = "?" if total is None else str(total)
-        parts = [f"trial {done}/{total_text}"]
+        count = f"{done}/{total_text}"
+        parts = [f"trial {count}" if trial_id is None else f"trial {trial_id} ({count})"]
         parts += [str(d) for d in details if d]
         parts.append(f"{objective_name} {_format_score(score)}")
         best = f"best {_format_score(best_score)}"
@@ -454,7 +462,8 @@ class SearchProgressMixin:
 
         Override to show something else. The default is the architecture from the active
         hyperparameters (`describe_architecture`) and, when the tuner records lineage, where
-        the trial started from (`"warm from 03"` or `"cold"`).
+        the trial started from (`"warm from 03"` or `"cold"`); a Hyperband trial that
+        continues an earlier round shows `"continues 0003"` (its parent's id).
 
         Args:
             trial: The finished `keras_tuner.engine.trial.Trial`.
@@ -466,6 +475,10 @@ class SearchProgressMixin:
         values = {k: v for k, v in hp.values.items() if hp.is_active(k)}
         details = [describe_architecture(values)]
         origin = self._progress_origin(trial.trial_id)
+        parent = hp.values.get("tuner/trial_id")
+        # Hyperband's continued trial trains on from its own earlier round, not from scratch.
+        if parent is not None and not str(origin or "").startswith("warm"):
+            origin = f"continues {parent}"
         if origin:
             details.append(origin)
         return details

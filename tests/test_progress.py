@@ -77,11 +77,13 @@ def test_trial_end_prints_and_returns_lines_with_eta():
     clock.now += 120
     second = progress.trial_end("01", 0.7, "COMPLETED")
     assert first == (
-        "trial 1/4 | val_accuracy 0.8 | best 0.8 (trial 00) | elapsed 00:01:00 | ~00:03:00 left"
+        "trial 00 (1/4) | val_accuracy 0.8 | best 0.8 (trial 00) | elapsed 00:01:00"
+        " | ~00:03:00 left"
     )
     # mean 90 s per trial, 2 left -> 180 s
     assert second == (
-        "trial 2/4 | val_accuracy 0.7 | best 0.8 (trial 00) | elapsed 00:03:00 | ~00:03:00 left"
+        "trial 01 (2/4) | val_accuracy 0.7 | best 0.8 (trial 00) | elapsed 00:03:00"
+        " | ~00:03:00 left"
     )
     assert stream.getvalue() == first + "\n" + second + "\n"
     assert progress.durations == {"00": 60.0, "01": 120.0}
@@ -98,8 +100,8 @@ def test_min_direction_failed_trials_and_unknown_total():
     clock.now += 10
     line = progress.trial_end("1", None, "FAILED")
     assert line == (
-        "trial 2/? | val_loss n/a | best 0.5 (trial 0) | elapsed 00:00:20 | time left unknown"
-        " | trial 1 failed"
+        "trial 1 (2/?) | val_loss n/a | best 0.5 (trial 0) | elapsed 00:00:20"
+        " | time left unknown | failed"
     )
     clock.now += 10
     progress.trial_end("2", float("nan"))
@@ -134,7 +136,8 @@ def test_resumed_search_counts_earlier_trials_but_times_only_new_ones():
     line = progress.trial_end("06", 0.5)
     # 30 s for the one trial run here; 3 remain -> 90 s.
     assert line == (
-        "trial 7/10 | score 0.5 | best 0.9 (trial 03) | elapsed 00:00:30 | ~00:01:30 left"
+        "trial 06 (7/10) | score 0.5 | best 0.9 (trial 03) | elapsed 00:00:30"
+        " | ~00:01:30 left"
     )
 
 
@@ -246,7 +249,7 @@ def test_with_progress_on_a_real_random_search(digits_data, tmp_path):
         if len(set(widths.split("-"))) == 1:
             widths = f"{hp['num_layers']} x {hp['units_0']}"
         assert line.startswith(
-            f"trial {n}/2 | {widths} | val_accuracy {trial.score:.4g} | best "
+            f"trial {trial_id} ({n}/2) | {widths} | val_accuracy {trial.score:.4g} | best "
         ), line
     expected = f"val_accuracy {best.score:.4g} (trial {best.trial_id})"
     assert lines[1].endswith("~00:00:00 left")
@@ -268,7 +271,7 @@ def test_show_progress_false_mutes_the_lines_but_keeps_the_durations(
 ):
     tuner_class = progress_lib.with_progress(keras_tuner.RandomSearch)
     tuner = _tiny_search(tuner_class, digits_data, tmp_path, show_progress=False)
-    assert "trial 1/2" not in capsys.readouterr().out
+    assert "(1/2)" not in capsys.readouterr().out
     assert set(tuner.progress.durations) == set(tuner.oracle.trials)
 
 
@@ -286,3 +289,40 @@ def test_repair_tuner_lines_say_cold_or_warm_with_show_progress(digits_data, tmp
         assert f" | {origin}" in line, line
     assert lines[0].split(" | ")[2] == "cold (no finished trial yet)"  # the first trial
     assert lines[2].startswith("done: 2 trials in ")
+
+
+def test_lines_name_each_trial_by_its_kerastuner_id_beside_the_count(digits_data, tmp_path,
+                                                                     capsys):
+    # KerasTuner names trials from 0, padded to max_trials' width ("00"); the count runs from
+    # 1. The line shows the id as it is, then the count, and the best and the donor use the
+    # same ids, so "trial 01" always means the same trial.
+    from kt_nasrepair import RepairTuner
+
+    tuner = _tiny_search(RepairTuner, digits_data, tmp_path)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("trial ")]
+    assert [line.split(" | ")[0] for line in lines] == [
+        f"trial {trial_id} ({n}/2)" for n, trial_id in enumerate(sorted(tuner.oracle.trials), 1)
+    ]
+    best = tuner.oracle.get_best_trials(1)[0].trial_id
+    assert lines[-1].split(" | ")[-3].endswith(f"(trial {best})")
+
+
+@pytest.mark.parametrize("origin, shown", [
+    (None, "continues 0003"),                   # with_progress(Hyperband): no lineage
+    ("cold", "continues 0003"),                 # with_repair(Hyperband): no donor of its own
+    ("warm from 0001", "warm from 0001"),
+])
+def test_hyperband_continued_trials_say_which_trial_they_continue(origin, shown):
+    # Hyperband writes the trial it continues into the values (`tuner/trial_id`).
+    hp = keras_tuner.HyperParameters()
+    hp.Int("units", 8, 32, default=16)
+    hp.values.update({"tuner/epochs": 3, "tuner/initial_epoch": 1, "tuner/trial_id": "0003"})
+    trial = keras_tuner.engine.trial.Trial(hp, trial_id="0007")
+
+    class Tuner(progress_lib.SearchProgressMixin):
+        def _progress_origin(self, trial_id):
+            return origin
+
+    assert Tuner().progress_details(trial) == ["units=16", shown]
+    hp.values["tuner/trial_id"] = None  # a new configuration in its first round
+    assert Tuner().progress_details(trial)[1:] == ([origin] if origin else [])

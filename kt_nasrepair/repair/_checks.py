@@ -6,9 +6,11 @@ bookkeeping (`KeyError: 'val_f1'` for an objective the model never reports).
 
 from __future__ import annotations
 
+import inspect
 import numbers
 
 import keras
+import keras_tuner
 import numpy as np
 from keras_tuner.errors import FailedTrialError, FatalTypeError, FatalValueError
 
@@ -154,3 +156,27 @@ def _strip_ones(shape):
     while shape and shape[-1] == 1:
         shape = shape[:-1]
     return shape
+
+
+def check_max_trials_accepted(tuner_class: type, kwargs: dict) -> None:
+    """Refuses `max_trials` for a Hyperband tuner class, at construction.
+
+    Hyperband has no such argument; without this check
+    `with_repair(keras_tuner.Hyperband)(..., max_trials=10)` fails inside KerasTuner with
+    "Unrecognized arguments ['max_trials'] for BaseTuner.__init__()". A subclass that declares
+    `max_trials` itself is left alone.
+
+    Raises:
+        ValueError: naming `max_trials`, the value given and what Hyperband is sized by.
+    """
+    if "max_trials" not in kwargs or not issubclass(tuner_class, keras_tuner.Hyperband):
+        return
+    if any("max_trials" in inspect.signature(cls.__init__).parameters
+           for cls in tuner_class.__mro__ if "__init__" in vars(cls)):
+        return
+    raise ValueError(
+        f"`max_trials` is not an argument of {tuner_class.__qualname__}: Hyperband sizes its "
+        "search by `max_epochs` (the most epochs one model trains), `factor` and "
+        "`hyperband_iterations` (how many times its brackets run); drop `max_trials` and set "
+        f"those. Received: max_trials={kwargs['max_trials']!r}"
+    )

@@ -101,3 +101,76 @@ def describe_record(record: dict | None) -> str:
     if record.get("non_finite_epochs"):
         line += f"; non-finite epochs left out of the score: {record['non_finite_epochs']}"
     return line
+
+
+# NOTE: a cold reason (the refusals of every donor, joined) can run to hundreds of characters;
+# the table keeps one line per trial and the record keeps the whole text.
+_MAX_ORIGIN_CHARS = 60
+
+
+def describe_origin(record: dict) -> str:
+    """`"warm from 03"`, `"continues 0003"` or `"cold: <why>"`: a trial's start, for a table."""
+    if record.get("donor") is not None:
+        return f"warm from {record['donor']}"
+    reason = str(record.get("reason") or "no reason recorded")
+    if reason.startswith("continues Hyperband trial "):
+        return "continues " + reason.split()[3]
+    text = f"cold: {reason}"
+    if len(text) > _MAX_ORIGIN_CHARS:  # the headline, before the details of each donor
+        text = f"cold: {reason.split(': ', 1)[0]}"
+    return text if len(text) <= _MAX_ORIGIN_CHARS else text[: _MAX_ORIGIN_CHARS - 3] + "..."
+
+
+class Lineage(dict):
+    """`{trial_id: record}` (what `lineage()` returns) that prints as a table.
+
+    It is a plain `dict` for indexing, iteration, comparison and `json.dump`; `str()` and
+    `repr()` give one row per trial: its id, architecture, origin (`warm from 03`,
+    `continues 0003` for a Hyperband trial that trains on, or `cold: <why>`), the epochs it
+    trained and its score.
+
+    Args:
+        records: `{trial_id: record}`.
+        trials: `{trial_id: keras_tuner Trial}` for the architecture and score (the oracle's
+            `trials`). Defaults to None (those columns show `-`).
+
+    Example:
+
+    ```python
+    print(tuner.lineage())
+    # trial  architecture  origin                                      epochs trained  score
+    # -----  ------------  ------------------------------------------  --------------  ------
+    # 0      8 x 5         cold: no completed trial to start from yet  1               0.0875
+    # 1      4 x 7         cold: no eligible donor is reachable        1               0.2575
+    # 2      1 x 1         cold: no eligible donor is reachable        1               0.2062
+    # 3      8 x 9         warm from 1                                 1               0.3963
+    ```
+    """
+
+    def __init__(self, records: dict, trials: dict | None = None):
+        super().__init__(records)
+        from kt_nasrepair.progress import describe_architecture
+
+        self._columns = {}
+        for trial_id, trial in (trials or {}).items():
+            hp = trial.hyperparameters
+            values = {k: v for k, v in hp.values.items() if hp.is_active(k)}
+            self._columns[trial_id] = (describe_architecture(values), trial.score)
+
+    def table(self) -> str:
+        """The aligned text table that `str()` and `repr()` show."""
+        header = ("trial", "architecture", "origin", "epochs trained", "score")
+        rows = []
+        for trial_id, record in self.items():
+            architecture, score = getattr(self, "_columns", {}).get(trial_id, ("-", None))
+            epochs = record.get("epochs_trained")
+            rows.append((str(trial_id), architecture, describe_origin(record),
+                         "-" if epochs is None else str(epochs),
+                         "-" if score is None else f"{float(score):.4g}"))
+        widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)]
+        lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip(),
+                 "  ".join("-" * w for w in widths)]
+        lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
+        return "\n".join(lines)
+
+    __str__ = __repr__ = table

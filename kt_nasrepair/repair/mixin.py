@@ -30,6 +30,7 @@ from kt_nasrepair.repair import lineage as lineage_lib
 from kt_nasrepair.repair._checks import (
     check_fit_results,
     check_input_shapes,
+    check_max_trials_accepted,
     check_objective_reported,
 )
 from kt_nasrepair.repair.callback import NeuralRepair
@@ -106,7 +107,8 @@ class RepairMixin:
         if self.distribution_strategy is not None:
             return 1  # a tf.distribute strategy spreads one model over the devices
         if self.population == "auto":
-            return auto_population_size(keras.backend.backend())
+            return auto_population_size(keras.backend.backend(),
+                                        getattr(self.oracle, "max_trials", None))
         if keras.backend.backend() not in ("tensorflow", "jax"):
             return 1  # torch's optimizers update with one scalar learning rate
         return int(self.population)
@@ -514,12 +516,13 @@ class RepairMixin:
         return describe_origin(lineage_lib.read_record(self._trial_dir(trial_id)))
 
     def lineage(self) -> dict:
-        """The warm-start lineage of every trial.
+        """The warm-start lineage of every trial; `print(tuner.lineage())` shows a table.
 
         Returns:
-            `{trial_id: record}`, read from the trials' directories (so it includes trials
-            run by other workers). A record holds `donor` (trial id or None), `ops`,
-            `reason` (why it started cold), `refused`, `growth`, `growth_skipped`,
+            A `Lineage`: a `dict` `{trial_id: record}` whose `str()` is a table (trial,
+            architecture, origin, epochs trained, score), read from the trials' directories
+            (so it includes trials run by other workers). A record holds `donor` (trial id
+            or None), `ops`, `reason` (why it started cold), `refused`, `growth`, `growth_skipped`,
             `checkpoint`, `non_finite_epochs`, `transfer_seconds`, `max_deviation`,
             `epochs_trained`, `warm_epochs`, `promoted`, `donor_epochs`, `notes` and
             `fit_mode` (see docs/warm_start.md).
@@ -532,7 +535,7 @@ class RepairMixin:
             result[trial_id] = record if record is not None else lineage_lib.missing_record(
                 trial_id
             )
-        return result
+        return lineage_lib.Lineage(result, getattr(self.oracle, "trials", None))
 
     def results_summary(self, num_trials=10):
         """Prints KerasTuner's results summary, with each trial's donor."""
@@ -585,6 +588,7 @@ def with_repair(tuner_class: type) -> type:
     def __init__(self, *args, warm_start="best_compatible", donor_pool=0.5,
                  noise_std=morph.DEFAULT_NOISE_STD, growth_factor=2.0, warm_epochs="auto",
                  repair_seed=None, population="auto", **kwargs):
+        check_max_trials_accepted(tuner_class, kwargs)
         self._init_repair(warm_start=warm_start, donor_pool=donor_pool, noise_std=noise_std,
                           growth_factor=growth_factor, warm_epochs=warm_epochs,
                           seed=repair_seed, population=population)

@@ -50,9 +50,22 @@ class _Aborted(keras_tuner.errors.FatalError):
     """Raised in a trial loop when the search stops (an error or an interrupt elsewhere)."""
 
 
-def auto_population_size(backend: str) -> int:
-    """K for `population="auto"`: 8 where a compiled program serves many members."""
-    return 1 if backend not in ("tensorflow", "jax") else 8
+def auto_population_size(backend: str, max_trials=None) -> int:
+    """K for `population="auto"`, chosen by measurement (docs/performance.md).
+
+    TensorFlow: 8, as a trial's steps cost mostly dispatch there. JAX: 8 on an accelerator;
+    1 on CPUs, where a small network's XLA step is already cheap and the population's
+    program took longer to compile than it saved. torch: 1. At most a quarter of
+    `max_trials`, so that at least three quarters of a search's trials can warm-start from
+    trials finished before them (the members of one population cannot).
+    """
+    if backend == "tensorflow" or (backend == "jax" and _on_accelerator()):
+        size = 8
+    else:
+        size = 1
+    if max_trials:
+        size = min(size, max(1, int(max_trials) // 4))
+    return size
 
 
 def _on_accelerator() -> bool:

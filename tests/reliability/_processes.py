@@ -14,8 +14,26 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 SEARCH = os.path.join(ROOT, "examples", "distributed", "search.py")
 
 
-def start(directory, search_args, log_dir, tuner_id=None, port=None):
-    """Starts examples/distributed/search.py, as a distributed role when `tuner_id` is set."""
+# Imports what search.py needs (the slow part of its start-up), then waits for `go` to exist
+# before running it: a process started ahead of the moment it is needed.
+_HELD = """
+import os, runpy, sys, time
+import keras, keras_tuner, kt_nasrepair, sklearn.datasets
+go, script = sys.argv[1], sys.argv[2]
+while not os.path.exists(go):
+    time.sleep(0.05)
+sys.argv = sys.argv[2:]
+runpy.run_path(script, run_name="__main__")
+"""
+
+
+def start(directory, search_args, log_dir, tuner_id=None, port=None, hold=None):
+    """Starts examples/distributed/search.py, as a distributed role when `tuner_id` is set.
+
+    With `hold` (a path), the process imports Keras, KerasTuner and kt_nasrepair at once and
+    runs the search only when `hold` exists (`release(hold)`): a worker that must join at a
+    given moment does not make the test wait for its imports then.
+    """
     env = dict(os.environ, PYTHONPATH=ROOT, KT_NASREPAIR_OFFLINE="1", TF_CPP_MIN_LOG_LEVEL="2",
                OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     for key in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT"):
@@ -25,10 +43,18 @@ def start(directory, search_args, log_dir, tuner_id=None, port=None):
                    KERASTUNER_ORACLE_PORT=str(port))
     os.makedirs(log_dir, exist_ok=True)
     log = open(os.path.join(log_dir, f"{tuner_id or 'single'}.log"), "ab")
+    command = [SEARCH, "--directory", str(directory), *search_args]
+    if hold is not None:
+        command = ["-c", _HELD, str(hold), *command]
     return subprocess.Popen(
-        [sys.executable, SEARCH, "--directory", str(directory), *search_args],
+        [sys.executable, *command],
         env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
     )
+
+
+def release(hold):
+    """Lets a process started with `start(..., hold=hold)` run its search."""
+    open(hold, "w").close()
 
 
 def records(project_dir) -> dict:
@@ -87,6 +113,20 @@ def finish(processes, timeout, log_dir=None):
                                             f"{logs(log_dir)}"
     finally:
         kill_all(processes)
+
+
+def stop_finished_chief(chief, log_dir=None):
+    """Stops a chief whose workers have all exited 0, instead of waiting out its exit poll.
+
+    KerasTuner's chief checks only every 20 s whether it may exit (`oracle_chief.start_server`
+    sleeps 20 s between checks), so waiting for it adds up to 20 s of idle to a test. Nothing is
+    lost by stopping it: its oracle saves its state before answering each request, so once
+    every worker has had its last answer and exited, the search is complete on disk. The chief
+    must not have failed: still running, or exited 0.
+    """
+    status = chief.poll()
+    assert status in (None, 0), f"the chief exited {status}\n{logs(log_dir)}"
+    kill_all([chief])
 
 
 def kill(process):

@@ -14,9 +14,9 @@ from kt_nasrepair import RepairTuner
 
 from . import _processes as proc
 
-# Enough trials that the first worker is still busy when the second has started (a trial in
-# the shape-stable mode takes about a second here).
-MAX_TRIALS = 16
+# Enough trials that the first worker is still busy when the second joins and when its
+# replacement resumes; both start without delay (held, already imported), so a few suffice.
+MAX_TRIALS = 8
 
 
 def _free_port():
@@ -33,15 +33,19 @@ def test_chief_and_two_workers_share_warm_starts_and_survive_a_killed_worker(tmp
             "--epochs", "6", "--space", "training", "--seed", "1", "--shape-stable", "on",
             "--population", "2"]
     port = _free_port()
+    # tuner1 and its replacement import while tuner0 trains, and run only when released: the
+    # test does not wait for their start-up (a TensorFlow import each) at the moment they join.
+    joins, rejoins = tmp_path / "tuner1.go", tmp_path / "tuner1_again.go"
     chief = proc.start(directory, args, logs, "chief", port)
     tuner0 = proc.start(directory, args, logs, "tuner0", port)
-    processes = [chief, tuner0]
+    tuner1 = proc.start(directory, args, logs, "tuner1", port, hold=joins)
+    replacement = proc.start(directory, args, logs, "tuner1", port, hold=rejoins)
+    processes = [chief, tuner0, tuner1, replacement]
     try:
         proc.wait_for(
             lambda: "COMPLETED" in proc.statuses(project).values(),
             timeout=120, processes=processes, what="tuner0's first trial", log_dir=logs)
-        tuner1 = proc.start(directory, args, logs, "tuner1", port)
-        processes.append(tuner1)
+        proc.release(joins)
         running = proc.wait_for(
             lambda: [r for r in proc.records(project).values()
                      if r["tuner_id"] == "tuner1" and r["ended_at"] is None],
@@ -49,8 +53,9 @@ def test_chief_and_two_workers_share_warm_starts_and_survive_a_killed_worker(tmp
         killed_trial = running[0]["trial_id"]
         proc.kill(tuner1)
         processes.remove(tuner1)
-        processes.append(proc.start(directory, args, logs, "tuner1", port))
-        proc.finish(processes[1:] + processes[:1], timeout=150, log_dir=logs)
+        proc.release(rejoins)  # the same tuner id again: it resumes the killed trial
+        proc.finish([tuner0, replacement], timeout=150, log_dir=logs)  # the two workers
+        proc.stop_finished_chief(chief, log_dir=logs)
     finally:
         proc.kill_all(processes)
 

@@ -180,3 +180,13 @@ def test_a_population_that_fails_before_its_first_epoch_falls_back_to_one_at_a_t
     assert all(t.status == "COMPLETED" for t in tuner.oracle.trials.values())
     modes = {r["fit_mode"] for r in tuner.lineage().values()}
     assert modes == {"shape_stable; alone: the population failed: out of memory"}, modes
+
+
+def test_auto_population_size_follows_backend_and_budget():
+    from kt_nasrepair.repair import population
+
+    assert population.auto_population_size("tensorflow") == 8
+    assert population.auto_population_size("tensorflow", max_trials=20) == 5
+    assert population.auto_population_size("tensorflow", max_trials=4) == 1
+    assert population.auto_population_size("torch", max_trials=100) == 1
+    assert population.auto_population_size("jax") == (8 if population._on_accelerator() else 1)

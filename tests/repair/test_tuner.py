@@ -1,4 +1,6 @@
+import json
 import math
+import re
 
 import keras
 import keras_tuner
@@ -103,6 +105,21 @@ def test_every_reachable_trial_warm_starts_in_grid_order(tmp_path, digits_data):
         hp = tuner.oracle.trials[tid].hyperparameters.values
         donor_hp = tuner.oracle.trials[lineage[tid]["donor"]].hyperparameters.values
         assert donor_hp["num_layers"] <= hp["num_layers"] and donor_hp["units"] <= hp["units"]
+    # print(tuner.lineage()) reads as a table, one row per trial; the dict stays a dict.
+    lines = str(lineage).splitlines()
+    assert repr(lineage) == str(lineage)
+    assert re.split(r"\s{2,}", lines[0]) == ["trial", "architecture", "origin",
+                                              "epochs trained", "score"]
+    assert len(lines) == 2 + len(lineage) and set(lines[1]) == {"-", " "}
+    rows = {line.split()[0]: re.split(r"\s{2,}", line) for line in lines[2:]}
+    trials = tuner.oracle.trials
+    for tid, record in lineage.items():
+        hp = trials[tid].hyperparameters.values
+        origin = (f"warm from {record['donor']}" if record["donor"] is not None
+                  else "cold: no completed trial to start from yet")
+        assert rows[tid] == [tid, f"{hp['num_layers']} x {hp['units']}", origin,
+                             str(record["epochs_trained"]), f"{trials[tid].score:.4g}"]
+    assert json.loads(json.dumps(lineage)) == dict(lineage) and lineage == dict(lineage)
 
 
 def test_functional_build_model_warm_starts(tmp_path, digits_data):
@@ -287,3 +304,17 @@ def test_accepts_keras_tuner_oracles(tmp_path, digits_data):
     _search(tuner, digits_data)
     assert len(tuner.lineage()) == 3
     assert kt_nasrepair.RepairTuner is RepairTuner
+
+
+def test_lineage_table_shortens_cold_reasons_and_names_hyperband_parents():
+    from kt_nasrepair.repair.lineage import Lineage, new_record
+
+    long = new_record("00")
+    long["reason"] = "no eligible donor is reachable: " + "trial 07: deeper; " * 10
+    resumed = dict(new_record("01"), reason="continues Hyperband trial 0003 from its own weights")
+    table = str(Lineage({"00": long, "01": resumed}))
+    rows = table.splitlines()[2:]
+    # A long reason shows its headline; the whole reason stays in the record.
+    assert re.split(r"\s{2,}", rows[0]) == ["00", "-", "cold: no eligible donor is reachable",
+                                             "-", "-"]
+    assert re.split(r"\s{2,}", rows[1]) == ["01", "-", "continues 0003", "-", "-"]

@@ -108,3 +108,15 @@ def test_quasi_random_strategy_builds_its_oracle(tmp_path):
     tuner = RepairTuner(build_model, objective="val_accuracy", strategy="quasi_random",
                         directory=tmp_path)
     assert type(tuner.oracle) is kt_nasrepair.oracles.QuasiRandomSearchOracle
+
+
+def test_hyperband_with_repair_refuses_max_trials_naming_what_to_use(tmp_path):
+    Tuner = kt_nasrepair.with_repair(keras_tuner.Hyperband)
+    with pytest.raises(ValueError, match=r"`max_trials` is not an argument of Hyperband.*"
+                                         r"`max_epochs`.*`hyperband_iterations`.*"
+                                         r"Received: max_trials=10"):
+        Tuner(lambda hp: None, objective="val_accuracy", max_trials=10, directory=tmp_path)
+    # The same class without it constructs as usual; other tuners keep their max_trials.
+    Tuner(lambda hp: None, objective="val_accuracy", max_epochs=3, directory=tmp_path)
+    kt_nasrepair.with_repair(keras_tuner.RandomSearch)(
+        lambda hp: None, objective="val_accuracy", max_trials=10, directory=tmp_path)

@@ -11,4 +11,4 @@ import pytest
 def _one_trial_at_a_time(monkeypatch):
     from kt_nasrepair.repair import mixin
 
-    monkeypatch.setattr(mixin, "auto_population_size", lambda backend: 1)
+    monkeypatch.setattr(mixin, "auto_population_size", lambda backend, max_trials=None: 1)
