@@ -224,9 +224,12 @@ class PopulationSearch:
     def run(self, fit_args, fit_kwargs) -> None:
         """Runs every trial loop to its end; raises the first error one of them raised."""
         policy = keras.config.dtype_policy()
+        # NOTE: the loops take the caller's thread name. KerasTuner's `synchronized` oracle
+        # lock is re-entrant by thread name and is never released when an oracle method
+        # raises; the loops never run at the same time, so they may share the caller's name.
+        name = threading.current_thread().name
         threads = [threading.Thread(target=self._loop_main, daemon=True,
-                                    args=(index, policy, fit_args, fit_kwargs),
-                                    name=f"kt-nasrepair-loop-{index}")
+                                    args=(index, policy, fit_args, fit_kwargs), name=name)
                    for index in range(self.size)]
         for thread in threads:
             thread.start()
