@@ -3,8 +3,9 @@
 A `keras.Sequential()` without `Input` (KerasTuner's getting-started `build_model`) or a
 subclassed model has no weights until `fit` sees its first batch, and a model without weights
 cannot be morphed. KerasTuner hands the trial's data to `fit`; its shapes are enough to build
-the model here, exactly as Keras would on that first batch (batch axis `None`), so it can be
-warm-started like any other. Only shapes are read: no batch is consumed, except that a Python
+the model here, as `fit` would on that first batch but with the batch axis left free (`None`,
+as the TensorFlow backend does; JAX's `fit` would fix it to the first batch's size), so it
+can be warm-started like any other. Only shapes are read: no batch is consumed, except that a Python
 iterator (a generator) gives its first element, which is put back in front of it.
 """
 

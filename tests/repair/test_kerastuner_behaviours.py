@@ -7,7 +7,6 @@ silence at `verbose=0`, errors that name what the user wrote, and how errors rai
 a trial stop or fail the search.
 """
 
-import keras
 import keras_tuner
 import numpy as np
 import pytest
