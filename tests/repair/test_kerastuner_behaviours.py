@@ -53,7 +53,7 @@ def test_default_verbosity_prints_the_progress_line(name, data, tmp_path, capsys
     _search(tuner, data)
     out = capsys.readouterr().out
     assert "Search: Running Trial #1" in out  # KerasTuner's display
-    assert any(line.startswith("trial 1/1 | ") for line in out.splitlines()), out
+    assert any(line.startswith("trial 0 (1/1) | ") for line in out.splitlines()), out
 
 
 @pytest.mark.slow
@@ -63,7 +63,7 @@ def test_show_progress_true_prints_the_lines_alone_at_verbose_0(data, tmp_path, 
     tuner.show_progress = True
     _search(tuner, data, verbose=0)
     lines = capsys.readouterr().out.strip().splitlines()
-    assert [line.split(" | ")[0] for line in lines[:2]] == ["trial 1/2", "trial 2/2"], lines
+    assert [line.split(" | ")[0] for line in lines[:2]] == ["trial 0 (1/2)", "trial 1 (2/2)"], lines
     assert len(lines) == 3 and lines[2].startswith("done: 2 trials in ")
 
 
