@@ -79,7 +79,7 @@ def run_one(case, tuner_name, seed, directory) -> dict:
                                          max_trials=settings["max_trials"], seed=seed, **common)
     else:
         tuner = kt_nasrepair.with_repair(keras_tuner.Tuner)(
-            hypermodel, oracle=oracle, population=population, **common)
+            oracle=oracle, hypermodel=hypermodel, population=population, **common)
         tuner.show_progress = False
     start = time.perf_counter()
     tuner.search(x, y, epochs=settings["epochs"], batch_size=32, verbose=0, **fit)
