@@ -6,9 +6,11 @@ Tracing and compiling a new model costs seconds per trial (TensorFlow ~1.3 s, XL
 whose masks, gates, dropout rate and learning rate are variables, so its compiled train and
 test steps serve every trial. The function and the gradients are exactly the compact
 network's (`slices.py`); checkpoints and `load_model` keep the compact model.
+`PopulationDenseModel` holds K such networks, trained by one program (`population.py`).
 """
 
 from kt_nasrepair.shape_stable.model import PaddedDenseModel
+from kt_nasrepair.shape_stable.population import PopulationDenseModel
 from kt_nasrepair.shape_stable.runner import MODES, ShapeStableRunner, auto_enabled
 from kt_nasrepair.shape_stable.spec import DenseSpec, dense_spec
 
@@ -26,5 +28,5 @@ def compact_of(model, sync=True):
     return model
 
 
-__all__ = ["DenseSpec", "MODES", "PaddedDenseModel", "ShapeStableRunner", "auto_enabled",
-           "compact_of", "dense_spec"]
+__all__ = ["DenseSpec", "MODES", "PaddedDenseModel", "PopulationDenseModel",
+           "ShapeStableRunner", "auto_enabled", "compact_of", "dense_spec"]
