@@ -16,6 +16,7 @@ reference: it resets the Keras session and collects garbage before every trial).
 
     python benchmarks/memory_growth.py --trials 300                    # 6 configurations
     python benchmarks/memory_growth.py --trials 40 --models dense --tuners repair
+    python benchmarks/memory_growth.py --collect ...   # a full gc.collect() after every trial
 
 Every trial trains one epoch on `--samples` digits (default 300), so a trial costs well under
 a second and the search's own bookkeeping dominates, as it does in a long search.
@@ -24,8 +25,10 @@ a second and the search's own bookkeeping dominates, as it does in a long search
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -90,7 +93,7 @@ def build_conv(hp):
     return model
 
 
-def _tuner_class(tuner):
+def _tuner_class(tuner, collect=False):
     import keras_tuner
 
     import kt_nasrepair
@@ -106,13 +109,17 @@ def _tuner_class(tuner):
 
         def on_trial_end(self, trial):
             super().on_trial_end(trial)
+            if collect:  # the alternative measured: a full collection after every trial
+                start = time.perf_counter()
+                gc.collect()
+                self.collect_seconds.append(time.perf_counter() - start)
             self.samples.append((rss_mb(), time.perf_counter()))
 
     return Sampled
 
 
 def run_config(model: str, tuner: str, trials: int, samples: int, epochs: int,
-               directory: str) -> dict:
+               directory: str, collect: bool = False) -> dict:
     """Runs one search in this process; returns its RSS after every trial."""
     import numpy as np
 
@@ -123,21 +130,22 @@ def run_config(model: str, tuner: str, trials: int, samples: int, epochs: int,
     if model == "conv":
         x, x_val = x[..., np.newaxis], x_val[..., np.newaxis]
     build = {"dense": build_dense, "conv": build_conv}[model]
-    cls = _tuner_class(tuner)
+    cls = _tuner_class(tuner, collect)
     kwargs = dict(objective="val_accuracy", max_trials=trials, seed=0, directory=directory,
                   project_name=f"{model}_{tuner}", overwrite=True)
     if tuner == "repair":
         kwargs["strategy"] = "random"
     search = cls(build, **kwargs)
-    search.samples = []
+    search.samples, search.collect_seconds = [], []
     start_rss, start = rss_mb(), time.perf_counter()
     search.search(x, y, validation_data=(x_val, y_val), epochs=epochs, batch_size=64,
                   verbose=0)
     rss = [s[0] for s in search.samples]
     ends = [start] + [s[1] for s in search.samples]
     seconds = [b - a for a, b in zip(ends, ends[1:])]
-    return {"model": model, "tuner": tuner, "trials": len(rss), "rss_before_mb": start_rss,
-            "rss_mb": rss, "seconds": seconds}
+    return {"model": model, "tuner": tuner + ("+gc" if collect else ""), "trials": len(rss),
+            "rss_before_mb": start_rss, "rss_mb": rss, "seconds": seconds,
+            "collect_seconds": search.collect_seconds}
 
 
 def summarize(result: dict) -> dict:
@@ -150,6 +158,8 @@ def summarize(result: dict) -> dict:
         "mb_per_trial": slope_after_warmup(result["rss_mb"]),
         "rss_end_mb": result["rss_mb"][-1] if result["rss_mb"] else float("nan"),
         "s_per_trial": seconds[len(seconds) // 2],
+        "gc_s_per_trial": (statistics.median(result["collect_seconds"])
+                           if result.get("collect_seconds") else None),
     }
 
 
@@ -158,7 +168,7 @@ def run_in_subprocess(model, tuner, args) -> dict:
         out = os.path.join(tmp, "result.json")
         command = [sys.executable, os.path.abspath(__file__), "--worker", model, tuner, out,
                    "--trials", str(args.trials), "--samples", str(args.samples),
-                   "--epochs", str(args.epochs)]
+                   "--epochs", str(args.epochs)] + (["--collect"] if args.collect else [])
         env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
                "TF_CPP_MIN_LOG_LEVEL": "3", "KT_NASREPAIR_OFFLINE": "1"}
         subprocess.run(command, check=True, env=env, cwd=tmp, stdout=subprocess.DEVNULL)
@@ -167,11 +177,12 @@ def run_in_subprocess(model, tuner, args) -> dict:
 
 
 def table(rows) -> str:
-    lines = ["| model | tuner | trials | MB per trial | RSS at end (MB) | s per trial |",
-             "|---|---|---:|---:|---:|---:|"]
+    lines = ["| model | tuner | trials | MB per trial | RSS at end (MB) | s per trial "
+             "| full gc.collect, s |", "|---|---|---:|---:|---:|---:|---:|"]
     for r in rows:
+        gc_seconds = "" if r.get("gc_s_per_trial") is None else f"{r['gc_s_per_trial']:.2f}"
         lines.append(f"| {r['model']} | {r['tuner']} | {r['trials']} | {r['mb_per_trial']:.3f} "
-                     f"| {r['rss_end_mb']:.0f} | {r['s_per_trial']:.2f} |")
+                     f"| {r['rss_end_mb']:.0f} | {r['s_per_trial']:.2f} | {gc_seconds} |")
     return "\n".join(lines)
 
 
@@ -182,6 +193,8 @@ def main(argv=None):
     parser.add_argument("--tuners", nargs="+", choices=TUNERS, default=list(TUNERS))
     parser.add_argument("--samples", type=int, default=300)
     parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--collect", action="store_true",
+                        help="also run a full gc.collect() after every trial (and time it)")
     parser.add_argument("--out", default=None, help="writes every sample as JSON here")
     parser.add_argument("--worker", nargs=3, metavar=("MODEL", "TUNER", "OUT"),
                         help=argparse.SUPPRESS)
@@ -189,7 +202,8 @@ def main(argv=None):
     if args.worker:
         model, tuner, out = args.worker
         with tempfile.TemporaryDirectory() as directory:
-            result = run_config(model, tuner, args.trials, args.samples, args.epochs, directory)
+            result = run_config(model, tuner, args.trials, args.samples, args.epochs, directory,
+                                args.collect)
         with open(out, "w") as f:
             json.dump(result, f)
         return

@@ -142,6 +142,26 @@ def release_trial_gradients(before: frozenset) -> int:
     return len(added)
 
 
+def clear_eager_kernel_cache() -> bool:
+    """Empties TensorFlow's eager kernel cache (what `clear_session` also does); TF only.
+
+    Why: every traced function a trial called (its training, evaluation and prediction
+    steps) is instantiated once and cached as an eager kernel, which outlives the function;
+    without this a search kept about 1-3 MB per trial (docs/performance.md). The next trial
+    recreates the few kernels it needs (KerasTuner empties this cache before every trial).
+
+    Returns:
+        Whether a cache was emptied (False on other backends).
+    """
+    if keras.backend.backend() != "tensorflow":
+        return False
+    context = sys.modules.get("tensorflow.python.eager.context")
+    if context is None:
+        return False
+    context.context().clear_kernel_cache()
+    return True
+
+
 class LeanTrialsMixin:
     """Cuts the per-trial bookkeeping a `RepairTuner` does not need; keeps every guarantee.
 
@@ -246,9 +266,13 @@ class LeanTrialsMixin:
         super().on_trial_begin(trial)
 
     def on_trial_end(self, trial):
-        """KerasTuner's `on_trial_end`, then the trial's TensorFlow gradient registrations go.
+        """KerasTuner's `on_trial_end`, then what the trial left in TensorFlow goes.
 
-        See `release_trial_gradients`: without it every trial's training graph stays alive.
+        Its custom-gradient registrations (`release_trial_gradients`: without it every trial's
+        training graph stays alive) and the eager kernels of its traced functions
+        (`clear_eager_kernel_cache`). Both are cheap (see docs/performance.md); the cyclic
+        garbage collector is left to its own schedule (a full `gc.collect()` per trial costs
+        more than a trial of a small model on a loaded machine).
         """
         try:
             super().on_trial_end(trial)
@@ -257,6 +281,7 @@ class LeanTrialsMixin:
             if before is not None:
                 release_trial_gradients(before)
                 self._lean_gradients_before = None
+            clear_eager_kernel_cache()
 
     # -- saving -----------------------------------------------------------------------------
 
