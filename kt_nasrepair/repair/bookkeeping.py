@@ -10,9 +10,9 @@ the JAX backend it also turns on JAX's persistent compilation cache, so a progra
 Put it first among the bases: `class Tuner(LeanTrialsMixin, RepairTuner)`. It must come before
 the class that defines `_build_trial_architecture` and `load_model` in the MRO (RepairTuner
 itself today): listed after it, as a base of that class, its donor cache would be shadowed.
-The overridden hooks are KerasTuner's `_try_build`, `save`, `on_trial_begin` and `on_trial_end` (keras-tuner is pinned < 1.5)
-and RepairTuner's `_build_trial_architecture` and `load_model`; tests/repair/test_bookkeeping.py
-fails if any of them stops being called.
+The overridden hooks are KerasTuner's `_try_build`, `save`, `on_trial_begin` and
+`on_trial_end` (keras-tuner is pinned < 1.5) and RepairTuner's `_build_trial_architecture`
+and `load_model`; tests/repair/test_bookkeeping.py fails if any of them stops being called.
 `benchmarks/trial_overhead.py --lean` measures what each cut saves (docs/performance.md).
 """
 
@@ -24,6 +24,7 @@ import math
 import os
 import sys
 import threading
+import warnings
 
 import keras
 from keras_tuner import errors as kt_errors
@@ -278,10 +279,14 @@ class LeanTrialsMixin:
             super().on_trial_end(trial)
         finally:
             before = getattr(self, "_lean_gradients_before", None)
-            if before is not None:
-                release_trial_gradients(before)
-                self._lean_gradients_before = None
-            clear_eager_kernel_cache()
+            self._lean_gradients_before = None
+            try:
+                if before is not None:
+                    release_trial_gradients(before)
+                clear_eager_kernel_cache()
+            except Exception as error:  # TensorFlow internals moved: memory grows, search goes on
+                warnings.warn(f"kt_nasrepair could not release a finished trial's TensorFlow "
+                              f"state ({type(error).__name__}: {error}); memory may grow per trial")
 
     # -- saving -----------------------------------------------------------------------------
 
