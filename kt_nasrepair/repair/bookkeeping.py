@@ -10,9 +10,9 @@ the JAX backend it also turns on JAX's persistent compilation cache, so a progra
 Put it first among the bases: `class Tuner(LeanTrialsMixin, RepairTuner)`. It must come before
 the class that defines `_build_trial_architecture` and `load_model` in the MRO (RepairTuner
 itself today): listed after it, as a base of that class, its donor cache would be shadowed.
-The overridden hooks are KerasTuner's `_try_build` and `save` (keras-tuner is pinned < 1.5)
-and RepairTuner's `_build_trial_architecture` and `load_model`; tests/repair/test_bookkeeping.py
-fails if any of them stops being called.
+The overridden hooks are KerasTuner's `_try_build`, `save`, `on_trial_begin` and
+`on_trial_end` (keras-tuner is pinned < 1.5) and RepairTuner's `_build_trial_architecture`
+and `load_model`; tests/repair/test_bookkeeping.py fails if any of them stops being called.
 `benchmarks/trial_overhead.py --lean` measures what each cut saves (docs/performance.md).
 """
 
@@ -22,7 +22,9 @@ import collections
 import json
 import math
 import os
+import sys
 import threading
+import warnings
 
 import keras
 from keras_tuner import errors as kt_errors
@@ -79,6 +81,86 @@ def enable_jax_compilation_cache(directory: str) -> str | None:
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
         _jax_cache_dir = directory
         return directory
+
+
+# TensorFlow's `tf.custom_gradient` registers, in graph mode, one gradient function per traced
+# call under this prefix (`custom_gradient.generate_name`).
+_CUSTOM_GRADIENT_PREFIX = "CustomGradient-"
+
+
+def _tf_gradient_registry() -> dict | None:
+    """TensorFlow's global gradient registry (op type -> entry), or None on another backend.
+
+    Read from `sys.modules`, never imported: on the TensorFlow backend Keras has loaded it.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return None
+    tf_ops = sys.modules.get("tensorflow.python.framework.ops")
+    registry = getattr(getattr(tf_ops, "_gradient_registry", None), "_registry", None)
+    return registry if isinstance(registry, dict) else None
+
+
+def custom_gradient_names() -> frozenset:
+    """The custom gradients registered in TensorFlow so far (empty on other backends)."""
+    registry = _tf_gradient_registry()
+    if registry is None:
+        return frozenset()
+    return frozenset(k for k in list(registry) if k.startswith(_CUSTOM_GRADIENT_PREFIX))
+
+
+def release_trial_gradients(before: frozenset) -> int:
+    """Drops the custom gradients registered since `before`; returns how many were dropped.
+
+    Why: every traced Keras training step on TensorFlow goes through
+    `ReplicaContext.all_reduce` (the optimizer's gradient sum), a `tf.custom_gradient` that,
+    in graph mode, registers its gradient function in TensorFlow's process-wide registry
+    under a fresh name and never removes it. That function closes over the traced graph's
+    tensors, so each trial's whole training graph (about 3 MB for a small MLP, two traces a
+    trial) stays alive after its model is gone; `keras.backend.clear_session()` and
+    `gc.collect()` do not free it (KerasTuner's RandomSearch grows 6-7 MB a trial,
+    docs/performance.md).
+
+    Why it is safe: the registry is read only when a symbolic gradient of that graph is
+    built (`tf.gradients`, or differentiating a call of the traced function). A training
+    step's gradient is taken by the tape while it is traced, with the function recorded on
+    the tape itself; a trial that has ended is never traced or differentiated again, and a
+    function still in use (the shape-stable network's, reused by later trials) runs without
+    the registry. Only names registered during the trial are dropped.
+
+    Args:
+        before: `custom_gradient_names()` taken when the trial began.
+
+    Returns:
+        The number of registrations dropped (0 on other backends).
+    """
+    registry = _tf_gradient_registry()
+    if registry is None:
+        return 0
+    added = [k for k in list(registry)
+             if k.startswith(_CUSTOM_GRADIENT_PREFIX) and k not in before]
+    for name in added:
+        registry.pop(name, None)
+    return len(added)
+
+
+def clear_eager_kernel_cache() -> bool:
+    """Empties TensorFlow's eager kernel cache (what `clear_session` also does); TF only.
+
+    Why: every traced function a trial called (its training, evaluation and prediction
+    steps) is instantiated once and cached as an eager kernel, which outlives the function;
+    without this a search kept about 1-3 MB per trial (docs/performance.md). The next trial
+    recreates the few kernels it needs (KerasTuner empties this cache before every trial).
+
+    Returns:
+        Whether a cache was emptied (False on other backends).
+    """
+    if keras.backend.backend() != "tensorflow":
+        return False
+    context = sys.modules.get("tensorflow.python.eager.context")
+    if context is None:
+        return False
+    context.context().clear_kernel_cache()
+    return True
 
 
 class LeanTrialsMixin:
@@ -177,6 +259,34 @@ class LeanTrialsMixin:
             return super().load_model(trial)
         finally:
             self._lean_bypass_donor_cache = False
+
+    # -- trial end: what a finished trial leaves behind ------------------------------------
+
+    def on_trial_begin(self, trial):
+        self._lean_gradients_before = custom_gradient_names()
+        super().on_trial_begin(trial)
+
+    def on_trial_end(self, trial):
+        """KerasTuner's `on_trial_end`, then what the trial left in TensorFlow goes.
+
+        Its custom-gradient registrations (`release_trial_gradients`: without it every trial's
+        training graph stays alive) and the eager kernels of its traced functions
+        (`clear_eager_kernel_cache`). Both are cheap (see docs/performance.md); the cyclic
+        garbage collector is left to its own schedule (a full `gc.collect()` per trial costs
+        more than a trial of a small model on a loaded machine).
+        """
+        try:
+            super().on_trial_end(trial)
+        finally:
+            before = getattr(self, "_lean_gradients_before", None)
+            self._lean_gradients_before = None
+            try:
+                if before is not None:
+                    release_trial_gradients(before)
+                clear_eager_kernel_cache()
+            except Exception as error:  # TensorFlow internals moved: memory grows, search goes on
+                warnings.warn(f"kt_nasrepair could not release a finished trial's TensorFlow "
+                              f"state ({type(error).__name__}: {error}); memory may grow per trial")
 
     # -- saving -----------------------------------------------------------------------------
 

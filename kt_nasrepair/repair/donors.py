@@ -29,6 +29,13 @@ PROBE_ROWS = 256
 # model build (milliseconds for an MLP); 25 keeps a long search's per-trial overhead bounded.
 MAX_DONOR_CANDIDATES = 25
 
+# NOTE: a donor whose narrowest hidden layer is under 1/MAX_BOTTLENECK_RATIO of the target's
+# narrowest is refused. Net2WiderNet widens a layer by copying its units, so a child grown
+# from a 1-unit layer starts with ten copies of one unit that stay near-identical, and trails
+# a cold trial of its size; measured in the seed space (benchmarks/donor_choice.py,
+# docs/performance.md "Donor choice").
+MAX_BOTTLENECK_RATIO = 4.0
+
 
 def donor_candidates(oracle, trial_id, donor_pool: float) -> list:
     """The completed trials that may be donors for `trial_id`, best first.
@@ -105,6 +112,10 @@ def warm_start(model, candidates, *, load_donor, noise_std, seed, probe=None,
         if not reachable:
             refusals.append(f"{tag}: {why}")
             continue
+        narrow = bottleneck(donor, model)
+        if narrow is not None:
+            refusals.append(f"{tag}: {narrow}")
+            continue
         try:
             donor = load_donor(donor_trial, weights=True)
         except Exception as error:
@@ -147,6 +158,33 @@ def refusal_label(model) -> str:
     if not isinstance(model, keras.Sequential) and not hasattr(model, "inputs"):
         return "subclassed model"
     return "not a Dense chain"
+
+
+def bottleneck(donor, target, max_ratio: float = MAX_BOTTLENECK_RATIO) -> str | None:
+    """Why `donor` would hand its bottleneck on to `target`, or None when it would not.
+
+    Args:
+        donor: The donor's model (weights not needed).
+        target: The target model.
+        max_ratio: The largest accepted ratio of the target's narrowest hidden layer to the
+            donor's.
+
+    Returns:
+        A reason naming both widths when the ratio exceeds `max_ratio`, else None (also when
+        either model has no hidden Dense layer `morph` can read).
+    """
+    try:
+        donor_widths, target_widths = morph.hidden_widths(donor), morph.hidden_widths(target)
+    except Exception:  # a model morph cannot read: reachability has already said so
+        return None
+    if not donor_widths or not target_widths:
+        return None
+    narrowest, wanted = min(donor_widths), min(target_widths)
+    if wanted <= max_ratio * narrowest:
+        return None
+    return (f"bottleneck: its narrowest hidden layer has {narrowest} unit(s), under "
+            f"1/{max_ratio:g} of the target's narrowest ({wanted}); a child widened that far "
+            "trails a cold start")
 
 
 def _worst_deviation(report):

@@ -142,3 +142,22 @@ def test_transfer_seed_differs_per_execution():
     seeds = {donors_lib.transfer_seed(7, "03", e) for e in range(4)}
     assert len(seeds) == 4
     assert donors_lib.transfer_seed(7, "03", 1) == donors_lib.transfer_seed(7, "03", 1)
+
+
+def test_a_donor_that_would_hand_on_its_bottleneck_is_refused_with_its_reason():
+    # The README main job's case: 1 x 1 (score 0.22) grown into 1 x 10 scored 0.58, while
+    # cold trials of that size scored 0.70 (docs/performance.md, "Donor choice").
+    target = _mlp(10, 3)
+    donors = Donors()
+    donors.models = {"a": _mlp(1, 1), "b": _mlp(3, 2)}
+    outcome = _warm_start(target, donors)
+    assert outcome["donor"] == "b"  # 3 -> 10 widens under 4x: accepted
+    assert len(outcome["refused"]) == 1
+    assert outcome["refused"][0].startswith("trial a: bottleneck: its narrowest hidden layer has "
+                                            "1 unit(s), under 1/4 of the target's narrowest (10)")
+
+
+def test_the_bottleneck_rule_compares_the_narrowest_layers():
+    assert donors_lib.bottleneck(_mlp(1, 1), _mlp(4, 2)) is None  # 4x: the limit is accepted
+    assert "narrowest (5)" in donors_lib.bottleneck(_mlp(1, 1), _mlp(5, 2))
+    assert donors_lib.bottleneck(_mlp(2, 1), _mlp(5, 2), max_ratio=2) is not None
