@@ -263,7 +263,9 @@ class LeanTrialsMixin:
     # -- trial end: what a finished trial leaves behind ------------------------------------
 
     def on_trial_begin(self, trial):
-        self._lean_gradients_before = custom_gradient_names()
+        # Per trial: the trials of a population (`repair/population.py`) overlap.
+        self.__dict__.setdefault("_lean_gradients_before", {})[trial.trial_id] = (
+            custom_gradient_names())
         super().on_trial_begin(trial)
 
     def on_trial_end(self, trial):
@@ -278,12 +280,14 @@ class LeanTrialsMixin:
         try:
             super().on_trial_end(trial)
         finally:
-            before = getattr(self, "_lean_gradients_before", None)
-            self._lean_gradients_before = None
+            before = self.__dict__.get("_lean_gradients_before", {}).pop(trial.trial_id, None)
             try:
                 if before is not None:
                     release_trial_gradients(before)
-                clear_eager_kernel_cache()
+                if getattr(self, "_population", None) is None:
+                    # Not while a population trains: its program's kernels would be made
+                    # again mid-fit; its members' own models never ran a traced function.
+                    clear_eager_kernel_cache()
             except Exception as error:  # TensorFlow internals moved: memory grows, search goes on
                 warnings.warn(f"kt_nasrepair could not release a finished trial's TensorFlow "
                               f"state ({type(error).__name__}: {error}); memory may grow per trial")
