@@ -31,7 +31,7 @@ from kt_nasrepair.shape_stable.population import (
     coupling_setting,
     member_name,
 )
-from kt_nasrepair.shape_stable.runner import _comparable_compile_config, dense_macs
+from kt_nasrepair.shape_stable.runner import compile_key, dense_macs
 
 # NOTE: on 2 CPU cores fusing pays while the whole population's forward pass stays under
 # about 2 million multiply-adds per sample: 8 x (64, 64) on 784 inputs trained 3.2x
@@ -403,19 +403,17 @@ class PopulationSearch:
         coupling = coupling_setting(optimizer) if optimizer is not None else None
         if coupling:
             return None, f"the optimizer's {coupling} couples the members"
-        try:
-            compile_key, float_rate = _comparable_compile_config(model)
-        except Exception as error:  # a loss or metric Keras cannot serialize
-            return None, f"the compile settings cannot be compared: {error}"
-        if compile_key is None:
-            return None, "the model is not compiled"
+        compiled, reason = compile_key(model)
+        if compiled is None:
+            return None, reason
+        key, float_rate = compiled
         request.spec = spec
         request.rate = _float_rate(model) if float_rate else 1.0
         data = tuple(id(v) for v in (x, y, *(validation or ())))
         settings = tuple(repr(kwargs.get(k)) for k in sorted(_SHARED_FIT_ARGUMENTS)
                          if k not in ("x", "y", "validation_data", "callbacks", "epochs",
                                       "initial_epoch", "verbose"))
-        return (spec.family, compile_key, data, settings), ""
+        return (spec.family, key, data, settings), ""
 
     # -- rounds -------------------------------------------------------------------------------
 

@@ -89,6 +89,21 @@ def _comparable_compile_config(model):
     return json.dumps([optimizer, rest], sort_keys=True, default=repr), float_rate
 
 
+def compile_key(model):
+    """`((key, float_rate), "")` of a compiled model, or `(None, reason)` when it has none.
+
+    Models with one key (and a float learning rate when `float_rate`) can share a compiled
+    padded network: the rate is one of its variables.
+    """
+    try:
+        key, float_rate = _comparable_compile_config(model)
+    except Exception as error:  # a loss or metric Keras cannot serialize
+        return None, f"the compile settings cannot be compared: {error}"
+    if key is None:
+        return None, "the model is not compiled"
+    return (key, float_rate), ""
+
+
 class ShapeStableRunner:
     """Fits each compact MLP of a space in one padded network, traced and compiled once.
 
@@ -172,12 +187,10 @@ class ShapeStableRunner:
             )
             if not enabled:
                 return None, reason
-        try:
-            key, float_rate = _comparable_compile_config(model)
-        except Exception as error:  # a loss or metric Keras cannot serialize
-            return None, f"the compile settings cannot be compared: {error}"
-        if key is None:
-            return None, "the model is not compiled"
+        compiled, reason = compile_key(model)
+        if compiled is None:
+            return None, reason
+        key, float_rate = compiled
         padded = self.padded_models.get((spec.family, key))
         if padded is None:
             padded = self.padded_models[(spec.family, key)] = self._new_padded(model, spec)
