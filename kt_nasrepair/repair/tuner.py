@@ -73,8 +73,8 @@ class RepairTuner(LeanTrialsMixin, RepairMixin, SearchProgressMixin, keras_tuner
             whose models are plain Dense stacks sharing data and compile settings train in
             one compiled program (`kt_nasrepair.shape_stable.PopulationDenseModel`), each
             reported, checkpointed and scored exactly as if it had trained alone; others
-            fit one at a time. `"auto"` (the default) is 8 on TensorFlow and JAX, 1 on
-            torch; 1 trains one trial at a time.
+            fit one at a time. `"auto"` (the default) is 8 on TensorFlow and JAX (at most a
+            quarter of `max_trials`), 1 on torch; 1 trains one trial at a time.
         noise_std: Net2Net symmetry-breaking noise (see `kt_nasrepair.morph`).
         growth_factor: How much a plateau growth widens each hidden layer (>= 1; at least one
             unit is always added).
