@@ -10,7 +10,7 @@ Models (a user's `build_model`, written for KerasTuner, with an `Input` so warm 
 - `dense`: Flatten, 1-3 Dense layers of 8-256 units, optional Dropout, log-uniform learning
   rate (KerasTuner's getting-started model, smaller), on scikit-learn's 8x8 digits;
 - `conv`: one or two Conv2D layers (4-32 filters) on the digits as 8x8x1 images, then Dense.
-Tuners: `repair` (RepairTuner, strategy="random"), `with_repair_random`
+Tuners: `repair` (RepairTuner, strategy="quasi_random"), `with_repair_random`
 (`with_repair(keras_tuner.RandomSearch)`), `kt_random` (keras_tuner.RandomSearch, for
 reference: it resets the Keras session and collects garbage before every trial).
 
@@ -134,7 +134,7 @@ def run_config(model: str, tuner: str, trials: int, samples: int, epochs: int,
     kwargs = dict(objective="val_accuracy", max_trials=trials, seed=0, directory=directory,
                   project_name=f"{model}_{tuner}", overwrite=True)
     if tuner == "repair":
-        kwargs["strategy"] = "random"
+        kwargs["strategy"] = "quasi_random"
     search = cls(build, **kwargs)
     search.samples, search.collect_seconds = [], []
     start_rss, start = rss_mb(), time.perf_counter()
