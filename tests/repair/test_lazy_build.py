@@ -58,12 +58,17 @@ def _search(tuner, images):
     return tuner.progress_stream.getvalue().splitlines()
 
 
-# NOTE: seeds chosen so that a later trial is reachable from an earlier one (same activation
-# and dropout, at least as wide): RandomSearch(seed=1) draws 96 then 320 tanh units;
-# RepairTuner(seed=2) draws 64 tanh, 448 relu, then 320 tanh units.
+# NOTE: a later trial is reachable from an earlier one (same activation and dropout, at least
+# as wide, at most 4x wider: `donors.bottleneck`): RandomSearch(seed=1) draws 96 then 320
+# tanh units; RepairTuner's sequence is 64 tanh, 448 relu, then 192 tanh units.
+_SEQUENCE = [{"units": 64, "activation": "tanh", "dropout": False, "lr": 1e-3},
+             {"units": 448, "activation": "relu", "dropout": False, "lr": 1e-3},
+             {"units": 192, "activation": "tanh", "dropout": False, "lr": 1e-3}]
+
+
 @pytest.mark.parametrize("make_tuner, trials", [
-    (lambda d: RepairTuner(build_model, objective="val_accuracy", max_trials=3, seed=2,
-                           directory=d), 3),
+    (lambda d: RepairTuner(build_model, SequenceOracle(_SEQUENCE, objective="val_accuracy"),
+                           donor_pool=1.0, directory=d), 3),
     (lambda d: with_repair(keras_tuner.RandomSearch)(
         build_model, objective="val_accuracy", max_trials=2, seed=1, directory=d), 2),
 ], ids=["RepairTuner", "with_repair(RandomSearch)"])
