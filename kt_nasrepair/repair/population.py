@@ -25,6 +25,7 @@ import keras
 import keras_tuner
 import numpy as np
 
+from kt_nasrepair.repair.bookkeeping import clear_eager_kernel_cache
 from kt_nasrepair.shape_stable import dense_spec
 from kt_nasrepair.shape_stable.population import (
     PopulationDenseModel,
@@ -416,6 +417,10 @@ class PopulationSearch:
 
     def _run_round(self):
         self.rounds += 1
+        if self.rounds > 1:
+            # What trial ends skip while a population trains (its program's kernels would be
+            # made again mid-fit): without it the eager kernel cache grows every trial.
+            clear_eager_kernel_cache()
         request = self._queue.pop(0)
         if request.key is None:
             return self._run_alone(request, request.reason)
