@@ -38,6 +38,20 @@ def values_hash(values: dict) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
+
+def prob_to_value(hp, prob: float):
+    """`hp.prob_to_value(prob)`, kept inside `[min_value, max_value]`.
+
+    NOTE: KerasTuner's `reverse_log` sampling can return a value below the range near
+    `prob = 0` (`Int(19, 20, sampling="reverse_log").prob_to_value(0.0)` is 18, keras-tuner
+    1.4.8); a proposal outside the space would be a trial KerasTuner rejects.
+    """
+    value = hp.prob_to_value(prob)
+    low, high = getattr(hp, "min_value", None), getattr(hp, "max_value", None)
+    if low is None or high is None or isinstance(value, bool):
+        return value
+    return type(value)(min(max(value, low), high))
+
 class UnitCubeEncoder:
     """Maps a KerasTuner search space to and from the unit cube.
 
@@ -109,7 +123,7 @@ class UnitCubeEncoder:
         """Maps one point of the probability space to active values."""
         probs = np.clip(np.asarray(probs, dtype=float), 0.0, _PROB_MAX)
         by_name = {
-            hp.name: hp.prob_to_value(float(p))
+            hp.name: prob_to_value(hp, float(p))
             for hp, p in zip(self.tunable, probs)
         }
         return self._active_values(by_name)
@@ -161,7 +175,7 @@ class UnitCubeEncoder:
                 by_name[hp.name] = hp.values[int(np.argmax(features[cols]))]
             else:
                 prob = float(np.clip(features[cols][0], 0.0, _PROB_MAX))
-                by_name[hp.name] = hp.prob_to_value(prob)
+                by_name[hp.name] = prob_to_value(hp, prob)
         return self._active_values(by_name)
 
     def probs_to_features(self, probs) -> np.ndarray:
@@ -181,7 +195,7 @@ class UnitCubeEncoder:
                 features[:, cols] = np.eye(len(hp.values))[index]
             elif is_discrete(hp):
                 features[:, cols.start] = [
-                    self._value_to_prob(hp, hp.prob_to_value(float(p))) for p in column
+                    self._value_to_prob(hp, prob_to_value(hp, float(p))) for p in column
                 ]
             else:
                 # NOTE: KerasTuner encodes the one value of a Float with min == max

@@ -73,3 +73,18 @@ def test_enumerate_finite_space_with_conditions():
     assert UnitCubeEncoder(hps).enumerate(limit=7) is None
     hps.Float("lr", 0.0, 1.0)
     assert UnitCubeEncoder(hps).enumerate(limit=100) is None
+
+
+def test_reverse_log_values_stay_in_range_at_the_edge_of_the_cube():
+    # keras-tuner 1.4.8: Int(19, 20, sampling="reverse_log").prob_to_value(0.0) is 18.
+    import keras_tuner
+
+    from kt_nasrepair.oracles._encoding import prob_to_value
+
+    hps = keras_tuner.HyperParameters()
+    hps.Int("a", 19, 20, sampling="reverse_log")
+    hps.Float("b", 0.5, 2.0, sampling="reverse_log")
+    for hp in hps.space:
+        for prob in (0.0, 1e-12, 0.5, 1.0 - 1e-12):
+            value = prob_to_value(hp, prob)
+            assert hp.min_value <= value <= hp.max_value, (hp, prob, value)
