@@ -17,7 +17,6 @@ the population where it stopped.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 
@@ -26,24 +25,14 @@ import keras_tuner
 import numpy as np
 
 from kt_nasrepair.repair.bookkeeping import clear_eager_kernel_cache
-from kt_nasrepair.shape_stable import dense_spec
-from kt_nasrepair.shape_stable.population import (
-    PopulationDenseModel,
-    coupling_setting,
-    member_name,
-)
-from kt_nasrepair.shape_stable.runner import compile_key, dense_macs
+from kt_nasrepair.repair.population_fit import Member, FitRequest, Router, steps_per_epoch, fit_key
+from kt_nasrepair.shape_stable.population import PopulationDenseModel
+from kt_nasrepair.shape_stable.runner import dense_macs
 
 # NOTE: on 2 CPU cores fusing pays while the whole population's forward pass stays under
 # about 2 million multiply-adds per sample: 8 x (64, 64) on 784 inputs trained 3.2x
 # faster fused, 4 x (512, 512) 0.81x (docs/performance.md, "Population training").
 CPU_MACS_BUDGET = 2_000_000
-# Fit arguments a population can share; any other makes a trial fit alone.
-_SHARED_FIT_ARGUMENTS = {"x", "y", "batch_size", "epochs", "initial_epoch", "callbacks",
-                         "verbose", "validation_data", "validation_split", "shuffle",
-                         "validation_batch_size", "validation_freq"}
-_BATCH_HOOKS = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin",
-                "on_batch_end", "on_test_batch_begin", "on_test_batch_end")
 _MAIN = -1
 
 
@@ -76,117 +65,6 @@ def _on_accelerator() -> bool:
 
 def _next_power_of_two(value: int, floor: int = 1) -> int:
     return max(floor, 1 << max(int(value) - 1, 0).bit_length())
-
-
-class _Request:
-    """One trial's `model.fit(*args, **kwargs)`, waiting for its turn."""
-
-    def __init__(self, loop, trial_id, compact, solo, args, kwargs):
-        self.loop = loop
-        self.trial_id = trial_id
-        self.compact = compact
-        self.solo = solo
-        self.args = args
-        self.kwargs = kwargs
-        self.key = None  # what members of one program share; None: fits alone
-        self.reason = ""
-        self.spec = None
-        self.rate = 1.0
-        self.result = None
-        self.error = None
-        self.mode = None
-
-    @property
-    def epochs(self) -> int:
-        return int(self.kwargs.get("epochs", 1))
-
-    @property
-    def initial_epoch(self) -> int:
-        return int(self.kwargs.get("initial_epoch", 0))
-
-
-class _Member:
-    """A request's place in a running population: its callbacks see its own logs."""
-
-    def __init__(self, request, slot, params):
-        self.request = request
-        self.slot = slot
-        model = request.compact
-        self.callbacks = keras.callbacks.CallbackList(
-            list(request.kwargs.get("callbacks") or []), add_history=True,
-            add_progbar=False, model=model, **params,
-        )
-        model.stop_training = False
-        self.callbacks.on_train_begin()
-
-    def logs(self, logs):
-        """The population's logs as this member alone would log them."""
-        own = {}
-        prefix, val_prefix = member_name(self.slot) + "_", "val_" + member_name(self.slot) + "_"
-        for key, value in logs.items():
-            if key.startswith(prefix):
-                own[key[len(prefix):]] = value
-            elif key.startswith(val_prefix):
-                own["val_" + key[len(val_prefix):]] = value
-        return own
-
-    def finish(self):
-        self.callbacks.on_train_end()
-        self.request.result = self.callbacks._history
-
-
-class _Router(keras.callbacks.Callback):
-    """The population's one callback: hands each member its logs, freezes finished ones."""
-
-    def __init__(self, search, population, members):
-        super().__init__()
-        self.search = search
-        self.population = population
-        self.members = members  # slot -> _Member, only the active ones
-        self.epochs_ended = 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        for member in list(self.members.values()):
-            member.callbacks.on_epoch_begin(epoch)
-            self._sync_rate(member)
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        self.epochs_ended += 1
-        self.population.unload(list(self.members))
-        for slot, member in list(self.members.items()):
-            own = member.logs(logs)
-            member.callbacks.on_epoch_end(epoch, own)
-            self._sync_rate(member)
-            loss = own.get("loss")
-            finite = loss is None or math.isfinite(float(loss))
-            if member.request.compact.stop_training or epoch + 1 >= member.request.epochs \
-                    or not finite:
-                self.population.freeze(slot)
-                del self.members[slot]
-                member.finish()
-                self.search.release(member.request)
-                follow = self.search.continuation_of(member.request, epoch + 1)
-                if follow is not None:
-                    self.population.set_rate(slot, follow.rate)
-                    self.members[slot] = _Member(follow, slot, self.search.params)
-        if not self.members:
-            self.model.stop_training = True
-
-    def _sync_rate(self, member):
-        # A callback of the trial's (ReduceLROnPlateau, a scheduler) set its own rate.
-        rate = _float_rate(member.request.compact)
-        if rate is not None and rate != member.request.rate:
-            member.request.rate = rate
-            self.population.set_rate(member.slot, rate)
-
-
-def _float_rate(model):
-    learning_rate = getattr(getattr(model, "optimizer", None), "learning_rate", None)
-    try:
-        return float(keras.ops.convert_to_numpy(learning_rate))
-    except Exception:  # a schedule
-        return None
 
 
 class PopulationSearch:
@@ -344,11 +222,11 @@ class PopulationSearch:
         return getattr(self._local, "mode", None)
 
     def _request(self, trial_id, model, solo, args, kwargs):
-        request = _Request(self._local.index, trial_id, model, solo, args, dict(kwargs))
+        request = FitRequest(self._local.index, trial_id, model, solo, args, dict(kwargs))
         if args:
             request.kwargs.update(zip(("x", "y"), args))
         try:
-            request.key, request.reason = self._key(request)
+            request.key, request.reason = fit_key(request, self.tuner)
         except Exception as error:  # never a reason for the trial to fail: it fits alone
             request.key, request.reason = None, f"{type(error).__name__}: {error}"
         self._queue.append(request)
@@ -373,45 +251,6 @@ class PopulationSearch:
                     return follow
                 return None
         return None
-
-    def _key(self, request):
-        """What `request` must share with the other members of a program, or why it can't."""
-        model, kwargs = request.compact, request.kwargs
-        extra = sorted(set(kwargs) - _SHARED_FIT_ARGUMENTS)
-        if extra:
-            return None, f"fit argument {extra[0]!r} is not shared by a population"
-        x, y = kwargs.get("x"), kwargs.get("y")
-        if getattr(x, "shape", None) is None or getattr(y, "shape", None) is None:
-            return None, "the data is not arrays"
-        validation = kwargs.get("validation_data")
-        if validation is not None and (not isinstance(validation, (tuple, list))
-                                       or len(validation) != 2):
-            return None, "validation_data is not an (x, y) pair"
-        for callback in kwargs.get("callbacks") or []:
-            if getattr(callback, "needs_own_model", False):
-                return None, f"callback {type(callback).__name__} works on the model's own layers"
-            if _has_batch_hooks(callback, self.tuner):
-                return None, f"callback {type(callback).__name__} acts on every batch"
-        if getattr(model, "_distribute_strategy", None) is not None:
-            return None, "the model was built under a tf.distribute strategy"
-        spec, reason = dense_spec(model)
-        if spec is None:
-            return None, reason
-        optimizer = getattr(model, "optimizer", None)
-        coupling = coupling_setting(optimizer) if optimizer is not None else None
-        if coupling:
-            return None, f"the optimizer's {coupling} couples the members"
-        compiled, reason = compile_key(model)
-        if compiled is None:
-            return None, reason
-        key, float_rate = compiled
-        request.spec = spec
-        request.rate = _float_rate(model) if float_rate else 1.0
-        data = tuple(id(v) for v in (x, y, *(validation or ())))
-        settings = tuple(repr(kwargs.get(k)) for k in sorted(_SHARED_FIT_ARGUMENTS)
-                         if k not in ("x", "y", "validation_data", "callbacks", "epochs",
-                                      "initial_epoch", "verbose"))
-        return (spec.family, key, data, settings), ""
 
     # -- rounds -------------------------------------------------------------------------------
 
@@ -513,10 +352,10 @@ class PopulationSearch:
         validation = first.get("validation_data")
         if validation is not None:
             data["validation_data"] = (validation[0], population.targets(validation[1]))
-        steps = _steps(first)
+        steps = steps_per_epoch(first)
         self.params = {"epochs": max(r.epochs for r in requests), "steps": steps, "verbose": 0}
-        members = {slot: _Member(r, slot, self.params) for slot, r in enumerate(requests)}
-        router = _Router(self, population, members)
+        members = {slot: Member(r, slot, self.params) for slot, r in enumerate(requests)}
+        router = Router(self, population, members)
         start = requests[0].initial_epoch
         while members:
             epochs = max(m.request.epochs for m in members.values())
@@ -539,28 +378,7 @@ class PopulationSearch:
             start = epochs
             for slot, member in list(members.items()):
                 if member.request.epochs <= start:  # only when fit ended without the router
-                    population.freeze(slot)
-                    del members[slot]
-                    member.finish()
-                    self.release(member.request)
-
-
-def _steps(kwargs):
-    x = kwargs.get("x")
-    samples = int(x.shape[0]) * (1.0 - float(kwargs.get("validation_split") or 0.0))
-    return math.ceil(samples / int(kwargs.get("batch_size") or 32))
-
-
-def _has_batch_hooks(callback, tuner) -> bool:
-    """Whether `callback` does anything per batch (a population only forwards epochs)."""
-    from keras_tuner.src.engine.tuner_utils import TunerCallback
-
-    if isinstance(callback, TunerCallback):
-        return any(getattr(type(tuner), name) is not getattr(keras_tuner.Tuner, name)
-                   for name in ("on_batch_begin", "on_batch_end"))
-    base = keras.callbacks.Callback
-    return any(getattr(type(callback), name, None) is not getattr(base, name)
-               for name in _BATCH_HOOKS)
+                    router.end(slot)
 
 
 __all__ = ["PopulationSearch", "auto_population_size"]

@@ -143,10 +143,10 @@ def test_bad_population_is_rejected_at_construction(tmp_path, population):
 
 
 def _request(widths, inputs=784):
-    from kt_nasrepair.repair.population import _Request
+    from kt_nasrepair.repair.population_fit import FitRequest
     from kt_nasrepair.shape_stable import DenseSpec
 
-    request = _Request(0, "t", None, None, (), {})
+    request = FitRequest(0, "t", None, None, (), {})
     request.spec = DenseSpec((inputs,), tuple(widths), "relu", None, 10, "softmax")
     return request
 
