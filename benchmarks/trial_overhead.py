@@ -238,8 +238,10 @@ def instrument(tuner):
     patch(tuner, "_try_build", _timed("build", tuner._try_build))
     patch(tuner, "save", _timed("record_io", tuner.save))
     patch(tuner.hypermodel, "fit", _timed("fit", tuner.hypermodel.fit))
-    if hasattr(tuner, "warm_start_model"):
-        patch(tuner, "warm_start_model", _timed("warm_start", tuner.warm_start_model))
+    if hasattr(tuner, "trial_record"):  # a RepairTuner: its runs' warm starts
+        from kt_nasrepair.repair.trial_run import TrialRun
+
+        patch(TrialRun, "warm_start", _timed("warm_start", TrialRun.warm_start))
     end = tuner.on_trial_end
 
     def on_trial_end(trial):
@@ -398,9 +400,9 @@ def run_search(name, config, directory) -> dict:
         })
     cache_dir = None
     if name.startswith("repair") and keras.backend.backend() == "jax":
-        from kt_nasrepair.repair import bookkeeping
+        from kt_nasrepair.repair import backend_state
 
-        cache_dir = bookkeeping._jax_cache_dir
+        cache_dir = backend_state._jax_cache_dir
     return {
         "tuner": name,
         "backend": keras.backend.backend(),

@@ -14,7 +14,7 @@ import keras_tuner
 import numpy as np
 
 from kt_nasrepair import morph
-from kt_nasrepair.repair._checks import shapes_compatible, single_input_shape
+from kt_nasrepair.repair.fit_checks import shapes_compatible, single_input_shape
 
 # NOTE: the largest output change a warm start may cause, measured on the probe batch. Net2Net
 # is function-preserving up to float32 rounding (~1e-6 on softmax outputs); a deviation above

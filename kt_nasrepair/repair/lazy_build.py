@@ -1,12 +1,9 @@
-"""Builds a lazily built model from one sample of the trial's data, before its warm start.
+"""Builds a lazily built model from the shapes of the trial's data, before its warm start.
 
 A `keras.Sequential()` without `Input` (KerasTuner's getting-started `build_model`) or a
-subclassed model has no weights until `fit` sees its first batch, and a model without weights
-cannot be morphed. KerasTuner hands the trial's data to `fit`; its shapes are enough to build
-the model here, as `fit` would on that first batch but with the batch axis left free (`None`,
-as the TensorFlow backend does; JAX's `fit` would fix it to the first batch's size), so it
-can be warm-started like any other. Only shapes are read: no batch is consumed, except that a Python
-iterator (a generator) gives its first element, which is put back in front of it.
+subclassed model has no weights until `fit` sees its first batch, and cannot be morphed.
+Built here from the data's shapes (batch axis `None`), it warm-starts like any other. No
+batch is consumed; a Python iterator's first element is read and put back in front of it.
 """
 
 from __future__ import annotations
@@ -18,20 +15,16 @@ import warnings
 import keras
 
 
+_END = object()
+
+
 class NoSample(Exception):
     """The data gives no input shape to build a model from (the message says why)."""
 
 
 def input_shapes(x):
-    """The input shape(s) one batch of `x` has, batch axis `None`.
-
-    Args:
-        x: What `search()` passes as `x`: an array (anything with `shape` and `ndim`), a
-            list, tuple or dict of arrays, a `tf.data.Dataset` (read from its
-            `element_spec`) or a `keras.utils.PyDataset` (its first batch).
-
-    Returns:
-        A shape tuple, or a list/dict of them for several inputs.
+    """The input shape(s) of one batch of `x` (an array, a list/tuple/dict of arrays, a
+    `tf.data.Dataset` or a `keras.utils.PyDataset`), batch axis `None`.
 
     Raises:
         NoSample: naming what `x` is when it gives no shape (None, a Python iterator, ...).
@@ -82,35 +75,19 @@ def _features_shapes(element, shape_of):
     return shape_of(element)
 
 
-def peek_iterator(x):
-    """`(first element, an iterator equal to x)` for a Python iterator `x`; `x` is advanced
-    by one element, which the returned iterator yields first.
-
-    Raises:
-        NoSample: when `x` is exhausted.
-    """
-    try:
-        first = next(x)
-    except StopIteration:
-        raise NoSample("an exhausted iterator") from None
-    return first, itertools.chain([first], x)
-
-
 def build_from_data(model, args, kwargs, rebuild):
-    """Builds `model` from the trial's data when it has no weights yet.
+    """Builds `model` from the trial's data when it has no weights yet; never raises.
 
     Args:
         model: The trial's freshly built model.
         args: The positional arguments of `search()` (`x` first).
         kwargs: Its keyword arguments.
-        rebuild: Returns a fresh model; called when building from the data failed, since
-            the model may then be half built.
+        rebuild: Returns a fresh model, used when a build failed halfway.
 
     Returns:
-        `(model, args, kwargs, why)`: the model (built, or as `fit` will build it), the
-        arguments to train with (a peeked iterator put back together; nothing else
-        changes) and None when the model is built, else why it is not. Never raises: a
-        model that cannot be built here is left for `fit` to build, as in KerasTuner.
+        `(model, args, kwargs, why)`: the model (built, or left for `fit` to build), the
+        arguments to train with (a peeked iterator put back together) and None when the
+        model is built, else why it is not.
     """
     if model.built:
         return model, args, kwargs, None
@@ -118,7 +95,10 @@ def build_from_data(model, args, kwargs, rebuild):
     x = args[0] if in_args else kwargs.get("x")
     try:
         if isinstance(x, collections.abc.Iterator):
-            first, x = peek_iterator(x)
+            first = next(x, _END)
+            if first is _END:
+                raise NoSample("an exhausted iterator")
+            x = itertools.chain([first], x)
             if in_args:
                 args = (x, *args[1:])
             else:

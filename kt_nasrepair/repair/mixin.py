@@ -1,56 +1,44 @@
-"""`RepairMixin`: warm starts, growth and budgeted warm trials for any KerasTuner tuner.
+"""`RepairMixin`: the KerasTuner hooks through which a tuner warm-starts its trials.
 
 `RepairTuner` is this mixin on `keras_tuner.Tuner` with our oracles; `with_repair(cls)` puts
 it on a user's tuner class (`keras_tuner.RandomSearch`, `Hyperband`, ...), keeping that
-tuner's search algorithm. The mixin only orchestrates a trial; donor choice
-(`repair/donors.py`), growth (`repair/growth.py`), segmented training
-(`repair/training.py`), budgets (`repair/budget.py`) and records (`repair/lineage.py`) each
-sit in their own module.
+tuner's search algorithm. Each execution of a trial is one `TrialRun` (`trial_run.py`); the
+mixin holds only what KerasTuner calls (docs/architecture.md lists the private hooks).
 """
 
 from __future__ import annotations
 
+import collections
+import json
 import os
-import time
+import warnings
 
 import keras
 import keras_tuner
-from keras_tuner.errors import FailedTrialError
+from keras_tuner import errors as kt_errors
+from keras_tuner.engine.tuner import maybe_distribute
 
 from kt_nasrepair import morph
 from kt_nasrepair._io import atomic_write_json, read_json
 from kt_nasrepair._validation import check, is_number
 from kt_nasrepair.progress import SearchProgressMixin, describe_origin
+from kt_nasrepair.repair import backend_state
 from kt_nasrepair.repair import budget as budget_lib
 from kt_nasrepair.repair import checkpoints
-from kt_nasrepair.repair import donors as donors_lib
 from kt_nasrepair.repair import growth as growth_lib
-from kt_nasrepair.repair import lazy_build
-from kt_nasrepair.repair import lineage as lineage_lib
-from kt_nasrepair.repair._checks import (
-    check_fit_results,
-    check_input_shapes,
-    check_max_trials_accepted,
-    check_objective_reported,
-)
-from kt_nasrepair.repair.callback import NeuralRepair
+from kt_nasrepair.repair.fit_checks import check_max_trials_accepted
+from kt_nasrepair.repair.lineage import Lineage, describe_record
 from kt_nasrepair.repair.population import PopulationSearch, auto_population_size
-from kt_nasrepair.repair.training import (
-    EpochLog,
-    merged_results,
-    raise_if_diverged,
-    results_value,
-)
-from kt_nasrepair.shape_stable import ShapeStableRunner
+from kt_nasrepair.repair.record import TrialRecord, missing_record, recorded_trial_ids
+from kt_nasrepair.repair.trial_run import TrialRun
 
 WARM_START_POLICIES = ("best_compatible", "none")
-# Set on KerasTuner's best-epoch callback: which execution and epoch its checkpoint holds.
-_SAVED_ATTRIBUTE = "kt_nasrepair_saved"
-# Hyperband writes these into a trial's values; such a trial has its own epoch budget.
-_HYPERBAND_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/trial_id")
 # Bound at import: whatever `keras_tuner.Tuner` names later (a test's substitute), a donor is
 # rebuilt by KerasTuner's own plain build.
 _PLAIN_BUILD_HYPERMODEL = keras_tuner.Tuner._build_hypermodel
+# NOTE: at most the 25 best completed trials are donors (donors.MAX_DONOR_CANDIDATES); a few
+# more cached bounds a long search's memory while the usual donors stay built.
+MAX_CACHED_DONORS = 32
 
 
 def check_repair_arguments(warm_start, donor_pool, noise_std, growth_factor, warm_epochs,
@@ -70,13 +58,26 @@ def check_repair_arguments(warm_start, donor_pool, noise_std, growth_factor, war
 
 
 class RepairMixin:
-    """Warm-starts each new trial from a trained relative; put it first among the bases.
+    """Warm-starts each new trial from a trained relative; put it before the tuner class.
 
     See `RepairTuner` for the behaviour and `with_repair` for use with any tuner class. The
     subclass's `__init__` must call `_init_repair(...)` (`with_repair` and `RepairTuner` do).
+
+    Class attributes:
+        jax_compilation_cache: `True` (default) stores JAX's compiled programs in
+            `<project_dir>/jax_compilation_cache`, a string there, `False` leaves JAX's
+            cache settings alone. Ignored on other backends.
     """
 
-    # -- set-up -----------------------------------------------------------------------------
+    jax_compilation_cache: bool | str = True
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        mro = cls.__mro__
+        if keras_tuner.Tuner in mro and mro.index(keras_tuner.Tuner) < mro.index(RepairMixin):
+            raise TypeError(f"{cls.__name__}: put RepairMixin before the tuner class among its "
+                            f"bases, or use kt_nasrepair.with_repair(tuner_class). Received "
+                            f"bases: {[b.__name__ for b in cls.__bases__]}")
 
     def _init_repair(self, *, warm_start="best_compatible", donor_pool=0.5,
                      noise_std=morph.DEFAULT_NOISE_STD, growth_factor=2.0, warm_epochs="auto",
@@ -94,13 +95,16 @@ class RepairMixin:
         self.warm_epochs = warm_epochs
         self.seed = seed
         self._executions = {}
+        self._records = {}  # trial_id -> TrialRecord of the runs in this process
+        self._donor_models = collections.OrderedDict()
+        self._gradients_before = {}
+        self._tuner_payload = None
 
-    def _repair_seed(self):
-        if self.seed is not None:
-            return self.seed
-        return getattr(self.oracle, "seed", None)
+    def repair_seed(self):
+        """The morphing seed: the tuner's, else the oracle's."""
+        return self.seed if self.seed is not None else getattr(self.oracle, "seed", None)
 
-    # -- trials trained together ---------------------------------------------------------------
+    # -- the search: one trial at a time, or several together -------------------------------
 
     def population_size(self) -> int:
         """How many trials this search trains together (`population`, resolved)."""
@@ -149,6 +153,13 @@ class RepairMixin:
             self._try_run_and_update_trial(trial, *fit_args, **fit_kwargs)
             self.on_trial_end(trial)
 
+    def _build_and_fit_model(self, trial, *args, **kwargs):
+        """One execution of `trial` (KerasTuner's hook): a `TrialRun`."""
+        execution = self._executions[trial.trial_id] = self._executions.get(trial.trial_id, -1) + 1
+        run = TrialRun(self, trial, execution)
+        self._records[trial.trial_id] = run.record
+        return run.run(args, kwargs)
+
     def _fit_model(self, trial, model, *args, **kwargs):
         """`HyperModel.fit`, through the population when the search trains several trials."""
         hp = trial.hyperparameters
@@ -160,41 +171,43 @@ class RepairMixin:
         dense = type(self.hypermodel).fit is DenseHyperModel.fit
         return population.fit(self.hypermodel, hp, model, args, kwargs, dense, trial.trial_id)
 
-    # -- files ------------------------------------------------------------------------------
-
-    def _trial_dir(self, trial_id) -> str:
-        return self.get_trial_dir(trial_id)
-
-    def _write_record(self, trial_id, record) -> None:
-        lineage_lib.write_record(self._trial_dir(trial_id), record)
-
     # -- building ---------------------------------------------------------------------------
 
-    def _build_trial_architecture(self, trial):
-        """A model with the architecture `trial`'s checkpoint holds, its weights created.
+    def _try_build(self, hp):
+        """KerasTuner's `_try_build` without its session reset before every build.
 
-        KerasTuner's plain `Tuner._build_hypermodel` is used on purpose: a tuner's own
-        override (Hyperband's loads a parent checkpoint) has no business here. A model built
-        lazily (a `Sequential` without `Input`, a subclassed model) is built from the build
-        config saved after training, as in KerasTuner's `load_model`.
+        Removes `keras.backend.clear_session()` + `gc.collect()` (1.3-1.9 s a trial with
+        TensorFlow loaded on 2 cores, docs/performance.md) and the size count when
+        `max_model_size` is unset. Safe: Keras 3 runs eagerly, each model owns its variables
+        and compiled functions, and checkpoints store weights by position, not layer name.
         """
-        trial_dir = self._trial_dir(trial.trial_id)
-        with keras_tuner.engine.tuner.maybe_distribute(self.distribution_strategy):
-            model = checkpoints.stored_architecture(trial_dir)
-            if model is None:
-                model = _PLAIN_BUILD_HYPERMODEL(self, trial.hyperparameters.copy())
-            checkpoints.build_if_needed(
-                model, read_json(self._get_build_config_fname(trial.trial_id))
+        self._maybe_enable_jax_cache()
+        model = self._build_hypermodel(hp)
+        if not isinstance(model, keras.models.Model):
+            raise kt_errors.FatalTypeError(
+                "Expected the model-building function, or HyperModel.build() "
+                "to return a valid Keras Model instance. "
+                f"Received: {model} of type {type(model)}."
             )
+        if self.max_model_size:
+            size = backend_state.model_size(model)
+            if size > self.max_model_size:
+                raise kt_errors.FailedTrialError(f"Oversized model: {size} parameters. Skip model.")
         return model
 
-    def _grown_parent(self, hp):
+    def _maybe_enable_jax_cache(self):
+        setting = self.jax_compilation_cache
+        if setting:
+            backend_state.enable_jax_compilation_cache(setting if isinstance(setting, str) else
+                                                       os.path.join(str(self.project_dir),
+                                                                    backend_state.JAX_CACHE_DIRNAME))
+
+    def grown_parent(self, hp):
         """The id of the Hyperband trial `hp` continues when that trial's checkpoint holds a
         grown architecture, else None."""
         parent = hp.values.get("tuner/trial_id")
-        if parent is None:
-            return None
-        if not os.path.exists(checkpoints.architecture_fname(self._trial_dir(parent))):
+        if parent is None or not os.path.exists(
+                checkpoints.architecture_fname(self.get_trial_dir(parent))):
             return None
         return parent
 
@@ -205,265 +218,58 @@ class RepairMixin:
         hyperparameters, which cannot hold weights that grew: the stored architecture is
         rebuilt instead, with the checkpoint's weights.
         """
-        parent = self._grown_parent(hp)
+        parent = self.grown_parent(hp)
         if parent is None:
             return super()._build_hypermodel(hp)
-        with keras_tuner.engine.tuner.maybe_distribute(self.distribution_strategy):
-            model = checkpoints.stored_architecture(self._trial_dir(parent))
+        with maybe_distribute(self.distribution_strategy):
+            model = checkpoints.stored_architecture(self.get_trial_dir(parent))
             checkpoints.load_weights(model, self._get_checkpoint_fname(parent))
         return model
 
-    def load_model(self, trial):
-        """Rebuilds `trial`'s model with its best weights (in the architecture they had).
+    def _architecture(self, trial):
+        """A model with the architecture `trial`'s checkpoint holds, its weights created.
 
-        The checkpoint is the trial's best epoch over all its executions; when the model had
-        grown by then, the grown architecture stored with it is rebuilt.
+        KerasTuner's plain `Tuner._build_hypermodel` on purpose: a tuner's own override
+        (Hyperband's loads a parent checkpoint) has no business here. A lazily built model is
+        built from the build config saved after training, as in KerasTuner's `load_model`.
         """
-        return self._load_donor(trial, weights=True)
-
-    def _load_donor(self, trial, weights=True):
-        model = self._build_trial_architecture(trial)
-        if weights:
-            with keras_tuner.engine.tuner.maybe_distribute(self.distribution_strategy):
-                checkpoints.load_weights(model, self._get_checkpoint_fname(trial.trial_id))
+        with maybe_distribute(self.distribution_strategy):
+            model = checkpoints.stored_architecture(self.get_trial_dir(trial.trial_id))
+            if model is None:
+                model = _PLAIN_BUILD_HYPERMODEL(self, trial.hyperparameters.copy())
+            checkpoints.build_if_needed(
+                model, read_json(self._get_build_config_fname(trial.trial_id)))
         return model
 
-    # -- one execution of a trial -----------------------------------------------------------
+    def _load_checkpoint(self, model, trial):
+        with maybe_distribute(self.distribution_strategy):
+            checkpoints.load_weights(model, self._get_checkpoint_fname(trial.trial_id))
+        return model
 
-    def _build_and_fit_model(self, trial, *args, **kwargs):
-        started_at = time.time()
-        execution = self._executions[trial.trial_id] = self._executions.get(trial.trial_id, -1) + 1
-        model = self._try_build(trial.hyperparameters)
-        # A model without Input gets its weights from the data's shapes, to be warm-started.
-        model, args, kwargs, unbuilt = lazy_build.build_from_data(
-            model, args, kwargs, rebuild=lambda: self._try_build(trial.hyperparameters)
-        )
-        try:
-            check_input_shapes(model, trial.trial_id, args, kwargs)
-        except FailedTrialError as error:
-            record = lineage_lib.new_record(trial.trial_id)
-            record.update(reason="the data does not fit the model's input",
-                          error=f"{type(error).__name__}: {error}",
-                          started_at=started_at, ended_at=time.time(),
-                          tuner_id=self.tuner_id, execution=execution)
-            self._write_record(trial.trial_id, record)
-            raise
-        probe = donors_lib.probe_batch(args, kwargs, model)
-        previous = lineage_lib.read_record(self._trial_dir(trial.trial_id))
-        record = self.warm_start_model(trial, model, probe)
-        if unbuilt is not None and record.get("short_reason") == "model not built":
-            record["reason"] += f" ({unbuilt})"
-        record.update(started_at=started_at, tuner_id=self.tuner_id, execution=execution)
-        # A record without an end is a run that was killed; counting it keeps the history.
-        restarts = (previous or {}).get("restarts", 0)
-        if previous is not None and previous.get("ended_at") is None:
-            restarts += 1
-        record["restarts"] = restarts
-        self._write_record(trial.trial_id, record)
-        guard = self._guard_checkpoint(
-            trial, model, record, execution, kwargs,
-            stored_from_start=self._grown_parent(trial.hyperparameters) is not None,
-        )
-        fit_start = time.perf_counter()
-        try:
-            results, model, log = self._fit_in_segments(
-                trial, model, record, probe, execution, *args, **kwargs
-            )
-            raise_if_diverged(log, results, self.oracle.objective, record)
-            check_objective_reported(results, self.oracle.objective)
-        except Exception as error:
-            # Keep what is known about a failing trial next to its KerasTuner record.
-            record["error"] = f"{type(error).__name__}: {error}"
-            record["ended_at"] = time.time()
-            self._write_record(trial.trial_id, record)
-            raise
-        record["train_seconds"] = time.perf_counter() - fit_start
-        record["ended_at"] = time.time()
-        if guard is not None:
-            record["checkpoint"] = getattr(guard.inner, _SAVED_ATTRIBUTE, None)
-        repairs = _repair_callbacks(kwargs)
-        if repairs:
-            record["repairs"] = {
-                "repaired_units": sum(cb.total_repaired for cb in repairs),
-                "recoveries": sum(cb.recoveries for cb in repairs),
-            }
-        self._write_record(trial.trial_id, record)
-        atomic_write_json(self._get_build_config_fname(trial.trial_id), model.get_build_config())
-        return results
+    def load_model(self, trial):
+        """Rebuilds `trial`'s model with its best weights, in the architecture they had.
 
-    def _guard_checkpoint(self, trial, built, record, execution, kwargs,
-                          stored_from_start=False):
-        """Puts a `BestEpochGuard` in place of KerasTuner's best-epoch checkpoint callback.
-
-        The checkpoint (one per trial, shared by its executions as in KerasTuner) then only
-        takes finite epochs, and every save stores the architecture of the weights saved: the
-        grown one when `built` has grown by then, none (the hyperparameters' own) otherwise.
-        So the architecture `load_model` reads always matches the checkpoint, whichever
-        execution or retry wrote it. `stored_from_start`: `built` itself already has an
-        architecture the hyperparameters do not build (a Hyperband continuation of a grown
-        trial), so it is stored at every save.
-
-        Returns:
-            The guard, or None when the run has no such callback (a custom `run_trial`).
+        The checkpoint is the trial's best epoch over all its executions; when the model had
+        grown by then, the grown architecture stored with it is rebuilt. Always a new model.
         """
-        trial_dir = self._trial_dir(trial.trial_id)
-        fname = self._get_checkpoint_fname(trial.trial_id)
-        callbacks = list(kwargs.get("callbacks", []))
-        guard = None
-        for index, callback in enumerate(callbacks):
-            if checkpoints.is_best_epoch_callback(callback, fname):
+        return self._load_checkpoint(self._architecture(trial), trial)
 
-                def on_save(model, epoch, inner=callback):
-                    grown = stored_from_start or model is not built
-                    checkpoints.store_architecture(trial_dir, model if grown else None)
-                    saved = {"execution": execution, "epoch": int(epoch), "grown": grown}
-                    setattr(inner, _SAVED_ATTRIBUTE, saved)
-                    record["checkpoint"] = saved
+    def donor_model(self, trial, weights=True):
+        """`trial`'s model as a donor, with its checkpoint loaded when `weights` is true.
 
-                guard = callbacks[index] = checkpoints.BestEpochGuard(callback, on_save)
-        kwargs["callbacks"] = callbacks
-        return guard
-
-    def warm_start_model(self, trial, model, probe=None) -> dict:
-        """Writes the best reachable donor's weights into `model`; returns the lineage record.
-
-        Args:
-            trial: The `keras_tuner.engine.trial.Trial` being run.
-            model: Its freshly built target model (modified in place on a warm start).
-            probe: Optional input batch on which the transfer's deviation is measured.
-
-        Returns:
-            A dict with `donor` (trial id or None), `ops`, `reason` (why it started cold),
-            `growth`, `transfer_seconds`, `max_deviation` and `donor_epochs`.
+        A completed trial's architecture never changes, so it is built once per process (the
+        `MAX_CACHED_DONORS` most recently used are kept); the checkpoint is loaded before
+        every use and the transfer only reads the donor.
         """
-        record = lineage_lib.new_record(trial.trial_id)
-        values = trial.hyperparameters.values
-        if values.get("tuner/trial_id") is not None:
-            record["reason"] = (
-                f"continues Hyperband trial {values['tuner/trial_id']} from its own weights"
-            )
-            return record
-        if self.warm_start == "none":
-            record.update(reason="warm start disabled (warm_start='none')",
-                          short_reason="warm start off")
-            return record
-        try:
-            morph.describe(model)
-        except Exception as error:  # NotMorphableError, or a model morph cannot even read
-            record.update(reason=f"target model cannot be morphed: {error}",
-                          short_reason=donors_lib.refusal_label(model))
-            return record
-        candidates = donors_lib.donor_candidates(self.oracle, trial.trial_id, self.donor_pool)
-        if not candidates:
-            record.update(reason="no completed trial to start from yet",
-                          short_reason="no finished trial yet")
-            return record
-        execution = self._executions.get(trial.trial_id, 0)
-        outcome = donors_lib.warm_start(
-            model,
-            candidates,
-            load_donor=self._load_donor,
-            noise_std=self.noise_std,
-            seed=donors_lib.transfer_seed(self._repair_seed(), trial.trial_id, execution),
-            probe=probe,
-        )
-        record.update(outcome)
-        if outcome["donor"] is None:
-            record["refused"] = []  # the reason lists them
-            record["short_reason"] = "no reachable donor"
-            record["reason"] = (
-                f"no eligible donor is reachable (donor_pool={self.donor_pool:g}): "
-                + outcome["reason"]
-            )
+        if trial.status != keras_tuner.engine.trial.TrialStatus.COMPLETED:
+            model = self._architecture(trial)
         else:
-            donor_record = lineage_lib.read_record(self._trial_dir(outcome["donor"]))
-            record["donor_epochs"] = lineage_lib.lineage_epochs(donor_record)
-        return record
-
-    # -- training in segments: growth and the warm budget ---------------------------------
-
-    def _fit_in_segments(self, trial, model, record, probe, execution, *args, **kwargs):
-        """Trains one execution, growing on request and stopping at the warm budget.
-
-        Returns:
-            `(results, model, log)`: what KerasTuner scores, the final (maybe grown) model and
-            the `EpochLog` of every epoch trained.
-        """
-        hp = trial.hyperparameters
-        objective = self.oracle.objective
-        repairs = _repair_callbacks(kwargs)
-        for callback in repairs:
-            if probe is not None and callback.probe_data is None:
-                callback.set_probe_data(probe)
-        growers = [cb for cb in repairs if cb.grow_on_plateau]
-        for callback in growers:
-            callback.stop_on_growth_request = True
-        log = EpochLog()
-        kwargs["callbacks"] = [*kwargs.get("callbacks", []), log]
-        epochs = kwargs.get("epochs", 1)
-        done = kwargs.get("initial_epoch", 0)
-        stop_at = epochs
-        warm_budget = self._warm_budget(trial, record, epochs - done)
-        if warm_budget is not None:
-            stop_at = done + warm_budget
-            record["warm_epochs"] = warm_budget
-        segments = 0
-        while True:
-            results = self._fit_model(
-                trial, model, *args, **{**kwargs, "initial_epoch": done, "epochs": stop_at}
-            )
-            check_fit_results(results, objective)
-            segments += 1
-            if not log.epochs:
-                # Nothing of ours ran: take the fit as having trained what it was asked.
-                record["notes"] = [
-                    "HyperModel.fit did not pass `callbacks` on to `model.fit`: no epoch was "
-                    "seen, so growth on plateau and the finite-epoch checks could not run"
-                ]
-            done = log.next_epoch(stop_at)
-            growth_requested = any(cb.growth_requested for cb in growers)
-            if done < stop_at and not growth_requested:
-                break  # stopped by a callback of the user's (EarlyStopping, say)
-            if done >= stop_at:
-                if stop_at >= epochs:
-                    break
-                # The warm budget is spent: go on only when promising.
-                value = budget_lib.best_value(objective, log.logs)
-                if value is None:  # an objective computed by `fit` itself, not logged
-                    value = results_value(results, objective)
-                promoted = budget_lib.should_promote(
-                    objective, value, self._donor_score(record["donor"])
-                )
-                record.update(value_at_warm_epochs=value, promoted=promoted)
-                if not promoted:
-                    break
-                stop_at = epochs
-            if growth_requested:
-                model = self._grow_or_skip(trial, model, record, growers, execution, done)
-        record["epochs_trained"] = len(log.epochs) if log.epochs else None
-        population_mode = self._population.last_mode() if self._population else None
-        runner = getattr(self.hypermodel, "runner", None)
-        if population_mode is not None and population_mode.startswith("population"):
-            record["fit_mode"] = population_mode
-        elif isinstance(runner, ShapeStableRunner) and runner.last_mode is not None:
-            record["fit_mode"] = runner.last_mode + (
-                f" ({runner.last_reason})" if runner.last_reason else ""
-            ) + (f"; {population_mode}" if population_mode else "")
-        elif population_mode is not None:
-            record["fit_mode"] = f"compact; {population_mode}"
-        return merged_results(log, results, segments, objective), model, log
-
-    def _warm_budget(self, trial, record, epochs):
-        if record.get("donor") is None:
-            return None
-        if any(key in trial.hyperparameters.values for key in _HYPERBAND_KEYS):
-            return None  # Hyperband budgets its trials itself
-        return budget_lib.resolve_warm_epochs(self.warm_epochs, epochs)
-
-    def _donor_score(self, donor_id):
-        trials = getattr(self.oracle, "trials", None)
-        donor = trials.get(donor_id) if trials is not None else self.oracle.get_trial(donor_id)
-        return None if donor is None else donor.score
+            cache = self._donor_models
+            model = cache.pop(trial.trial_id, None) or self._architecture(trial)
+            cache[trial.trial_id] = model  # most recently used last
+            while len(cache) > MAX_CACHED_DONORS:
+                cache.popitem(last=False)
+        return self._load_checkpoint(model, trial) if weights else model
 
     def grow(self, model, seed=None) -> tuple[keras.Model, list[str]]:
         """Widens every hidden Dense layer of `model` by `growth_factor` (Net2WiderNet).
@@ -479,63 +285,74 @@ class RepairMixin:
         """
         return growth_lib.widen_all(model, self.growth_factor, self.noise_std, seed=seed)
 
-    def _grow_or_skip(self, trial, model, record, growers, execution, epoch):
-        """The grown model; on any failure the model itself, with the reason recorded.
+    # -- what a trial leaves behind -----------------------------------------------------------
 
-        Growth is then switched off for the rest of this execution (the callbacks are
-        KerasTuner's per-execution copies), so training runs on to its `epochs`.
+    def on_trial_begin(self, trial):
+        self._gradients_before[trial.trial_id] = backend_state.custom_gradient_names()
+        super().on_trial_begin(trial)
+
+    def on_trial_end(self, trial):
+        """KerasTuner's `on_trial_end`, then what the trial left in TensorFlow goes.
+
+        Its custom-gradient registrations (without the release every trial's training graph
+        stays alive) and the eager kernels of its traced functions; both cheap
+        (docs/performance.md). A full `gc.collect()` per trial is left out: on a loaded
+        machine it costs more than a small model's trial.
         """
         try:
-            grown = self._grow(trial, model, record, execution, epoch)
-        except Exception as error:
-            record["growth_skipped"].append(growth_lib.skipped_entry(epoch, error))
-            for callback in growers:
-                callback.grow_on_plateau = False
-            grown = model
-        for callback in growers:
-            callback.reset_growth_request()
-        self._write_record(trial.trial_id, record)
-        return grown
+            super().on_trial_end(trial)
+        finally:
+            before = self._gradients_before.pop(trial.trial_id, None)
+            try:
+                if before is not None:
+                    backend_state.release_trial_gradients(before)
+                if self._population is None:
+                    # Not while a population trains: its program's kernels would be made
+                    # again mid-fit; its members' own models never ran a traced function.
+                    backend_state.clear_eager_kernel_cache()
+            except Exception as error:  # TensorFlow internals moved: memory grows, search goes on
+                warnings.warn(f"kt_nasrepair could not release a finished trial's TensorFlow "
+                              f"state ({type(error).__name__}: {error}); memory may grow per trial")
 
-    def _grow(self, trial, model, record, execution, epoch):
-        start = time.perf_counter()
-        before = morph.hidden_widths(model)
-        seed = growth_lib.growth_seed(self._repair_seed(), trial.trial_id, execution, epoch)
-        grown, ops = growth_lib.call_grow(self.grow, model, seed)
-        grown.compile_from_config(model.get_compile_config())
-        checkpoints.check_storable(grown)  # else load_model could not rebuild the checkpoint
-        # The checkpoint keeps the architecture it was saved in; the next save of the grown
-        # model stores the grown one with it (`_guard_checkpoint`).
-        record["growth"].append(growth_lib.growth_entry(epoch, ops, before, grown, start, seed))
-        return grown
+    def save(self):
+        """Saves the oracle as KerasTuner does; writes the tuner file only when it changes.
 
-    # -- reporting --------------------------------------------------------------------------
+        The oracle is saved on every call (the save after `end_trial` drops the trial from
+        `ongoing_trials`; without it a resumed search would rerun it). `<tuner_id>.json`
+        (`{}` for KerasTuner's tuners) is written the first time, on a change, or when missing.
+        """
+        if not self._is_worker():
+            self.oracle.save()
+        fname = self._get_tuner_fname()
+        payload = json.dumps(self.get_state(), sort_keys=True)
+        if payload != self._tuner_payload or not os.path.exists(fname):
+            atomic_write_json(fname, self.get_state())
+            self._tuner_payload = payload
+
+    # -- records ----------------------------------------------------------------------------
 
     def _progress_origin(self, trial_id):
         # The progress line's "warm from 03" / "cold" (SearchProgressMixin.progress_details).
-        return describe_origin(lineage_lib.read_record(self._trial_dir(trial_id)))
+        return describe_origin(self.trial_record(trial_id))
 
-    def lineage(self) -> dict:
+    def trial_record(self, trial_id) -> dict | None:
+        """`trial_id`'s lineage record as a dict: in memory when this process ran it, else
+        read from its directory (another worker's, or a resumed search's); None if none."""
+        record = self._records.get(trial_id) or TrialRecord.read(self.get_trial_dir(trial_id))
+        return None if record is None else record.to_dict()
+
+    def lineage(self) -> Lineage:
         """The warm-start lineage of every trial; `print(tuner.lineage())` shows a table.
 
         Returns:
             A `Lineage`: a `dict` `{trial_id: record}` whose `str()` is a table (trial,
-            architecture, origin, epochs trained, score), read from the trials' directories
-            (so it includes trials run by other workers). A record holds `donor` (trial id
-            or None), `ops`, `reason` (why it started cold), `refused`, `growth`, `growth_skipped`,
-            `checkpoint`, `non_finite_epochs`, `transfer_seconds`, `max_deviation`,
-            `epochs_trained`, `warm_epochs`, `promoted`, `donor_epochs`, `notes` and
-            `fit_mode` (see docs/warm_start.md).
+            architecture, origin, epochs trained, score), including the trials run by other
+            workers. docs/warm_start.md lists the record's fields.
         """
-        trial_ids = set(lineage_lib.recorded_trial_ids(self.project_dir))
-        trial_ids.update(getattr(self.oracle, "trials", {}).keys())
-        result = {}
-        for trial_id in sorted(trial_ids):
-            record = lineage_lib.read_record(self._trial_dir(trial_id))
-            result[trial_id] = record if record is not None else lineage_lib.missing_record(
-                trial_id
-            )
-        return lineage_lib.Lineage(result, getattr(self.oracle, "trials", None))
+        trials = getattr(self.oracle, "trials", {})
+        ids = set(recorded_trial_ids(self.project_dir)) | set(trials) | set(self._records)
+        return Lineage({i: self.trial_record(i) or missing_record(i) for i in sorted(ids)},
+                       trials or None)
 
     def results_summary(self, num_trials=10):
         """Prints KerasTuner's results summary, with each trial's donor."""
@@ -547,7 +364,7 @@ class RepairMixin:
         for trial in self.oracle.get_best_trials(num_trials):
             print()
             trial.summary()
-            print(lineage_lib.describe_record(records.get(trial.trial_id)))
+            print(describe_record(records.get(trial.trial_id)))
 
 
 def with_repair(tuner_class: type) -> type:
@@ -557,7 +374,7 @@ def with_repair(tuner_class: type) -> type:
     keyword arguments `warm_start`, `donor_pool`, `noise_std`, `growth_factor`,
     `warm_epochs` and `repair_seed` (the morphing seed; defaults to the oracle's `seed`),
     `lineage()`, a progress line per trial and `RepairTuner`'s lighter per-trial
-    bookkeeping (`repair/bookkeeping.py`). With `keras_tuner.Hyperband`, a continued
+    bookkeeping. With `keras_tuner.Hyperband`, a continued
     trial keeps Hyperband's own reload of its parent's weights and budget; only a new
     configuration is warm-started from a relative.
 
@@ -594,15 +411,8 @@ def with_repair(tuner_class: type) -> type:
                           seed=repair_seed, population=population)
         tuner_class.__init__(self, *args, **kwargs)
 
-    # LeanTrialsMixin (repair/bookkeeping.py) must precede RepairMixin: it caches donors.
-    from kt_nasrepair.repair.bookkeeping import LeanTrialsMixin
-
-    bases = (LeanTrialsMixin, RepairMixin, SearchProgressMixin, tuner_class)
+    bases = (RepairMixin, SearchProgressMixin, tuner_class)
     if issubclass(tuner_class, SearchProgressMixin):
-        bases = (LeanTrialsMixin, RepairMixin, tuner_class)
+        bases = (RepairMixin, tuner_class)
     return type(f"{tuner_class.__name__}WithRepair", bases,
                 {"__init__": __init__, "__doc__": with_repair.__doc__})
-
-
-def _repair_callbacks(kwargs):
-    return [cb for cb in kwargs.get("callbacks", []) if isinstance(cb, NeuralRepair)]

@@ -24,7 +24,7 @@ import keras
 import keras_tuner
 import numpy as np
 
-from kt_nasrepair.repair.bookkeeping import clear_eager_kernel_cache
+from kt_nasrepair.repair.backend_state import clear_eager_kernel_cache
 from kt_nasrepair.repair.population_fit import Member, FitRequest, Router, steps_per_epoch, fit_key
 from kt_nasrepair.shape_stable.population import PopulationDenseModel
 from kt_nasrepair.shape_stable.runner import dense_macs
@@ -217,10 +217,6 @@ class PopulationSearch:
         finally:
             object.__delattr__(model, "fit")
 
-    def last_mode(self):
-        """How the calling loop's last fit ran: `"population (...)"`, or None (alone)."""
-        return getattr(self._local, "mode", None)
-
     def _request(self, trial_id, model, solo, args, kwargs):
         request = FitRequest(self._local.index, trial_id, model, solo, args, dict(kwargs))
         if args:
@@ -231,7 +227,6 @@ class PopulationSearch:
             request.key, request.reason = None, f"{type(error).__name__}: {error}"
         self._queue.append(request)
         self._yield(request.loop, "waiting", wait=True)
-        self._local.mode = request.mode
         if request.error is not None:
             raise request.error
         return request.result
@@ -247,7 +242,7 @@ class PopulationSearch:
                 if follow.compact is request.compact and follow.key == request.key \
                         and follow.initial_epoch == epoch and follow.epochs > epoch:
                     self._queue.remove(follow)
-                    follow.mode = request.mode
+                    follow.set_mode(request.mode)
                     return follow
                 return None
         return None
@@ -279,7 +274,7 @@ class PopulationSearch:
             request.result = request.solo()
         except Exception as error:
             request.error = error
-        request.mode = f"alone: {reason}"
+        request.set_mode(f"alone: {reason}")
         self._resume(request.loop)
 
     def _shape(self, members):
@@ -344,7 +339,7 @@ class PopulationSearch:
                 f"{', '.join(str(r.trial_id) for r in requests)} in {population.members} "
                 f"slots of {population.max_depth} x {population.max_width})")
         for request in requests:
-            request.mode = mode
+            request.set_mode(mode)
         first = requests[0].kwargs
         data = {k: v for k, v in first.items()
                 if k not in ("x", "y", "callbacks", "epochs", "initial_epoch", "verbose",

@@ -15,7 +15,7 @@ import keras_tuner
 
 from kt_nasrepair.shape_stable import dense_spec
 from kt_nasrepair.shape_stable.population import coupling_setting, member_name
-from kt_nasrepair.shape_stable.runner import compile_key
+from kt_nasrepair.shape_stable.runner import compile_key, report_fit_mode
 
 # Fit arguments a population can share; any other makes a trial fit alone.
 _SHARED_FIT_ARGUMENTS = {"x", "y", "batch_size", "epochs", "initial_epoch", "callbacks",
@@ -42,6 +42,11 @@ class FitRequest:
         self.result = None
         self.error = None
         self.mode = None
+
+    def set_mode(self, mode: str) -> None:
+        """Records how the fit runs, and tells the trial's callbacks (its `EpochLog`)."""
+        self.mode = mode
+        report_fit_mode(self.kwargs.get("callbacks"), mode)
 
     @property
     def epochs(self) -> int:

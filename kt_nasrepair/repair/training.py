@@ -18,6 +18,8 @@ import keras
 import numpy as np
 from keras_tuner.errors import FailedTrialError
 
+from kt_nasrepair.repair.budget import best_value
+
 
 class EpochLog(keras.callbacks.Callback):
     """Keeps every epoch's number and logs across the `fit` calls of one execution.
@@ -30,6 +32,14 @@ class EpochLog(keras.callbacks.Callback):
         super().__init__()
         self.epochs = []
         self.logs = []
+        self.fit_mode = None
+
+    def on_fit_mode(self, mode: str):
+        """How the last fit ran, told by the fit itself (see `shape_stable.report_fit_mode`)."""
+        if mode.startswith("alone:"):
+            self.fit_mode = f"{self.fit_mode or 'compact'}; {mode}"
+        else:
+            self.fit_mode = mode
 
     def on_epoch_end(self, epoch, logs=None):
         self.epochs.append(int(epoch))
@@ -77,22 +87,12 @@ def finite_epoch(logs: dict, objective) -> bool:
 
 
 def results_value(results, objective):
-    """The objective's value in what a `HyperModel.fit` returned, or None.
-
-    A `History` gives its best finite epoch, a dict its objective entry, a number itself.
-    """
+    """The objective's value in what a `HyperModel.fit` returned (a `History`: its best
+    finite epoch; a dict: its objective entry; a number: itself), or None."""
     if isinstance(results, keras.callbacks.History):
         epochs = [dict(zip(results.history, values))
                   for values in zip(*results.history.values())]
-        values = [objective.get_value(e) for e in epochs
-                  if objective.has_value(e) and finite_epoch(e, objective)]
-        if not values:
-            return None
-        best = values[0]
-        for value in values[1:]:
-            if objective.better_than(value, best):
-                best = value
-        return float(best)
+        return best_value(objective, [e for e in epochs if finite_epoch(e, objective)])
     if isinstance(results, dict):
         return float(objective.get_value(results)) if objective.has_value(results) else None
     if isinstance(results, (numbers.Real, np.floating)) and not isinstance(results, bool):
@@ -142,7 +142,7 @@ def raise_if_diverged(log, results, objective, record):
                 f"Training diverged: no epoch ended with a finite loss and objective (losses: "
                 f"{losses}; add kt_nasrepair.NeuralRepair to recover from non-finite losses)."
             )
-        record["non_finite_epochs"] = [
+        record.non_finite_epochs = [
             epoch for epoch, ok in zip(log.epochs, finite) if not ok
         ]
         return

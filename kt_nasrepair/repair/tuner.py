@@ -1,7 +1,4 @@
-"""`RepairTuner`: a KerasTuner `Tuner` that warm-starts every trial from a trained relative.
-
-The tuner only wires an oracle; the behaviour is `RepairMixin`'s (`repair/mixin.py`).
-"""
+"""`RepairTuner`: `RepairMixin` on `keras_tuner.Tuner`, wired to one of our oracles."""
 
 from __future__ import annotations
 
@@ -9,7 +6,6 @@ import keras_tuner
 
 from kt_nasrepair import morph
 from kt_nasrepair.progress import SearchProgressMixin
-from kt_nasrepair.repair.bookkeeping import LeanTrialsMixin
 from kt_nasrepair.repair.mixin import RepairMixin, check_repair_arguments
 
 STRATEGIES = ("entropy", "quasi_random")
@@ -19,30 +15,19 @@ _ORACLE_ARGUMENTS = ("objective", "max_trials", "hyperparameters", "tune_new_ent
                      "max_consecutive_failed_trials")
 
 
-class RepairTuner(LeanTrialsMixin, RepairMixin, SearchProgressMixin, keras_tuner.Tuner):
+class RepairTuner(RepairMixin, SearchProgressMixin, keras_tuner.Tuner):
     """A KerasTuner tuner that warm-starts each trial with Net2Net instead of training cold.
 
-    For every new trial the target model is built from the trial's hyperparameters as usual.
-    The donor is the best completed trial (by the oracle's objective); when the target is
-    reachable from it (`kt_nasrepair.morph.can_transfer`: same inputs and outputs, at least
-    as deep, at least as wide), the donor's best checkpoint (the one KerasTuner saved) is
-    loaded and grown into the target by function-preserving widening and deepening
-    (`kt_nasrepair.morph.transfer`). The trial then trains and is scored exactly as in
-    KerasTuner. Models that cannot be morphed (a Conv net, say) are trained cold, with the
-    reason recorded, never an error. A trial whose array data does not fit the model's input,
-    or whose training never reports the objective, fails with a message naming the expected
-    and received shapes, or the objective and the metrics reported (KerasTuner stops the
-    search after `max_consecutive_failed_trials` failures in a row).
-
-    Every trial's lineage (donor, operations, transfer time, or why it started cold, and any
-    growth during training) is written to `repair.json` in the trial's directory, so it
-    survives a reload and is visible to every worker sharing the directory. See `lineage()`.
-
-    With a `kt_nasrepair.NeuralRepair(grow_on_plateau=True)` callback in `search(callbacks=...)`
-    a trial whose monitored metric stalls is widened with Net2Net and trains on for its
-    remaining epochs; the architecture of its best epoch is stored with the checkpoint, so
-    `get_best_models()`, `load_model()` and later warm starts rebuild the model that scored
-    (grown or not).
+    Each new trial's model is built from its hyperparameters as usual; when it is reachable
+    from one of the best completed trials (`kt_nasrepair.morph.can_transfer`: same inputs
+    and outputs, at least as deep and wide), that donor's best checkpoint is grown into it by
+    function-preserving widening and deepening, then the trial trains and is scored exactly
+    as in KerasTuner. A model that cannot be morphed (a Conv net) trains cold with the reason
+    recorded, never an error; data that does not fit the model, or an objective the model
+    never reports, fails the trial with a message naming both sides. Every trial's record
+    (`lineage()`, `repair.json` in its directory) survives a reload and is shared by every
+    worker. With `NeuralRepair(grow_on_plateau=True)` in `search(callbacks=...)` a stalled
+    trial is widened and trains on; `load_model` rebuilds the architecture of its best epoch.
 
     Args:
         hypermodel: A `keras_tuner.HyperModel` or a `build_model(hp)` function.
@@ -52,29 +37,20 @@ class RepairTuner(LeanTrialsMixin, RepairMixin, SearchProgressMixin, keras_tuner
         max_trials: Number of trials, when `oracle` is omitted. Defaults to 10.
         strategy: `"entropy"` (`EntropySearchOracle`) or `"quasi_random"`
             (`QuasiRandomSearchOracle`: scrambled Sobol points).
-            A `keras_tuner.oracles.HyperbandOracle` cannot be passed as `oracle`: its budget
-            lives in `keras_tuner.Hyperband.run_trial`; use
-            `kt_nasrepair.with_repair(keras_tuner.Hyperband)` instead.
+            For Hyperband use `kt_nasrepair.with_repair(keras_tuner.Hyperband)`.
         warm_start: `"best_compatible"` (the best trial of the donor pool the target is
             reachable from) or `"none"` (always cold).
         donor_pool: The share, best first, of the 25 best completed trials that may be
-            donors (at least one always may). The default 0.5 keeps poor networks, whose
-            bottlenecks would be inherited, from being grown; 1.0 lets any of those 25 be a
-            donor.
-        warm_epochs: The short budget of a warm-started trial: it trains `warm_epochs`
-            epochs, then continues to the full `epochs` (resuming the same `fit`) only when
-            its objective already beats its donor's score; otherwise it stops and is scored
-            on what it reached. `"auto"` (the default) is a third of `epochs`, rounded up,
-            chosen by measurement (docs/performance.md: the same best accuracy as
-            `None` in less time); `None` trains every trial its full `epochs`, as before.
-            Cold trials always train in full.
-        population: How many trials train at once. The oracle hands out up to that many
-            trials together (as to the workers of KerasTuner's distributed mode); those
-            whose models are plain Dense stacks sharing data and compile settings train in
-            one compiled program (`kt_nasrepair.shape_stable.PopulationDenseModel`), each
-            reported, checkpointed and scored exactly as if it had trained alone; others
-            fit one at a time. `"auto"` (the default) is 8 on TensorFlow and JAX (at most a
-            quarter of `max_trials`), 1 on torch; 1 trains one trial at a time.
+            donors (at least one always may); 0.5 keeps poor networks' bottlenecks from
+            being inherited.
+        warm_epochs: A warm-started trial trains `warm_epochs` epochs, then goes on to
+            `epochs` only when its objective already beats its donor's score. `"auto"`
+            (default, measured in docs/performance.md) is a third of `epochs`, rounded up;
+            `None` trains every trial in full. Cold trials always train in full.
+        population: How many trials train at once, in one compiled program when their
+            models are plain Dense stacks sharing data and compile settings, each scored
+            as if alone (docs/guides/population.md). `"auto"` (default): 8 on TensorFlow
+            and JAX (at most a quarter of `max_trials`), 1 on torch.
         noise_std: Net2Net symmetry-breaking noise (see `kt_nasrepair.morph`).
         growth_factor: How much a plateau growth widens each hidden layer (>= 1; at least one
             unit is always added).

@@ -22,6 +22,13 @@ TF_MAX_EXTRA_MACS = 3e9
 TF_MAX_PADDED_MACS = 200_000
 
 
+def report_fit_mode(callbacks, mode: str) -> None:
+    """Tells every callback with an `on_fit_mode(mode)` method how the fit runs."""
+    for callback in callbacks or ():
+        if hasattr(callback, "on_fit_mode"):
+            callback.on_fit_mode(mode)
+
+
 def dense_macs(input_dim: int, widths, outputs: int) -> int:
     """Multiply-adds per sample of a dense chain's forward pass."""
     dims = [input_dim, *widths, outputs]
@@ -141,10 +148,11 @@ class ShapeStableRunner:
         padded, reason = self.prepare(model, kwargs.get("callbacks", ()),
                                       sample_epochs(args, kwargs))
         self.last_reason = reason
+        self.last_mode = "compact" if padded is None else "shape_stable"
+        report_fit_mode(kwargs.get("callbacks"),
+                        self.last_mode + (f" ({reason})" if reason else ""))
         if padded is None:
-            self.last_mode = "compact"
             return model.fit(*args, **kwargs)
-        self.last_mode = "shape_stable"
         try:
             return padded.fit(*args, **kwargs)
         finally:

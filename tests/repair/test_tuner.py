@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import kt_nasrepair
+from kt_nasrepair.repair.trial_run import TrialRun
 from kt_nasrepair import DenseHyperModel, NeuralRepair, RepairTuner, morph
 from kt_nasrepair.datasets import load_mnist
 
@@ -146,7 +147,7 @@ def test_transfer_is_exact_at_the_moment_of_warm_start(tmp_path, digits_data):
     hp.values.update({"num_layers": 3, "units": 32})
     child = hypermodel.build(hp)
     trial = keras_tuner.engine.trial.Trial(hyperparameters=hp, trial_id="child")
-    record = tuner.warm_start_model(trial, child)
+    record = TrialRun(tuner, trial).warm_start(child).to_dict()
     assert record["donor"] == parent_trial.trial_id
     x_val = digits_data[1][0]
     np.testing.assert_allclose(
@@ -307,11 +308,12 @@ def test_accepts_keras_tuner_oracles(tmp_path, digits_data):
 
 
 def test_lineage_table_shortens_cold_reasons_and_names_hyperband_parents():
-    from kt_nasrepair.repair.lineage import Lineage, new_record
+    from kt_nasrepair.repair.lineage import Lineage
+    from kt_nasrepair.repair.record import TrialRecord
 
-    long = new_record("00")
+    long = TrialRecord("00").to_dict()
     long["reason"] = "no eligible donor is reachable: " + "trial 07: deeper; " * 10
-    resumed = dict(new_record("01"), reason="continues Hyperband trial 0003 from its own weights")
+    resumed = dict(TrialRecord("01").to_dict(), reason="continues Hyperband trial 0003 from its own weights")
     table = str(Lineage({"00": long, "01": resumed}))
     rows = table.splitlines()[2:]
     # A long reason shows its headline; the whole reason stays in the record.

@@ -48,7 +48,7 @@ def test_random_search_with_repair_keeps_its_oracle(tmp_path, digits_data):
     tuner = Tuner(build_model, objective="val_accuracy", max_trials=4, seed=1,
                   warm_epochs=1, donor_pool=1.0, directory=tmp_path, project_name="rs")
     assert type(tuner.oracle) is keras_tuner.oracles.RandomSearchOracle
-    assert tuner.warm_epochs == 1 and tuner._repair_seed() == 1
+    assert tuner.warm_epochs == 1 and tuner.repair_seed() == 1
     _search(tuner, digits_data, epochs=2)
     lineage = tuner.lineage()
     assert sorted(lineage) == sorted(tuner.oracle.trials)

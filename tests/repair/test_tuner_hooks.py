@@ -1,4 +1,4 @@
-"""`LeanTrialsMixin`: per-trial bookkeeping cut, guarantees kept."""
+"""`RepairMixin`'s KerasTuner hooks: per-trial bookkeeping cut, guarantees kept."""
 
 import gc
 import json
@@ -15,9 +15,11 @@ from keras_tuner.errors import FailedTrialError, FatalTypeError
 
 import kt_nasrepair
 from kt_nasrepair import DenseHyperModel, RepairTuner
-from kt_nasrepair.repair import bookkeeping
-from kt_nasrepair.repair.bookkeeping import JAX_CACHE_DIRNAME, LeanTrialsMixin
+from kt_nasrepair.repair import backend_state
+from kt_nasrepair.repair import mixin as mixin_module
+from kt_nasrepair.repair.backend_state import JAX_CACHE_DIRNAME
 from kt_nasrepair.repair.mixin import RepairMixin
+from kt_nasrepair.repair.trial_run import TrialRun
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -32,11 +34,9 @@ class PlainRepairTuner(RepairTuner):
     def _try_build(self, hp):
         return keras_tuner.Tuner._try_build(self, hp)
 
-    def _build_trial_architecture(self, trial):
-        return RepairMixin._build_trial_architecture(self, trial)
-
-    def load_model(self, trial):
-        return RepairMixin.load_model(self, trial)
+    def donor_model(self, trial, weights=True):
+        model = self._architecture(trial)
+        return self._load_checkpoint(model, trial) if weights else model
 
     def save(self):
         return keras_tuner.Tuner.save(self)
@@ -91,13 +91,13 @@ def test_lean_build_keeps_size_limit_and_type_check(tmp_path):
 
 def _architecture_builds(monkeypatch):
     builds = {}
-    original = RepairMixin._build_trial_architecture
+    original = RepairMixin._architecture
 
     def counted(self, trial):
         builds[trial.trial_id] = builds.get(trial.trial_id, 0) + 1
         return original(self, trial)
 
-    monkeypatch.setattr(RepairMixin, "_build_trial_architecture", counted)
+    monkeypatch.setattr(RepairMixin, "_architecture", counted)
     return builds
 
 
@@ -109,7 +109,7 @@ def _warm_start_twice(tuner, builds):
     counts = []
     for _ in range(2):
         before = sum(builds.values())
-        record = tuner.warm_start_model(trial, tuner._try_build(hp.copy()))
+        record = TrialRun(tuner, trial).warm_start(tuner._try_build(hp.copy())).to_dict()
         assert record["donor"] is not None, record  # same shape as the best: always reachable
         counts.append(sum(builds.values()) - before)
     return counts
@@ -134,36 +134,36 @@ def test_donors_are_built_once_and_users_get_their_own_models(tmp_path, monkeypa
     best = lean.oracle.get_best_trials(1)[0]
     first, second = lean.load_model(best), lean.load_model(best)
     assert first is not second
-    assert first is not lean._lean_donor_models.get(best.trial_id)
-    assert lean._build_trial_architecture(best) is lean._build_trial_architecture(best)
+    assert first is not lean._donor_models.get(best.trial_id)
+    assert lean.donor_model(best, weights=False) is lean.donor_model(best, weights=False)
     np.testing.assert_allclose(first.predict(x, verbose=0), second.predict(x, verbose=0),
                                atol=1e-6)
 
 
 def test_donor_cache_keeps_completed_trials_only_and_is_bounded(tmp_path, monkeypatch):
     tuner = _tuner(LeanRepairTuner, tmp_path)
-    monkeypatch.setattr(RepairMixin, "_build_trial_architecture", lambda self, trial: object())
-    monkeypatch.setattr(bookkeeping, "MAX_CACHED_DONORS", 2)
+    monkeypatch.setattr(RepairMixin, "_architecture", lambda self, trial: object())
+    monkeypatch.setattr(mixin_module, "MAX_CACHED_DONORS", 2)
 
     def trial(trial_id, status="COMPLETED"):
         return keras_tuner.engine.trial.Trial(keras_tuner.HyperParameters(), trial_id=trial_id,
                                               status=status)
 
     running = trial("r", status="RUNNING")
-    assert tuner._build_trial_architecture(running) is not tuner._build_trial_architecture(running)
-    a = tuner._build_trial_architecture(trial("a"))
-    assert tuner._build_trial_architecture(trial("a")) is a
-    tuner._build_trial_architecture(trial("b"))
-    tuner._build_trial_architecture(trial("a"))  # a used last: b is the oldest
-    tuner._build_trial_architecture(trial("c"))
-    assert list(tuner._lean_donor_models) == ["a", "c"]
+    assert tuner.donor_model(running, weights=False) is not tuner.donor_model(running, weights=False)
+    a = tuner.donor_model(trial("a"), weights=False)
+    assert tuner.donor_model(trial("a"), weights=False) is a
+    tuner.donor_model(trial("b"), weights=False)
+    tuner.donor_model(trial("a"), weights=False)  # a used last: b is the oldest
+    tuner.donor_model(trial("c"), weights=False)
+    assert list(tuner._donor_models) == ["a", "c"]
 
 
 def test_tuner_file_written_once_and_again_when_missing(tmp_path, monkeypatch):
     tuner = _tuner(LeanRepairTuner, tmp_path)
     writes = []
-    original = bookkeeping.atomic_write_json
-    monkeypatch.setattr(bookkeeping, "atomic_write_json",
+    original = mixin_module.atomic_write_json
+    monkeypatch.setattr(mixin_module, "atomic_write_json",
                         lambda path, data: (writes.append(path), original(path, data)))
     oracle_saves = []
     monkeypatch.setattr(tuner.oracle, "save", lambda: oracle_saves.append(1))
@@ -196,7 +196,7 @@ def test_lean_search_leaves_no_ongoing_trial_and_resumes(tmp_path):
 def test_jax_cache_is_left_alone_on_other_backends(tmp_path):
     if keras.backend.backend() == "jax":
         pytest.skip("checks the non-JAX path; the JAX path has its own test")
-    assert bookkeeping.enable_jax_compilation_cache(str(tmp_path / "cache")) is None
+    assert backend_state.enable_jax_compilation_cache(str(tmp_path / "cache")) is None
     assert not (tmp_path / "cache").exists()
 
 
@@ -206,7 +206,6 @@ JAX_SCRIPT = textwrap.dedent("""
     import keras
     assert keras.backend.backend() == "jax"
     from kt_nasrepair import DenseHyperModel, RepairTuner
-    from kt_nasrepair.repair.bookkeeping import LeanTrialsMixin
 
     Lean = RepairTuner
 
@@ -237,13 +236,12 @@ def test_jax_compilation_cache_gets_entries_in_the_project(tmp_path):
     assert len(entries) >= 2, sorted(p.name for p in cache.iterdir())
 
 
-def test_repair_tuners_carry_the_lean_bookkeeping_before_the_repair_logic():
-    import kt_nasrepair
-
+def test_one_mixin_serves_every_repair_tuner_and_refuses_to_follow_the_tuner():
     for cls in (RepairTuner, kt_nasrepair.with_repair(keras_tuner.Hyperband)):
-        mro = cls.__mro__
-        assert mro.index(LeanTrialsMixin) < mro.index(RepairMixin), cls
-        assert cls._build_trial_architecture is LeanTrialsMixin._build_trial_architecture
+        assert cls.donor_model is RepairMixin.donor_model and cls.save is RepairMixin.save
+        assert cls.__mro__.index(RepairMixin) < cls.__mro__.index(keras_tuner.Tuner)
+    with pytest.raises(TypeError, match="put RepairMixin before the tuner class"):
+        type("Late", (keras_tuner.RandomSearch, RepairMixin), {})
 
 
 def _live_graphs():
@@ -267,7 +265,7 @@ def test_a_finished_trial_leaves_no_training_graph_behind(tmp_path):
     class Counting(kt_nasrepair.with_repair(keras_tuner.RandomSearch)):
         def on_trial_end(self, trial):
             super().on_trial_end(trial)
-            self.counts.append((len(bookkeeping.custom_gradient_names()), _live_graphs()))
+            self.counts.append((len(backend_state.custom_gradient_names()), _live_graphs()))
 
     tuner = Counting(build, objective="val_accuracy", max_trials=4, seed=1,
                      directory=str(tmp_path), project_name="p")
@@ -282,6 +280,6 @@ def test_a_finished_trial_leaves_no_training_graph_behind(tmp_path):
 
 def test_the_gradient_release_drops_only_the_trials_own_registrations(monkeypatch):
     registry = {"CustomGradient-1": "kept", "Relu": "kept", "CustomGradient-7": "trial's"}
-    monkeypatch.setattr(bookkeeping, "_tf_gradient_registry", lambda: registry)
-    assert bookkeeping.release_trial_gradients(frozenset({"CustomGradient-1"})) == 1
+    monkeypatch.setattr(backend_state, "_tf_gradient_registry", lambda: registry)
+    assert backend_state.release_trial_gradients(frozenset({"CustomGradient-1"})) == 1
     assert registry == {"CustomGradient-1": "kept", "Relu": "kept"}

@@ -1,8 +1,5 @@
-"""Checks that turn a mismatched search set-up into a failed trial with a clear message.
-
-Without them KerasTuner records such trials with an error from deep inside Keras or its own
-bookkeeping (`KeyError: 'val_f1'` for an objective the model never reports).
-"""
+"""Checks that fail a mismatched trial with a clear message, not an error from deep inside
+Keras or KerasTuner (`KeyError: 'val_f1'` for an objective the model never reports)."""
 
 from __future__ import annotations
 
@@ -18,16 +15,7 @@ _FIT = "HyperModel.fit()"
 
 
 def check_input_shapes(model, trial_id, args, kwargs) -> None:
-    """Fails the trial when array data cannot feed `model`'s (single) input.
-
-    Only NumPy arrays are checked (`x`, and the inputs of `validation_data`); datasets,
-    generators and multi-input models are left to Keras.
-
-    Args:
-        model: The model built for the trial.
-        trial_id: The trial's id, for the message.
-        args: The positional arguments of `search()` (`x` first).
-        kwargs: Its keyword arguments.
+    """Fails the trial when NumPy `x` or `validation_data` cannot feed `model`'s one input.
 
     Raises:
         FailedTrialError: naming the input shape the model expects and the shape received.
@@ -52,11 +40,8 @@ def check_input_shapes(model, trial_id, args, kwargs) -> None:
 def check_fit_results(results, objective) -> None:
     """Stops the search when `HyperModel.fit()` returned something KerasTuner cannot score.
 
-    The same rules and wording as KerasTuner's own check, which it applies to what its
-    `_build_and_fit_model` gets back from `HyperModel.fit()`: a number, a dict holding the
-    objective, a `History`, or a list of these. The message names `HyperModel.fit()`, the
-    code the user wrote (without this check, KerasTuner's later check of `Tuner.run_trial()`
-    would name the tuner instead).
+    KerasTuner's own rules and wording (a number, a dict holding the objective, a `History`,
+    or a list of these), naming `HyperModel.fit()`, the code the user wrote, not the tuner.
 
     Raises:
         FatalTypeError: for None, an unsupported type, or anything but a number or a dict
@@ -97,12 +82,7 @@ def check_fit_results(results, objective) -> None:
 
 
 def check_objective_reported(results, objective) -> None:
-    """Fails the trial when a training history lacks an objective metric.
-
-    Args:
-        results: What the trial's fit returned (a `History`, or a list of them; other
-            results are validated by KerasTuner).
-        objective: The oracle's objective (single or multi).
+    """Fails the trial when a training `History` lacks an objective metric.
 
     Raises:
         FailedTrialError: naming the missing objective and the metrics that were reported.
@@ -159,12 +139,8 @@ def _strip_ones(shape):
 
 
 def check_max_trials_accepted(tuner_class: type, kwargs: dict) -> None:
-    """Refuses `max_trials` for a Hyperband tuner class, at construction.
-
-    Hyperband has no such argument; without this check
-    `with_repair(keras_tuner.Hyperband)(..., max_trials=10)` fails inside KerasTuner with
-    "Unrecognized arguments ['max_trials'] for BaseTuner.__init__()". A subclass that declares
-    `max_trials` itself is left alone.
+    """Refuses `max_trials` for a Hyperband tuner class (unless a subclass declares it), at
+    construction, instead of KerasTuner's "Unrecognized arguments ['max_trials']".
 
     Raises:
         ValueError: naming `max_trials`, the value given and what Hyperband is sized by.
