@@ -22,6 +22,8 @@ METHODS = [
      "RepairTuner loads a donor's best-epoch checkpoint"),
     (keras_tuner.Tuner, "_get_build_config_fname", ["trial_id"],
      "RepairTuner builds lazily built models from their build config"),
+    (keras_tuner.Tuner, "_try_run_and_update_trial", ["trial", "fit_args", "fit_kwargs"],
+     "population training runs KerasTuner's own trial loop once per member"),
     (keras_tuner.Tuner, "_is_worker", [], "RepairMixin.save"),
     (keras_tuner.Tuner, "_get_tuner_fname", [], "RepairMixin.save"),
     (keras_tuner.Oracle, "_record_values", ["trial"],
