@@ -46,7 +46,10 @@ def prob_to_value(hp, prob: float):
     `prob = 0` (`Int(19, 20, sampling="reverse_log").prob_to_value(0.0)` is 18, keras-tuner
     1.4.8); a proposal outside the space would be a trial KerasTuner rejects.
     """
-    value = hp.prob_to_value(prob)
+    return _clamp(hp, hp.prob_to_value(prob))
+
+
+def _clamp(hp, value):
     low, high = getattr(hp, "min_value", None), getattr(hp, "max_value", None)
     if low is None or high is None or isinstance(value, bool):
         return value
@@ -242,7 +245,9 @@ def _grid(hp) -> list:
         if hp.step is None:
             return list(range(hp.min_value, hp.max_value + 1))
         return [int(v) for v in hp.values]
-    return list(hp.values)
+    # `Float.values` with reverse_log steps can end above `max_value`, where `prob_to_value` is
+    # clamped: enumerating it re-proposed the clamped value, tried, under another float.
+    return [_clamp(hp, v) for v in hp.values]
 
 
 def _is_linear_float_grid(hp) -> bool:
