@@ -7,7 +7,7 @@ import os
 
 import keras_tuner
 import numpy as np
-from keras_tuner.engine import trial as trial_module
+from keras_tuner.engine.trial import TrialStatus
 
 from kt_nasrepair._io import atomic_write_json
 from kt_nasrepair._validation import check
@@ -60,7 +60,7 @@ class BaseSearchOracle(keras_tuner.Oracle):
             max_consecutive_failed_trials=max_consecutive_failed_trials,
         )
         if seed is not None:
-            # NOTE: KerasTuner draws a random seed when `seed` is falsy: seed=0 was not reproducible.
+            # NOTE: KerasTuner draws a random seed for a falsy `seed`; seed=0 must stay 0.
             self.seed = self._seed_state = int(seed)
         self._sampler = UnitCubeSampler(self.seed)
         self._num_proposals = 0
@@ -100,9 +100,8 @@ class BaseSearchOracle(keras_tuner.Oracle):
 
     def quasi_random_response(self, encoder=None) -> dict:
         values = self.quasi_random_values(encoder)
-        if values is None:
-            return {"status": trial_module.TrialStatus.STOPPED, "values": None}
-        return {"status": trial_module.TrialStatus.RUNNING, "values": values}
+        status = TrialStatus.STOPPED if values is None else TrialStatus.RUNNING
+        return {"status": status, "values": values}
 
     def objective_names(self) -> list[str]:
         # KerasTuner's `MultiObjective` (not exported) has `name_to_direction`.
@@ -113,23 +112,19 @@ class BaseSearchOracle(keras_tuner.Oracle):
 
         Others are known results seeding the search, or a state written by another version.
         """
-        # NOTE: the order must not depend on dict order: a reloaded oracle reads trials back
-        # in file-system order, and the GP fit depends on row order in the last bits, which
-        # L-BFGS-B amplifies.
+        # NOTE: not dict order: a reloaded oracle reads trials back in file-system order, and the
+        # GP fit depends on row order in the last bits, which L-BFGS-B amplifies.
         started = [i for i in dict.fromkeys(self.start_order) if i in self.trials]
         others = sorted(set(self.trials) - set(started), key=str)
         return [self.trials[i] for i in started + others]
 
     def completed_trials(self) -> list:
         """The completed trials with a finite score, in the order of `known_trials`."""
-        return [t for t in self.known_trials() if t.status == trial_module.TrialStatus.COMPLETED
+        return [t for t in self.known_trials() if t.status == TrialStatus.COMPLETED
                 and t.score is not None and np.isfinite(t.score)]
 
     def record_known_trials(self) -> None:
-        """Marks the configurations of trials added outside `create_trial` as tried.
-
-        KerasTuner records only the trials it creates, and would propose a known result again.
-        """
+        """Marks trials added outside `create_trial` as tried (KerasTuner records only its own)."""
         for trial in self.trials.values():
             # `_id_to_hash` holds every trial KerasTuner recorded (saved with the state).
             if trial.trial_id not in self._id_to_hash:
@@ -151,17 +146,11 @@ class BaseSearchOracle(keras_tuner.Oracle):
         self._save_trial(trial)
         return trial
 
-    # Held for the whole method (KerasTuner's `Oracle.end_trial` is synchronized too): the
-    # checks below read trial state other workers' calls share.
+    # Synchronized as KerasTuner's own: the checks read trial state other workers' calls share.
     @keras_tuner.synchronized
     def end_trial(self, trial):
-        """Ends a trial.
-
-        Raises:
-            ValueError: when a completed trial reported metrics but not the objective, naming
-                both.
-        """
-        if trial.status == trial_module.TrialStatus.COMPLETED:
+        """Ends a trial; a `ValueError` names a completed trial's missing objective and metrics."""
+        if trial.status == TrialStatus.COMPLETED:
             reported = sorted(self.trials[trial.trial_id].metrics.metrics)
             missing = [n for n in self.objective_names() if n not in reported]
             if missing:
@@ -173,10 +162,7 @@ class BaseSearchOracle(keras_tuner.Oracle):
         return super().end_trial(trial)
 
     def score_trial(self, trial):
-        """Scores a trial; a multi-objective combines its components' best values.
-
-        KerasTuner scores a multi-objective only from a metric named "multi_objective".
-        """
+        """Scores a trial; a multi-objective without a "multi_objective" metric from its parts."""
         multi_objective = hasattr(self.objective, "name_to_direction")
         if not multi_objective or trial.metrics.exists(self.objective.name):
             return super().score_trial(trial)

@@ -97,10 +97,9 @@ class UnitCubeEncoder:
         if id(hp) not in self._grid_sizes:
             # NOTE: log sampling can land 1e-16 outside [0, 1] at the range's ends.
             return min(max(hp.value_to_prob(value), 0.0), 1.0)
-        # NOTE: KerasTuner finds the grid index with (value - min) // step, which lands one step
-        # low when min + i * step is not exact in binary (0.25 // 0.05 == 4.0): such values were
-        # encoded, and decoded, a step lower. Rounding finds the grid point; the bucket centre
-        # is as KerasTuner's.
+        # NOTE: KerasTuner's grid index (value - min) // step lands one step low when min + i * step
+        # is not exact in binary (0.25 // 0.05 == 4.0): such values were encoded, and decoded, a
+        # step lower. Rounding finds the grid point; the bucket centre is as KerasTuner's.
         size = self._grid_sizes[id(hp)]
         index = int(round((value - hp.min_value) / hp.step))
         return (min(max(index, 0), size - 1) + 0.5) / size
@@ -195,16 +194,14 @@ class UnitCubeEncoder:
 
 
 def _grid(hp):
-    """Every value of a discrete `hp`, as `prob_to_value` returns it."""
-    # NOTE: `Int.values` is not that grid: without a step (log sampling) it holds only 10 sample
-    # values, and with a log step floats (2.0, 4.0) where `prob_to_value` returns ints.
-    # Enumerating it missed configurations, or re-proposed tried ones with float values.
+    """Every value of a discrete `hp`, as `prob_to_value` returns it (clamped to the range)."""
+    # NOTE: `hp.values` is not that grid. `Int` without a step (log sampling) holds only 10 sample
+    # values, with a log step floats (2.0, 4.0) where `prob_to_value` returns ints; reverse_log
+    # `Float` steps can end above `max_value`. Enumerating it missed or re-proposed configurations.
     if isinstance(hp, hp_module.Int):
         if hp.step is None:
             return range(hp.min_value, hp.max_value + 1)
         return [int(v) for v in hp.values]
-    # `Float.values` with reverse_log steps can end above `max_value`, where `prob_to_value` is
-    # clamped: enumerating it re-proposed the clamped value, tried, under another float.
     return [_clamp(hp, v) for v in hp.values]
 
 
@@ -216,44 +213,37 @@ def _random(engine, num_points: int) -> np.ndarray:
 
 
 class UnitCubeSampler:
-    """Draws points of a scrambled Sobol sequence in [0, 1)^d one at a time.
+    """Draws the points of a scrambled Sobol sequence in [0, 1)^d one at a time.
 
-    Owen scrambling, scipy.stats.qmc. The stream is a function of
-    `(seed, dimension, position)`, so saving `position` is enough to resume it.
-    When the dimension changes (the space grew) a new stream starts.
+    The stream is a function of `(seed, dimension, position)`, so saving `position` is enough
+    to resume it; a new dimension (the space grew) starts a new stream.
 
     Args:
         seed: integer seed.
     """
 
     def __init__(self, seed: int):
-        self.seed = int(seed)
-        self.dimension = None
-        self.position = 0
-        self._engine = None
+        self.seed, self.dimension, self.position, self._engine = int(seed), None, 0, None
 
     def get_state(self) -> dict:
         return {"dimension": self.dimension, "position": self.position}
 
     def set_state(self, state: dict) -> None:
-        self.dimension = state["dimension"]
-        self.position = int(state["position"])
+        self.dimension, self.position = state["dimension"], int(state["position"])
         self._engine = None
 
     def draw(self, dimension: int) -> np.ndarray:
         """The next point of the stream for `dimension` coordinates."""
         if dimension != self.dimension:
             self.dimension, self.position, self._engine = dimension, 0, None
-        if dimension == 0:
-            self.position += 1
-            return np.zeros(0)
-        if self._engine is None:
+        if dimension and self._engine is None:
             seed = np.random.default_rng([self.seed, dimension])
             self._engine = qmc.Sobol(dimension, scramble=True, seed=seed)
             if self.position:
                 self._engine.fast_forward(self.position)
         self.position += 1
-        return _random(self._engine, 1)[0]
+        return _random(self._engine, 1)[0] if dimension else np.zeros(0)
+
 
 def sobol_points(num_points: int, dimension: int, rng) -> np.ndarray:
     """A fresh scrambled Sobol set of `num_points` points (candidate sets)."""

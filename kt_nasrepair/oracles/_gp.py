@@ -1,9 +1,8 @@
 """Gaussian-process surrogate on the unit cube (scikit-learn).
 
-Matern 5/2 kernel with one length scale per feature (automatic relevance determination,
-Rasmussen & Williams 2006, eq. 4.17 and sec. 5.1) times a signal variance, plus a white-noise
-kernel; targets are normalised and the kernel hyperparameters fitted by maximising the log
-marginal likelihood (ML-II, Rasmussen & Williams sec. 5.4.1).
+A signal variance times a Matern 5/2 kernel with one length scale per feature (ARD, Rasmussen &
+Williams 2006, eq. 4.17, sec. 5.1), plus white noise; normalised targets; kernel hyperparameters
+fitted by maximising the log marginal likelihood (ML-II, Rasmussen & Williams sec. 5.4.1).
 """
 
 from __future__ import annotations
@@ -46,20 +45,13 @@ def make_kernel(num_features: int, theta=None):
 
 
 class GaussianProcessSurrogate:
-    """A fitted GP that predicts the latent objective (noise removed).
+    """A GP that predicts the latent objective (noise removed): `fit(x, y).predict(x_new)`.
 
     Args:
-        num_restarts: extra random restarts of the marginal-likelihood
-            optimiser (the first start is `theta`, when given). Defaults to 1.
+        num_restarts: extra random restarts of the marginal-likelihood optimiser (the first
+            start is `theta`, when given). Defaults to 1.
         seed: integer seed of the restarts.
         max_iter: L-BFGS-B iterations per start. Defaults to 60.
-
-    Example:
-
-    ```python
-    gp = GaussianProcessSurrogate(seed=0).fit(x, y)
-    mean, std = gp.predict(x_new)
-    ```
     """
 
     def __init__(self, num_restarts: int = 1, seed: int = 0, max_iter: int = 60):
@@ -72,10 +64,9 @@ class GaussianProcessSurrogate:
         """Fits kernel hyperparameters (ML-II) and the posterior; returns self.
 
         Args:
-            x: array (n, d) of features in the unit cube.
-            y: array (n,) of targets.
-            theta: optional log-hyperparameters to start from (warm start);
-                ignored when their length does not match.
+            x: array (n, d) of features in the unit cube. y: array (n,) of targets.
+            theta: optional log-hyperparameters to start from (warm start); ignored when their
+                length does not match.
             optimize: when False, `theta` is used as is (no ML-II fit).
         """
         self.x, self.y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
@@ -97,10 +88,8 @@ class GaussianProcessSurrogate:
         points still being evaluated, so that a parallel worker is sent elsewhere.
         """
         y_new, _ = self.predict(x_new)
-        return GaussianProcessSurrogate(seed=self.seed).fit(
-            np.vstack([self.x, x_new]), np.concatenate([self.y, y_new]),
-            theta=self.theta, optimize=False,
-        )
+        x, y = np.vstack([self.x, x_new]), np.concatenate([self.y, y_new])
+        return GaussianProcessSurrogate(seed=self.seed).fit(x, y, theta=self.theta, optimize=False)
 
     @property
     def theta(self) -> np.ndarray:

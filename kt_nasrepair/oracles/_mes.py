@@ -19,16 +19,14 @@ def gumbel_max_value_samples(mean, std, num_samples, rng, floor):
     """Samples of the maximum value y* by the Gumbel approximation.
 
     Pr[y* < y] = prod_i Phi((y - mean_i) / std_i) over a set of points (Wang & Jegelka 2017,
-    sec. 3.1, eq. 7) is fitted by a Gumbel distribution through its quartiles, from which
-    stratified samples are drawn.
+    sec. 3.1, eq. 7) is fitted by a Gumbel distribution through its quartiles.
 
     Args:
         mean, std: arrays (n,), the posterior on the points (std > 0).
         num_samples: K, number of samples.
         rng: a `numpy.random.Generator`.
-        floor: samples are raised to at least this value (the best observed value plus a
-            small epsilon: the maximum cannot be below what was seen; the authors' code sets
-            them to epsilon instead).
+        floor: samples are raised to at least this value (the best observed value plus a small
+            epsilon: y* is not below what was seen; the authors' code sets them to epsilon).
 
     Returns:
         Array (K,) of samples.
@@ -58,8 +56,8 @@ def mes_acquisition(mean, std, max_values):
     """Max-value entropy search acquisition for maximisation.
 
     alpha(x) = 1/K sum_k [gamma psi(gamma) / (2 Psi(gamma)) - log Psi(gamma)],
-    gamma = (y*_k - mean(x)) / std(x) (Wang & Jegelka 2017, eq. 6): the
-    expected reduction of the entropy of f(x) once f(x) < y* is known.
+    gamma = (y*_k - mean(x)) / std(x) (Wang & Jegelka 2017, eq. 6): the expected reduction of
+    the entropy of f(x) once f(x) < y* is known.
 
     Args:
         mean, std: arrays (n,), the posterior.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import keras_tuner
 import numpy as np
 import threadpoolctl
-from keras_tuner.engine import trial as trial_module
+from keras_tuner.engine.trial import TrialStatus
 from scipy import optimize
 
 from kt_nasrepair._validation import check
@@ -38,9 +38,8 @@ class EntropySearchOracle(BaseSearchOracle):
     the GP as kriging-believer fantasies, so parallel workers receive different configurations.
     Failed trials are not data; no configuration is ever proposed twice.
 
-    Each step is a method meant to be overridden: `encode_trials`, `fit_surrogate`,
-    `generate_candidates`, `sample_max_values`, `acquisition`, `choose_candidate` (see
-    docs/guides/custom_oracle.md).
+    Each step is a method to override (docs/guides/custom_oracle.md): `encode_trials`,
+    `fit_surrogate`, `generate_candidates`, `sample_max_values`, `acquisition`, `choose_candidate`.
 
     Args:
         objective: a string, `keras_tuner.Objective` or list of them.
@@ -104,7 +103,7 @@ class EntropySearchOracle(BaseSearchOracle):
         x, y = self.encode_trials(encoder, completed)
         surrogate = self.fit_surrogate(x, y, rng)
         pending = [encoder.encode(t.hyperparameters.values) for t in self.ongoing_trials.values()
-                   if t.status == trial_module.TrialStatus.RUNNING]
+                   if t.status == TrialStatus.RUNNING]
         if pending:
             surrogate = surrogate.with_fantasies(np.array(pending))
         probs = self.generate_candidates(encoder, x, y, completed, rng)
@@ -117,7 +116,7 @@ class EntropySearchOracle(BaseSearchOracle):
         values = self.choose_candidate(encoder, probs, score(features), score)
         if values is None:
             return self.quasi_random_response(encoder)
-        return {"status": trial_module.TrialStatus.RUNNING, "values": values}
+        return {"status": TrialStatus.RUNNING, "values": values}
 
     def encode_trials(self, encoder, trials):
         """Features and maximisation-oriented targets of completed trials.
@@ -126,8 +125,7 @@ class EntropySearchOracle(BaseSearchOracle):
             encoder: the `UnitCubeEncoder` of the current space. trials: completed `Trial`s.
 
         Returns:
-            (x, y): arrays (n, num_features) and (n,); y is the score, negated when the
-            objective is minimised, so that larger is better.
+            (x, y): arrays (n, num_features) and (n,); y is the score, negated when minimised.
         """
         x = np.array([encoder.encode(t.hyperparameters.values) for t in trials])
         sign = 1.0 if self.objective.direction == "max" else -1.0
@@ -143,9 +141,8 @@ class EntropySearchOracle(BaseSearchOracle):
             The fitted surrogate: anything with `predict(x) -> (mean, std)`, and
             `with_fantasies(x_pending)` when trials run in parallel.
         """
-        # NOTE: a random restart only every fifth proposal (or without a warm start): the warm
-        # start is usually at the optimum already, and each restart costs as much as the whole
-        # rest of the proposal.
+        # NOTE: a random restart only every fifth proposal (or without a warm start): the warm start
+        # is usually at the optimum already, and a restart costs as much as the rest of a proposal.
         restarts = 1 if self._theta is None or self._num_proposals % 5 == 0 else 0
         surrogate = GaussianProcessSurrogate(restarts, seed=int(rng.integers(2**31 - 1)))
         surrogate.fit(x, y, theta=self._theta)
@@ -211,13 +208,12 @@ class EntropySearchOracle(BaseSearchOracle):
         for index in order:
             values = encoder.probs_to_values(probs[index])
             key = tuple(sorted((k, str(v)) for k, v in values.items()))
-            if key in seen:
-                continue
-            seen.add(key)
-            if not self._duplicate(values):
-                return values
-            if len(seen) >= _MAX_CHECKED:
-                break
+            if key not in seen:
+                seen.add(key)
+                if not self._duplicate(values):
+                    return values
+                if len(seen) >= _MAX_CHECKED:
+                    return None
         return None
 
     def _refine(self, encoder, start, score_fn):
@@ -242,9 +238,8 @@ class EntropySearchOracle(BaseSearchOracle):
 
     def get_state(self):
         state = super().get_state()
-        state.update(num_initial_points=self.num_initial_points,
-                     num_max_samples=self.num_max_samples, num_candidates=self.num_candidates,
-                     kernel_theta=self._theta)
+        state.update(num_initial_points=self.num_initial_points, kernel_theta=self._theta,
+                     num_max_samples=self.num_max_samples, num_candidates=self.num_candidates)
         return state
 
     def set_state(self, state):

@@ -27,15 +27,15 @@ class QuasiRandomSearchOracle(BaseSearchOracle):
             arguments are those of KerasTuner's `RandomSearchOracle`, in its order.
 
     Raises:
+        TypeError: for `hyperparameters` that are not a `keras_tuner.HyperParameters`.
         ValueError: for `max_trials` or `max_consecutive_failed_trials` < 1, `seed` or
             `max_retries_per_trial` not an integer >= 0.
-        TypeError: for `hyperparameters` that are not a `keras_tuner.HyperParameters`.
 
     Example:
 
     ```python
-    oracle = QuasiRandomSearchOracle(objective="val_accuracy", max_trials=20, seed=1)
-    tuner = keras_tuner.Tuner(oracle=oracle, hypermodel=build_model)
+    oracle = QuasiRandomSearchOracle("val_accuracy", 20, 1)  # as RandomSearchOracle's
+    keras_tuner.Tuner(oracle=oracle, hypermodel=build_model).search(x, y, epochs=3)
     ```
     """
 
@@ -59,7 +59,7 @@ class QuasiRandomSearch(keras_tuner.Tuner):
     Example:
 
     ```python
-    tuner = QuasiRandomSearch(build_model, objective="val_accuracy", max_trials=20)
+    tuner = QuasiRandomSearch(build_model, "val_accuracy", 20, directory="runs")  # as RandomSearch
     tuner.search(x, y, validation_split=0.2, epochs=3)
     ```
     """
