@@ -5,9 +5,4 @@ from kt_nasrepair.oracles.entropy_search import EntropySearchOracle
 from kt_nasrepair.oracles.quasi_random_search import QuasiRandomSearch
 from kt_nasrepair.oracles.quasi_random_search import QuasiRandomSearchOracle
 
-__all__ = [
-    "EntropySearch",
-    "EntropySearchOracle",
-    "QuasiRandomSearch",
-    "QuasiRandomSearchOracle",
-]
+__all__ = ["EntropySearch", "EntropySearchOracle", "QuasiRandomSearch", "QuasiRandomSearchOracle"]

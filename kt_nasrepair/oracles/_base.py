@@ -2,85 +2,69 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 
 import keras_tuner
 import numpy as np
-from keras_tuner.engine import trial as trial_module
+from keras_tuner.engine.trial import TrialStatus
 
 from kt_nasrepair._io import atomic_write_json
 from kt_nasrepair._validation import check
 from kt_nasrepair._validation import is_int
 from kt_nasrepair.oracles._encoding import UnitCubeEncoder
-from kt_nasrepair.oracles._sampling import UnitCubeSampler
+from kt_nasrepair.oracles._encoding import UnitCubeSampler
 
-# Finite spaces with at most this many raw combinations are enumerated so that
-# the search can stop exactly when every configuration has been tried.
+# Finite spaces with at most this many raw combinations are enumerated, so that the search stops
+# exactly when every configuration has been tried.
 ENUMERATION_LIMIT = 20_000
 # Quasi-random draws tried before falling back to enumeration / stopping.
 MAX_DRAWS = 64
 
 
-def check_max_trials(max_trials):
-    check(max_trials is None or (is_int(max_trials) and max_trials >= 1),
-          "max_trials", max_trials, "an integer >= 1 (or None for no limit)")
-
-
-def check_seed(seed):
-    check(seed is None or (is_int(seed) and seed >= 0), "seed", seed,
-          "None or an integer >= 0")
-
-
-def check_keras_tuner_arguments(hyperparameters, max_retries_per_trial,
-                                max_consecutive_failed_trials):
-    # KerasTuner itself fails late and obscurely on these ('dict' object has no attribute
-    # '_exists'), or never stops on failures (max_consecutive_failed_trials=0).
-    if hyperparameters is not None and not isinstance(
-        hyperparameters, keras_tuner.HyperParameters
-    ):
-        raise TypeError(
-            "`hyperparameters` must be None or a `keras_tuner.HyperParameters`. "
-            f"Received: hyperparameters={hyperparameters!r}"
-        )
-    check(is_int(max_retries_per_trial) and max_retries_per_trial >= 0,
-          "max_retries_per_trial", max_retries_per_trial, "an integer >= 0")
-    check(is_int(max_consecutive_failed_trials) and max_consecutive_failed_trials >= 1,
-          "max_consecutive_failed_trials", max_consecutive_failed_trials, "an integer >= 1")
-
-
-def _is_multi_objective(objective) -> bool:
-    # `keras_tuner.Objective`'s multi-objective subclass is not exported.
-    return hasattr(objective, "name_to_direction")
+def oracle_from_arguments(oracle_class, arguments: dict):
+    """`oracle_class` built from a tuner's `__init__` arguments (its `locals()`), by name."""
+    names = inspect.signature(oracle_class).parameters
+    return oracle_class(**{name: arguments[name] for name in names})
 
 
 class BaseSearchOracle(keras_tuner.Oracle):
     """An `Oracle` with quasi-random proposals and clear errors.
 
-    Subclasses implement `populate_space` and may call `quasi_random_values`.
-    Everything the search needs to continue (Sobol position, proposal
-    counter) is part of `get_state`, so a reloaded oracle, or
-    the distributed chief, continues the same random stream. Settings given
-    to the constructor are never replaced from a saved state (KerasTuner
-    issue #803).
+    Subclasses implement `populate_space` and may call `quasi_random_values`. The Sobol position
+    and the proposal counter are part of `get_state`, so a reloaded oracle, or the distributed
+    chief, continues the same random stream; the constructor's settings are never replaced from
+    a saved state (KerasTuner issue #803). The arguments are those of `RandomSearchOracle`.
     """
 
-    def __init__(self, objective=None, max_trials=10, seed=None, **kwargs):
-        check_max_trials(max_trials)
-        check_seed(seed)
-        check_keras_tuner_arguments(
-            kwargs.get("hyperparameters"),
-            kwargs.get("max_retries_per_trial", 0),
-            kwargs.get("max_consecutive_failed_trials", 3),
+    def __init__(self, objective=None, max_trials=10, seed=None, hyperparameters=None,
+                 allow_new_entries=True, tune_new_entries=True, max_retries_per_trial=0,
+                 max_consecutive_failed_trials=3):
+        check(max_trials is None or (is_int(max_trials) and max_trials >= 1), "max_trials",
+              max_trials, "an integer >= 1 (or None for no limit)")
+        check(seed is None or (is_int(seed) and seed >= 0), "seed", seed,
+              "None or an integer >= 0")
+        # KerasTuner itself fails late and obscurely on these ('dict' object has no attribute
+        # '_exists'), or never stops on failures (max_consecutive_failed_trials=0).
+        check(hyperparameters is None or isinstance(hyperparameters, keras_tuner.HyperParameters),
+              "hyperparameters", hyperparameters, "None or a `keras_tuner.HyperParameters`",
+              error=TypeError)
+        check(is_int(max_retries_per_trial) and max_retries_per_trial >= 0,
+              "max_retries_per_trial", max_retries_per_trial, "an integer >= 0")
+        check(is_int(max_consecutive_failed_trials) and max_consecutive_failed_trials >= 1,
+              "max_consecutive_failed_trials", max_consecutive_failed_trials, "an integer >= 1")
+        super().__init__(
+            objective=objective, max_trials=max_trials, seed=seed, hyperparameters=hyperparameters,
+            allow_new_entries=allow_new_entries, tune_new_entries=tune_new_entries,
+            max_retries_per_trial=max_retries_per_trial,
+            max_consecutive_failed_trials=max_consecutive_failed_trials,
         )
-        super().__init__(objective=objective, max_trials=max_trials, seed=seed, **kwargs)
         if seed is not None:
-            # NOTE: KerasTuner draws a random seed when `seed` is falsy, so seed=0 would not
-            # be reproducible.
+            # NOTE: KerasTuner draws a random seed for a falsy `seed`; seed=0 must stay 0.
             self.seed = self._seed_state = int(seed)
         self._sampler = UnitCubeSampler(self.seed)
         self._num_proposals = 0
 
-    # ----------------------------------------------------------- randomness
     def next_rng(self) -> np.random.Generator:
         """A generator for one proposal, a function of (seed, proposal count)."""
         rng = np.random.default_rng([int(self.seed), self._num_proposals])
@@ -88,82 +72,59 @@ class BaseSearchOracle(keras_tuner.Oracle):
         return rng
 
     def make_encoder(self) -> UnitCubeEncoder:
-        """The encoder of the current (possibly grown) search space."""
+        """The encoder of the current (possibly extended) search space."""
         return UnitCubeEncoder(self.hyperparameters)
+
+    def _first_untried(self, candidates):
+        return next((values for values in candidates if not self._duplicate(values)), None)
 
     def quasi_random_values(self, encoder=None):
         """Untried values from the sampler, or None when the space is exhausted.
 
-        Draws up to `MAX_DRAWS` points of the Sobol stream, mapped
-        through each hyperparameter's `prob_to_value`. When they all collide
-        with tried configurations, a finite space is enumerated and an untried
-        configuration is drawn uniformly; None means nothing is left.
+        Up to `MAX_DRAWS` points of the Sobol stream; when they all hit tried configurations, a
+        uniform draw among the untried ones of a finite space, or `MAX_DRAWS` plain random
+        draws where the space is too large to enumerate.
         """
         encoder = encoder or self.make_encoder()
-        for _ in range(MAX_DRAWS):
-            values = encoder.probs_to_values(self._sampler.draw(encoder.num_probs))
-            if not self._duplicate(values):
-                return values
+        draws = (self._sampler.draw(encoder.num_probs) for _ in range(MAX_DRAWS))
+        values = self._first_untried(encoder.probs_to_values(p) for p in draws)
+        if values is not None:
+            return values
         configs = encoder.enumerate(ENUMERATION_LIMIT)
         rng = self.next_rng()
         if configs is None:
-            # Infinite or huge space: a few plain random draws before giving up.
-            for _ in range(MAX_DRAWS):
-                values = encoder.probs_to_values(rng.uniform(size=encoder.num_probs))
-                if not self._duplicate(values):
-                    return values
-            return None
+            draws = (rng.uniform(size=encoder.num_probs) for _ in range(MAX_DRAWS))
+            return self._first_untried(encoder.probs_to_values(p) for p in draws)
         untried = [values for values in configs if not self._duplicate(values)]
-        if not untried:
-            return None
-        return untried[int(rng.integers(len(untried)))]
+        return untried[int(rng.integers(len(untried)))] if untried else None
 
     def quasi_random_response(self, encoder=None) -> dict:
         values = self.quasi_random_values(encoder)
-        if values is None:
-            return {"status": trial_module.TrialStatus.STOPPED, "values": None}
-        return {"status": trial_module.TrialStatus.RUNNING, "values": values}
+        status = TrialStatus.STOPPED if values is None else TrialStatus.RUNNING
+        return {"status": status, "values": values}
 
-    # --------------------------------------------------------------- trials
     def objective_names(self) -> list[str]:
-        if _is_multi_objective(self.objective):
-            return list(self.objective.name_to_direction)
-        return [self.objective.name]
+        # KerasTuner's `MultiObjective` (not exported) has `name_to_direction`.
+        return list(getattr(self.objective, "name_to_direction", [self.objective.name]))
 
     def known_trials(self) -> list:
-        """Every trial in `self.trials`, in a deterministic order.
+        """Every trial, in a fixed order: those started here (`start_order`), then others by id.
 
-        Trials this oracle created come first, in `start_order`; trials that
-        reached `self.trials` any other way (a user seeding the search with
-        known results, a state written by another version) follow, sorted by
-        trial id.
-
-        Returns:
-            A list of `Trial`s.
+        Others are known results seeding the search, or a state written by another version.
         """
-        # NOTE: the order must not depend on dict order: a reloaded oracle reads trials back
-        # in file-system order, and the GP fit depends on row order in the last bits, which
-        # L-BFGS-B amplifies.
+        # NOTE: not dict order: a reloaded oracle reads trials back in file-system order, and the
+        # GP fit depends on row order in the last bits, which L-BFGS-B amplifies.
         started = [i for i in dict.fromkeys(self.start_order) if i in self.trials]
         others = sorted(set(self.trials) - set(started), key=str)
         return [self.trials[i] for i in started + others]
 
     def completed_trials(self) -> list:
         """The completed trials with a finite score, in the order of `known_trials`."""
-        return [
-            t
-            for t in self.known_trials()
-            if t.status == trial_module.TrialStatus.COMPLETED
-            and t.score is not None
-            and np.isfinite(t.score)
-        ]
+        return [t for t in self.known_trials() if t.status == TrialStatus.COMPLETED
+                and t.score is not None and np.isfinite(t.score)]
 
     def record_known_trials(self) -> None:
-        """Marks the configurations of trials added outside `create_trial` as tried.
-
-        KerasTuner only records the values of trials it creates, so a configuration
-        given as a known result would otherwise be proposed again.
-        """
+        """Marks trials added outside `create_trial` as tried (KerasTuner records only its own)."""
         for trial in self.trials.values():
             # `_id_to_hash` holds every trial KerasTuner recorded (saved with the state).
             if trial.trial_id not in self._id_to_hash:
@@ -177,8 +138,7 @@ class BaseSearchOracle(keras_tuner.Oracle):
     @keras_tuner.synchronized
     def update_trial(self, trial_id, metrics, step=0):
         """Records metrics; a missing objective is reported at `end_trial`."""
-        missing = [name for name in self.objective_names() if name not in metrics]
-        if not missing:
+        if all(name in metrics for name in self.objective_names()):
             return super().update_trial(trial_id, metrics, step=step)
         trial = self.trials[trial_id]
         for name, value in metrics.items():
@@ -186,19 +146,12 @@ class BaseSearchOracle(keras_tuner.Oracle):
         self._save_trial(trial)
         return trial
 
-    # Held for the whole method (KerasTuner's `Oracle.end_trial` is synchronized too): the
-    # checks below read trial state other workers' calls share.
+    # Synchronized as KerasTuner's own: the checks read trial state other workers' calls share.
     @keras_tuner.synchronized
     def end_trial(self, trial):
-        """Ends a trial; raises if the trial never reported the objective.
-
-        Raises:
-            ValueError: when a completed trial reported metrics but not the
-                objective, naming both.
-        """
-        stored = self.trials[trial.trial_id]
-        if trial.status == trial_module.TrialStatus.COMPLETED:
-            reported = sorted(stored.metrics.metrics)
+        """Ends a trial; a `ValueError` names a completed trial's missing objective and metrics."""
+        if trial.status == TrialStatus.COMPLETED:
+            reported = sorted(self.trials[trial.trial_id].metrics.metrics)
             missing = [n for n in self.objective_names() if n not in reported]
             if missing:
                 raise ValueError(
@@ -209,21 +162,14 @@ class BaseSearchOracle(keras_tuner.Oracle):
         return super().end_trial(trial)
 
     def score_trial(self, trial):
-        """Scores a trial; a multi-objective combines its components.
+        """Scores a trial; a multi-objective without a "multi_objective" metric from its parts."""
+        multi_objective = hasattr(self.objective, "name_to_direction")
+        if not multi_objective or trial.metrics.exists(self.objective.name):
+            return super().score_trial(trial)
+        names = self.objective_names()
+        trial.score = self.objective.get_value({n: trial.metrics.get_best_value(n) for n in names})
+        trial.best_step = trial.metrics.get_best_step(names[0])
 
-        KerasTuner only scores a multi-objective when a metric literally named
-        "multi_objective" was reported; here the components' best values are
-        combined with `MultiObjective.get_value` when it was not.
-        """
-        name = self.objective.name
-        if _is_multi_objective(self.objective) and not trial.metrics.exists(name):
-            best = {n: trial.metrics.get_best_value(n) for n in self.objective_names()}
-            trial.score = self.objective.get_value(best)
-            trial.best_step = trial.metrics.get_best_step(self.objective_names()[0])
-            return
-        super().score_trial(trial)
-
-    # ---------------------------------------------------------------- state
     def save(self):
         # KerasTuner writes oracle.json in place; a kill mid-write would leave a file that
         # makes the next `overwrite=False` run fail. Write it atomically instead.
@@ -240,12 +186,7 @@ class BaseSearchOracle(keras_tuner.Oracle):
         # KerasTuner writes its `_tried_so_far` set as a list in hash order, which changes
         # with PYTHONHASHSEED; a saved state must not depend on it.
         state["tried_so_far"] = sorted(state.get("tried_so_far", []))
-        state.update(
-            {
-                "sampler_state": self._sampler.get_state(),
-                "num_proposals": self._num_proposals,
-            }
-        )
+        state.update(sampler_state=self._sampler.get_state(), num_proposals=self._num_proposals)
         return state
 
     def set_state(self, state):

@@ -1,14 +1,13 @@
 """Gaussian-process surrogate on the unit cube (scikit-learn).
 
-Matern 5/2 kernel with one length scale per feature (automatic relevance
-determination, Rasmussen & Williams 2006, eq. 4.17 and sec. 5.1) times a
-signal variance, plus a white-noise kernel; targets are normalised and the
-kernel hyperparameters fitted by maximising the log marginal likelihood
-(ML-II, Rasmussen & Williams sec. 5.4.1).
+A signal variance times a Matern 5/2 kernel with one length scale per feature (ARD, Rasmussen &
+Williams 2006, eq. 4.17, sec. 5.1), plus white noise; normalised targets; kernel hyperparameters
+fitted by maximising the log marginal likelihood (ML-II, Rasmussen & Williams sec. 5.4.1).
 """
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -17,67 +16,42 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process import kernels
 
-# NOTE: a length scale under a tenth of the unit cube cannot be learned from
-# the few dozen trials of a search, and ML-II picks such values on small data,
-# which makes the GP forget everything between trials (median Hartmann-6
-# regret after 50 trials 0.13 with (1e-2, 1e2), 0.07 with (0.1, 20), 10 seeds).
-# Above 20 a feature is irrelevant anyway.
+# NOTE: a length scale under a tenth of the unit cube cannot be learned from the few dozen trials
+# of a search, and ML-II picks such values on small data, which makes the GP forget everything
+# between trials (median Hartmann-6 regret after 50 trials 0.13 with (1e-2, 1e2), 0.07 with
+# (0.1, 20), 10 seeds). Above 20 a feature is irrelevant anyway.
 LENGTH_SCALE_BOUNDS = (0.1, 20.0)
-# NOTE: the noise floor keeps the Cholesky factor well conditioned when two
-# trials sit on the same discrete configuration's neighbours.
+# NOTE: the noise floor keeps the Cholesky factor well conditioned when two trials sit on the
+# same discrete configuration's neighbours.
 NOISE_BOUNDS = (1e-6, 1.0)
 
 
-def _bounded_lbfgsb(max_iter):
-    """sklearn optimizer callable: L-BFGS-B with an iteration cap.
-
-    NOTE: warm-started fits converge in a few dozen iterations; the cap
-    bounds the cost of `populate_space` when the likelihood is flat.
-    """
-
-    def run(obj_func, initial_theta, bounds):
-        result = optimize.minimize(
-            obj_func,
-            initial_theta,
-            method="L-BFGS-B",
-            jac=True,
-            bounds=bounds,
-            options={"maxiter": max_iter},
-        )
-        return result.x, result.fun
-
-    return run
+def _bounded_lbfgsb(obj_func, initial_theta, bounds, max_iter):
+    # NOTE: warm-started fits converge in a few dozen iterations; the cap bounds the cost of
+    # `populate_space` when the likelihood is flat.
+    result = optimize.minimize(obj_func, initial_theta, method="L-BFGS-B", jac=True,
+                               bounds=bounds, options={"maxiter": max_iter})
+    return result.x, result.fun
 
 
 def make_kernel(num_features: int, theta=None):
     """The ARD Matern 5/2 + white-noise kernel, optionally at `theta`."""
     kernel = kernels.ConstantKernel(1.0, (1e-3, 1e3)) * kernels.Matern(
-        length_scale=np.full(max(num_features, 1), 0.5),
-        length_scale_bounds=LENGTH_SCALE_BOUNDS,
-        nu=2.5,
+        np.full(max(num_features, 1), 0.5), LENGTH_SCALE_BOUNDS, nu=2.5
     ) + kernels.WhiteKernel(1e-3, NOISE_BOUNDS)
     if theta is not None and len(theta) == len(kernel.theta):
-        kernel = kernel.clone_with_theta(
-            np.clip(theta, kernel.bounds[:, 0], kernel.bounds[:, 1])
-        )
+        kernel = kernel.clone_with_theta(np.clip(theta, kernel.bounds[:, 0], kernel.bounds[:, 1]))
     return kernel
 
 
 class GaussianProcessSurrogate:
-    """A fitted GP that predicts the latent objective (noise removed).
+    """A GP that predicts the latent objective (noise removed): `fit(x, y).predict(x_new)`.
 
     Args:
-        num_restarts: extra random restarts of the marginal-likelihood
-            optimiser (the first start is `theta`, when given). Defaults to 1.
+        num_restarts: extra random restarts of the marginal-likelihood optimiser (the first
+            start is `theta`, when given). Defaults to 1.
         seed: integer seed of the restarts.
         max_iter: L-BFGS-B iterations per start. Defaults to 60.
-
-    Example:
-
-    ```python
-    gp = GaussianProcessSurrogate(seed=0).fit(x, y)
-    mean, std = gp.predict(x_new)
-    ```
     """
 
     def __init__(self, num_restarts: int = 1, seed: int = 0, max_iter: int = 60):
@@ -87,33 +61,35 @@ class GaussianProcessSurrogate:
         self.regressor = None
 
     def fit(self, x, y, theta=None, optimize: bool = True):
-        """Fits kernel hyperparameters (ML-II) and the posterior.
+        """Fits kernel hyperparameters (ML-II) and the posterior; returns self.
 
         Args:
-            x: array (n, d) of features in the unit cube.
-            y: array (n,) of targets.
-            theta: optional log-hyperparameters to start from (warm start);
-                ignored when their length does not match.
+            x: array (n, d) of features in the unit cube. y: array (n,) of targets.
+            theta: optional log-hyperparameters to start from (warm start); ignored when their
+                length does not match.
             optimize: when False, `theta` is used as is (no ML-II fit).
-
-        Returns:
-            self.
         """
-        x = np.asarray(x, dtype=float)
-        y = np.asarray(y, dtype=float)
+        self.x, self.y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        lbfgsb = functools.partial(_bounded_lbfgsb, max_iter=self.max_iter)
+        # NOTE: alpha is jitter only; the WhiteKernel models the real noise.
         self.regressor = GaussianProcessRegressor(
-            kernel=make_kernel(x.shape[1], theta),
-            normalize_y=True,
-            optimizer=_bounded_lbfgsb(self.max_iter) if optimize else None,
-            n_restarts_optimizer=self.num_restarts if optimize else 0,
-            random_state=self.seed,
-            # NOTE: jitter only; the WhiteKernel models the real noise.
-            alpha=1e-8,
-        )
+            make_kernel(self.x.shape[1], theta), alpha=1e-8, normalize_y=True,
+            optimizer=lbfgsb if optimize else None,
+            n_restarts_optimizer=self.num_restarts if optimize else 0, random_state=self.seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            self.regressor.fit(x, y)
+            self.regressor.fit(self.x, self.y)
         return self
+
+    def with_fantasies(self, x_new) -> GaussianProcessSurrogate:
+        """This GP also conditioned on its own mean at `x_new`, hyperparameters kept.
+
+        The kriging believer (Ginsbourger et al. 2010): the posterior variance collapses at
+        points still being evaluated, so that a parallel worker is sent elsewhere.
+        """
+        y_new, _ = self.predict(x_new)
+        x, y = np.vstack([self.x, x_new]), np.concatenate([self.y, y_new])
+        return GaussianProcessSurrogate(seed=self.seed).fit(x, y, theta=self.theta, optimize=False)
 
     @property
     def theta(self) -> np.ndarray:
@@ -127,14 +103,10 @@ class GaussianProcessSurrogate:
         return float(noise * self.regressor._y_train_std ** 2)
 
     def predict(self, x):
-        """Posterior mean and standard deviation of the latent function.
+        """Posterior mean and standard deviation (arrays (n,)) of the latent function.
 
-        The white-noise variance is removed from sklearn's predictive variance
-        because MES reasons about the noise-free maximum f* (Wang & Jegelka
-        2017, sec. 3).
-
-        Returns:
-            (mean, std), two arrays of shape (n,).
+        The white-noise variance is removed from sklearn's predictive variance because MES
+        reasons about the noise-free maximum f* (Wang & Jegelka 2017, sec. 3).
         """
         x = np.atleast_2d(np.asarray(x, dtype=float))
         mean, std = self.regressor.predict(x, return_std=True)

@@ -1,10 +1,9 @@
 """Max-value Entropy Search: `EntropySearchOracle` and its `EntropySearch` tuner.
 
 References:
-    Wang, Z. & Jegelka, S. (2017). Max-value Entropy Search for Efficient
-    Bayesian Optimization. ICML. arXiv:1703.01968.
-    Ginsbourger, D., Le Riche, R. & Carraro, L. (2010). Kriging is well-suited
-    to parallelize optimization (the kriging believer heuristic).
+    Wang, Z. & Jegelka, S. (2017). Max-value Entropy Search for Efficient Bayesian Optimization.
+    Ginsbourger, D., Le Riche, R. & Carraro, L. (2010). Kriging is well-suited to parallelize
+    optimization (the kriging believer).
 """
 
 from __future__ import annotations
@@ -12,63 +11,53 @@ from __future__ import annotations
 import keras_tuner
 import numpy as np
 import threadpoolctl
-from keras_tuner.engine import trial as trial_module
+from keras_tuner.engine.trial import TrialStatus
 from scipy import optimize
 
 from kt_nasrepair._validation import check
 from kt_nasrepair._validation import is_int
 from kt_nasrepair.oracles import _mes
 from kt_nasrepair.oracles._base import BaseSearchOracle
+from kt_nasrepair.oracles._base import oracle_from_arguments
+from kt_nasrepair.oracles._encoding import sobol_points
 from kt_nasrepair.oracles._gp import GaussianProcessSurrogate
-from kt_nasrepair.oracles._sampling import sobol_points
 
-# NOTE: proposals are read top-down in acquisition order; this many distinct
-# candidates are checked against the tried configurations before giving up.
+# NOTE: candidates are read in acquisition order; this many distinct ones are checked against the
+# tried configurations before giving up.
 _MAX_CHECKED = 256
 
 
 class EntropySearchOracle(BaseSearchOracle):
     """Bayesian optimisation with Max-value Entropy Search (MES).
 
-    Completed trials are encoded into the unit cube (`step`, log sampling,
-    `Boolean` and one-hot unordered `Choice`s respected) and modelled by a
-    Gaussian process (ARD Matern 5/2 + white noise, ML-II fit, see `_gp.py`).
-    The next trial maximises the MES acquisition (Wang & Jegelka 2017, eq. 6)
-    over a candidate set of Sobol points plus perturbations of the best
-    trials, and continuous hyperparameters are refined with L-BFGS-B. Trials
-    still running on other workers enter the GP as kriging-believer
-    fantasies (their predicted mean), which shrinks the posterior there so
-    parallel workers receive different configurations. Failed trials are not
-    used as data; no configuration is ever proposed twice.
+    Completed trials are encoded into the unit cube (`step`, log sampling, `Boolean` and
+    one-hot unordered `Choice`s respected) and modelled by a Gaussian process (ARD Matern 5/2 +
+    white noise, ML-II fit, see `_gp.py`). The next trial maximises the MES acquisition (Wang &
+    Jegelka 2017, eq. 6) over Sobol candidates plus perturbations of the best trials, with
+    continuous hyperparameters refined by L-BFGS-B. Trials still running on other workers enter
+    the GP as kriging-believer fantasies, so parallel workers receive different configurations.
+    Failed trials are not data; no configuration is ever proposed twice.
 
-    The steps are small methods meant to be overridden: `encode_trials`,
-    `fit_surrogate`, `generate_candidates`, `sample_max_values`,
-    `acquisition`, `choose_candidate` (see docs/guides/custom_oracle.md).
+    Each step is a method to override (docs/guides/custom_oracle.md): `encode_trials`,
+    `fit_surrogate`, `generate_candidates`, `sample_max_values`, `acquisition`, `choose_candidate`.
 
     Args:
         objective: a string, `keras_tuner.Objective` or list of them.
             Defaults to None (the value returned by `run_trial`, minimised).
         max_trials: integer >= 1 (or None). Defaults to 10.
-        num_initial_points: integer >= 1, the number of completed
-            quasi-random trials before the GP is used. Defaults to None:
-            max(number of tunable hyperparameters + 1, 5).
-        num_max_samples: integer >= 1, K, the number of y* samples averaged
-            by the acquisition. Defaults to 10.
-        num_candidates: integer >= 1, the number of Sobol candidates per
-            proposal (a quarter as many perturbations of the best trials are
-            added). Defaults to 1024.
+        num_initial_points: integer >= 1, the number of completed quasi-random trials before
+            the GP is used. Defaults to None: max(number of tunable hyperparameters + 1, 5).
+        num_max_samples: integer >= 1, K, the number of y* samples averaged by the
+            acquisition. Defaults to 10.
+        num_candidates: integer >= 1, the number of Sobol candidates per proposal (a quarter
+            as many perturbations of the best trials are added). Defaults to 1024.
         seed: optional integer seed.
-        hyperparameters: as for any KerasTuner oracle; so are `allow_new_entries`,
-            `tune_new_entries`, `max_retries_per_trial` and
-            `max_consecutive_failed_trials`.
+        hyperparameters: as for any KerasTuner oracle; so are the other arguments.
 
     Raises:
-        ValueError: for `max_trials`, `num_initial_points`,
-            `num_max_samples`, `num_candidates` or `max_consecutive_failed_trials`
-            < 1, `max_retries_per_trial` < 0, or a `seed` that is not an integer
-            >= 0.
-        TypeError: for `hyperparameters` that are not a
-            `keras_tuner.HyperParameters`.
+        ValueError: for `max_trials`, `num_*` or `max_consecutive_failed_trials` < 1, `seed` or
+            `max_retries_per_trial` not an integer >= 0.
+        TypeError: for `hyperparameters` that are not a `keras_tuner.HyperParameters`.
 
     Example:
 
@@ -78,59 +67,28 @@ class EntropySearchOracle(BaseSearchOracle):
     ```
     """
 
-    def __init__(
-        self,
-        objective=None,
-        max_trials=10,
-        num_initial_points=None,
-        num_max_samples=10,
-        num_candidates=1024,
-        seed=None,
-        hyperparameters=None,
-        allow_new_entries=True,
-        tune_new_entries=True,
-        max_retries_per_trial=0,
-        max_consecutive_failed_trials=3,
-    ):
-        for name, value in (
-            ("num_initial_points", num_initial_points),
-            ("num_max_samples", num_max_samples),
-            ("num_candidates", num_candidates),
-        ):
-            if value is None and name == "num_initial_points":
-                continue
-            check(is_int(value) and value >= 1, name, value, "an integer >= 1")
-        super().__init__(
-            objective=objective,
-            max_trials=max_trials,
-            seed=seed,
-            hyperparameters=hyperparameters,
-            allow_new_entries=allow_new_entries,
-            tune_new_entries=tune_new_entries,
-            max_retries_per_trial=max_retries_per_trial,
-            max_consecutive_failed_trials=max_consecutive_failed_trials,
-        )
+    def __init__(self, objective=None, max_trials=10, num_initial_points=None,
+                 num_max_samples=10, num_candidates=1024, seed=None, hyperparameters=None,
+                 allow_new_entries=True, tune_new_entries=True, max_retries_per_trial=0,
+                 max_consecutive_failed_trials=3):
+        counts = {"num_initial_points": num_initial_points, "num_max_samples": num_max_samples,
+                  "num_candidates": num_candidates}
+        for name, value in counts.items():
+            optional = value is None and name == "num_initial_points"
+            check(optional or (is_int(value) and value >= 1), name, value, "an integer >= 1")
+        super().__init__(objective, max_trials, seed, hyperparameters, allow_new_entries,
+                         tune_new_entries, max_retries_per_trial, max_consecutive_failed_trials)
         self.num_initial_points = num_initial_points
         self.num_max_samples = int(num_max_samples)
         self.num_candidates = int(num_candidates)
-        # Warm start of the kernel hyperparameters (part of the state, so a
-        # reloaded oracle proposes exactly what the original would have).
+        # Warm start of the kernel hyperparameters (in the state: a reloaded oracle proposes
+        # exactly what the original would have).
         self._theta = None
 
-    # ------------------------------------------------------------ the loop
     def populate_space(self, trial_id):
-        """Proposes the configuration with the highest MES acquisition.
-
-        Args:
-            trial_id: the id of the trial being created.
-
-        Returns:
-            `{"status": "RUNNING", "values": {...}}`, or status "STOPPED" when
-            every configuration has been tried.
-        """
-        # NOTE: the matrices here are at most a few hundred rows; BLAS
-        # threads only add synchronisation (14x slower measured on 2 busy
-        # cores), so the proposal runs single-threaded.
+        """Proposes the untried configuration with the highest MES acquisition, or "STOPPED"."""
+        # NOTE: the matrices here are at most a few hundred rows; BLAS threads only add
+        # synchronisation (14x slower measured on 2 busy cores), so proposals run single-threaded.
         with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
             return self._propose()
 
@@ -141,25 +99,13 @@ class EntropySearchOracle(BaseSearchOracle):
         num_initial = self.num_initial_points or max(encoder.num_probs + 1, 5)
         if len(completed) < num_initial or encoder.num_probs == 0:
             return self.quasi_random_response(encoder)
-
         rng = self.next_rng()
         x, y = self.encode_trials(encoder, completed)
         surrogate = self.fit_surrogate(x, y, rng)
-        pending = [
-            t for t in self.ongoing_trials.values()
-            if t.status == trial_module.TrialStatus.RUNNING
-        ]
+        pending = [encoder.encode(t.hyperparameters.values) for t in self.ongoing_trials.values()
+                   if t.status == TrialStatus.RUNNING]
         if pending:
-            # Kriging believer (Ginsbourger et al. 2010): pretend running
-            # trials returned the posterior mean, keep the hyperparameters.
-            x_pending = np.array([encoder.encode(t.hyperparameters.values) for t in pending])
-            y_pending, _ = surrogate.predict(x_pending)
-            surrogate = GaussianProcessSurrogate(seed=surrogate.seed).fit(
-                np.vstack([x, x_pending]),
-                np.concatenate([y, y_pending]),
-                theta=surrogate.theta,
-                optimize=False,
-            )
+            surrogate = surrogate.with_fantasies(np.array(pending))
         probs = self.generate_candidates(encoder, x, y, completed, rng)
         features = encoder.probs_to_features(probs)
         max_values = self.sample_max_values(surrogate, np.vstack([features, x]), y, rng)
@@ -170,24 +116,20 @@ class EntropySearchOracle(BaseSearchOracle):
         values = self.choose_candidate(encoder, probs, score(features), score)
         if values is None:
             return self.quasi_random_response(encoder)
-        return {"status": trial_module.TrialStatus.RUNNING, "values": values}
+        return {"status": TrialStatus.RUNNING, "values": values}
 
-    # ------------------------------------------------------ overridable steps
     def encode_trials(self, encoder, trials):
         """Features and maximisation-oriented targets of completed trials.
 
         Args:
-            encoder: the `UnitCubeEncoder` of the current space.
-            trials: list of completed `Trial`s.
+            encoder: the `UnitCubeEncoder` of the current space. trials: completed `Trial`s.
 
         Returns:
-            (x, y): arrays (n, num_features) and (n,); y is the score, negated
-            when the objective is minimised, so that larger is better.
+            (x, y): arrays (n, num_features) and (n,); y is the score, negated when minimised.
         """
         x = np.array([encoder.encode(t.hyperparameters.values) for t in trials])
         sign = 1.0 if self.objective.direction == "max" else -1.0
-        y = sign * np.array([float(t.score) for t in trials])
-        return x, y
+        return x, sign * np.array([float(t.score) for t in trials])
 
     def fit_surrogate(self, x, y, rng):
         """Fits a `GaussianProcessSurrogate`, warm-started from the last fit.
@@ -196,86 +138,62 @@ class EntropySearchOracle(BaseSearchOracle):
             x: features (n, d). y: targets (n,). rng: a numpy Generator.
 
         Returns:
-            The fitted surrogate (anything with `predict(x) -> (mean, std)`).
+            The fitted surrogate: anything with `predict(x) -> (mean, std)`, and
+            `with_fantasies(x_pending)` when trials run in parallel.
         """
-        theta = self._theta
-        # NOTE: a random restart only every fifth proposal (or without a warm
-        # start): the warm start is usually at the optimum already, and each
-        # restart costs as much as the whole rest of the proposal.
-        restarts = 1 if theta is None or self._num_proposals % 5 == 0 else 0
-        surrogate = GaussianProcessSurrogate(
-            num_restarts=restarts, seed=int(rng.integers(2**31 - 1))
-        ).fit(x, y, theta=theta)
+        # NOTE: a random restart only every fifth proposal (or without a warm start): the warm start
+        # is usually at the optimum already, and a restart costs as much as the rest of a proposal.
+        restarts = 1 if self._theta is None or self._num_proposals % 5 == 0 else 0
+        surrogate = GaussianProcessSurrogate(restarts, seed=int(rng.integers(2**31 - 1)))
+        surrogate.fit(x, y, theta=self._theta)
         self._theta = [float(v) for v in surrogate.theta]
         return surrogate
 
     def generate_candidates(self, encoder, x, y, trials, rng):
-        """Candidate points in the probability space.
-
-        Sobol points cover the space; Gaussian perturbations (sd 0.1) of the
-        five best trials exploit around the incumbents.
+        """Sobol points, and Gaussian perturbations (sd 0.1) of the five best trials.
 
         Args:
-            encoder: the `UnitCubeEncoder`. x, y: the encoded data.
-            trials: the completed trials, in the order of `x`.
-            rng: a numpy Generator.
+            encoder: the `UnitCubeEncoder`. x, y: the encoded data. trials: the completed
+                trials, in the order of `x`. rng: a numpy Generator.
 
         Returns:
-            Array (m, encoder.num_probs) in [0, 1).
+            Array (m, encoder.num_probs) of points of the probability space.
         """
         sobol = sobol_points(self.num_candidates, encoder.num_probs, rng)
         best = np.argsort(-y)[:5]
-        centres = np.array(
-            [encoder.values_to_probs(trials[i].hyperparameters.values) for i in best]
-        )
-        num_local = max(self.num_candidates // 4, 1)
-        local = centres[rng.integers(len(centres), size=num_local)]
+        centres = np.array([encoder.values_to_probs(trials[i].hyperparameters.values)
+                            for i in best])
+        local = centres[rng.integers(len(centres), size=max(self.num_candidates // 4, 1))]
         local = local + rng.normal(scale=0.1, size=local.shape)
         return np.clip(np.vstack([sobol, local]), 0.0, 1.0 - 1e-9)
 
     def sample_max_values(self, surrogate, features, y, rng):
-        """K samples of y* (Gumbel approximation), floored at the best y.
+        """`num_max_samples` samples of y* (Gumbel approximation), floored at the best y.
 
         Args:
-            surrogate: the fitted surrogate. features: points (n, d) on
-                which Pr[y* < v] is approximated (candidates and data).
-            y: observed targets. rng: a numpy Generator.
-
-        Returns:
-            Array (num_max_samples,).
+            surrogate: the fitted surrogate. features: points (n, d) on which Pr[y* < v] is
+                approximated (candidates and data). y: observed targets. rng: a numpy Generator.
         """
         mean, std = surrogate.predict(features)
-        # NOTE: the floor is max(y) + a tiny fraction of its spread; y* below
-        # an observed value is impossible (Wang & Jegelka 2017, sec. 3.1).
+        # NOTE: the floor is max(y) + a tiny fraction of its spread; y* below an observed value
+        # is impossible (Wang & Jegelka 2017, sec. 3.1).
         floor = float(np.max(y)) + 1e-6 * (float(np.std(y)) + 1e-12)
         return _mes.gumbel_max_value_samples(mean, std, self.num_max_samples, rng, floor)
 
     def acquisition(self, surrogate, features, max_values):
-        """The MES acquisition on a batch of feature vectors.
-
-        Override this to change only the acquisition (docs/guides/custom_oracle.md).
-
-        Args:
-            surrogate: the fitted surrogate. features: array (n, d).
-            max_values: samples of y*.
-
-        Returns:
-            Array (n,), larger is better.
-        """
+        """The MES acquisition (n,), larger is better, of features (n, d), given y* samples."""
         mean, std = surrogate.predict(features)
         return _mes.mes_acquisition(mean, std, max_values)
 
     def choose_candidate(self, encoder, probs, scores, score_fn):
-        """Picks the best untried candidate, refining continuous dimensions.
+        """The best untried candidate, after refining the continuous coordinates.
 
-        The three best distinct candidates start an L-BFGS-B maximisation of
-        `score_fn` over the continuous (stepless `Float`) coordinates; the
-        candidates are then read in decreasing score and the first one whose
-        configuration was never tried is returned.
+        The three best candidates start an L-BFGS-B maximisation of `score_fn` over the
+        stepless `Float` coordinates; then the candidates are read in decreasing score.
 
         Args:
-            encoder: the `UnitCubeEncoder`. probs: candidates (m, num_probs).
-            scores: their scores (m,). score_fn: features (n, d) -> scores.
+            encoder: the `UnitCubeEncoder`. probs: candidates (m, num_probs). scores: their
+                scores (m,). score_fn: features (n, d) -> scores.
 
         Returns:
             A values dict, or None when every candidate was already tried.
@@ -290,21 +208,19 @@ class EntropySearchOracle(BaseSearchOracle):
         for index in order:
             values = encoder.probs_to_values(probs[index])
             key = tuple(sorted((k, str(v)) for k, v in values.items()))
-            if key in seen:
-                continue
-            seen.add(key)
-            if not self._duplicate(values):
-                return values
-            if len(seen) >= _MAX_CHECKED:
-                break
+            if key not in seen:
+                seen.add(key)
+                if not self._duplicate(values):
+                    return values
+                if len(seen) >= _MAX_CHECKED:
+                    return None
         return None
 
     def _refine(self, encoder, start, score_fn):
         mask = encoder.continuous
         num_free = int(mask.sum())
-        # NOTE: forward differences with step 1e-6 of the unit cube; the
-        # point and its num_free shifted copies go through the GP in one
-        # batch, which costs about as much as a single point.
+        # NOTE: forward differences with step 1e-6 of the unit cube; the point and its num_free
+        # shifted copies go through the GP in one batch, which costs about as much as one point.
         step = 1e-6
 
         def loss_and_grad(z):
@@ -314,35 +230,22 @@ class EntropySearchOracle(BaseSearchOracle):
             values = -score_fn(encoder.probs_to_features(points))
             return float(values[0]), (values[1:] - values[0]) / step
 
-        result = optimize.minimize(
-            loss_and_grad,
-            start[mask],
-            jac=True,
-            method="L-BFGS-B",
-            bounds=[(0.0, 1.0 - 1e-5)] * num_free,
-            options={"maxiter": 30},
-        )
+        result = optimize.minimize(loss_and_grad, start[mask], jac=True, method="L-BFGS-B",
+                                   bounds=[(0.0, 1.0 - 1e-5)] * num_free, options={"maxiter": 30})
         point = start.copy()
         point[mask] = np.clip(result.x, 0.0, 1.0 - 1e-9)
         return point
 
-    # ---------------------------------------------------------------- state
     def get_state(self):
         state = super().get_state()
-        state.update(
-            {
-                "num_initial_points": self.num_initial_points,
-                "num_max_samples": self.num_max_samples,
-                "num_candidates": self.num_candidates,
-                "kernel_theta": self._theta,
-            }
-        )
+        state.update(num_initial_points=self.num_initial_points, kernel_theta=self._theta,
+                     num_max_samples=self.num_max_samples, num_candidates=self.num_candidates)
         return state
 
     def set_state(self, state):
-        # NOTE: num_initial_points, num_max_samples and num_candidates are the
-        # user's settings: the constructor's values win over the saved ones
-        # (KerasTuner issue #803). Only search progress is restored.
+        # NOTE: num_initial_points, num_max_samples and num_candidates are the user's settings:
+        # the constructor's values win over the saved ones (KerasTuner issue #803). Only search
+        # progress is restored.
         super().set_state(state)
         theta = state.get("kernel_theta")
         self._theta = [float(v) for v in theta] if isinstance(theta, list) else None
@@ -352,11 +255,10 @@ class EntropySearch(keras_tuner.Tuner):
     """A `keras_tuner.Tuner` driven by `EntropySearchOracle`.
 
     Args:
-        hypermodel: a `HyperModel` or a function `hp -> model`; optional when
-            `run_trial` is overridden.
-        objective: passed to `EntropySearchOracle`, as are all the other
-            arguments but `**kwargs` (see its documentation).
-        **kwargs: any other `keras_tuner.Tuner` argument.
+        hypermodel: a `HyperModel` or a function `hp -> model`; optional when `run_trial` is
+            overridden.
+        objective: passed to `EntropySearchOracle`, as are all the other arguments but
+            `**kwargs`, any other `keras_tuner.Tuner` argument.
 
     Example:
 
@@ -366,33 +268,9 @@ class EntropySearch(keras_tuner.Tuner):
     ```
     """
 
-    def __init__(
-        self,
-        hypermodel=None,
-        objective=None,
-        max_trials=10,
-        num_initial_points=None,
-        num_max_samples=10,
-        num_candidates=1024,
-        seed=None,
-        hyperparameters=None,
-        tune_new_entries=True,
-        allow_new_entries=True,
-        max_retries_per_trial=0,
-        max_consecutive_failed_trials=3,
-        **kwargs,
-    ):
-        oracle = EntropySearchOracle(
-            objective=objective,
-            max_trials=max_trials,
-            num_initial_points=num_initial_points,
-            num_max_samples=num_max_samples,
-            num_candidates=num_candidates,
-            seed=seed,
-            hyperparameters=hyperparameters,
-            tune_new_entries=tune_new_entries,
-            allow_new_entries=allow_new_entries,
-            max_retries_per_trial=max_retries_per_trial,
-            max_consecutive_failed_trials=max_consecutive_failed_trials,
-        )
+    def __init__(self, hypermodel=None, objective=None, max_trials=10, num_initial_points=None,
+                 num_max_samples=10, num_candidates=1024, seed=None, hyperparameters=None,
+                 tune_new_entries=True, allow_new_entries=True, max_retries_per_trial=0,
+                 max_consecutive_failed_trials=3, **kwargs):
+        oracle = oracle_from_arguments(EntropySearchOracle, locals())
         super().__init__(oracle=oracle, hypermodel=hypermodel, **kwargs)

@@ -370,3 +370,14 @@ def test_degenerate_float_is_encoded_at_one_point():
     batch = encoder.probs_to_features([[0.1], [0.9]])
     np.testing.assert_allclose(batch[:, 0], [0.5, 0.5])
     np.testing.assert_allclose(encoder.encode({"lr": 1e-3}), [0.5])
+
+
+def test_enumerating_reverse_log_float_steps_gives_the_proposed_values():
+    # Float(1e-5, 2e-5, step=1.5, reverse_log).values starts at 2.0000000000000005e-05, above the
+    # range, where `prob_to_value` is clamped to 2e-05: both were proposed, as two configurations.
+    hps = keras_tuner.HyperParameters()
+    hps.Float("lr", 1e-5, 2e-5, step=1.5, sampling="reverse_log")
+    encoder = UnitCubeEncoder(hps)
+    assert encoder.enumerate(limit=10) == [{"lr": 2e-05}, {"lr": 1.5000000000000002e-05}]
+    proposed = _drive(_random_oracle(hps, seed=0, max_trials=5), 5)
+    assert len(proposed) == 2

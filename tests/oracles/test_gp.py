@@ -53,3 +53,17 @@ def test_warm_start_and_fixed_hyperparameters():
     # A theta of the wrong length (the space grew) is ignored.
     kernel = make_kernel(3, theta=first.theta)
     assert len(kernel.theta) == 5
+
+
+def test_fantasies_collapse_the_variance_and_keep_the_hyperparameters():
+    # Kriging believer: a pending point observed at its own predicted mean.
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(12, 2)) * 0.5  # the pending point lies far from the data
+    y = np.sin(6 * x[:, 0]) + x[:, 1]
+    gp = GaussianProcessSurrogate(seed=0).fit(x, y)
+    pending = np.array([[1.0, 1.0]])
+    believer = gp.with_fantasies(pending)
+    np.testing.assert_allclose(believer.theta, gp.theta)
+    np.testing.assert_allclose(believer.predict(pending)[0], gp.predict(pending)[0], atol=1e-6)
+    assert believer.predict(pending)[1][0] < 0.1 * gp.predict(pending)[1][0]
+    np.testing.assert_allclose(believer.predict(x)[0], gp.predict(x)[0], atol=1e-3)

@@ -71,3 +71,21 @@ def test_positional_arguments_mean_what_they_mean_in_keras_tuner():
                  "max_retries_per_trial", "max_consecutive_failed_trials"):
         assert getattr(oracle, name) == getattr(reference, name), name
     assert oracle.hyperparameters.get("x") == reference.hyperparameters.get("x")
+
+
+def test_tuner_positional_arguments_reach_the_oracle_as_in_keras_tuner(tmp_path):
+    # keras_tuner.RandomSearch(hypermodel, objective, max_trials, seed, hyperparameters,
+    # tune_new_entries, allow_new_entries, ...): the tuner's order, not the oracle's.
+    args = ("loss", 7, 3, one_float_space(), False, True, 2, 4)
+    ours = QuasiRandomSearch(build_nothing, *args, directory=str(tmp_path), project_name="a")
+    reference = keras_tuner.RandomSearch(build_nothing, *args, directory=str(tmp_path),
+                                         project_name="b")
+    entropy = EntropySearch(build_nothing, "loss", 7, 4, 5, 64, *args[2:],
+                            directory=str(tmp_path), project_name="e")
+    for name in ("max_trials", "seed", "allow_new_entries", "tune_new_entries",
+                 "max_retries_per_trial", "max_consecutive_failed_trials"):
+        assert getattr(ours.oracle, name) == getattr(reference.oracle, name), name
+        assert getattr(entropy.oracle, name) == getattr(reference.oracle, name), name
+    assert ours.seed == reference.seed == 3
+    oracle = entropy.oracle
+    assert (oracle.num_initial_points, oracle.num_max_samples, oracle.num_candidates) == (4, 5, 64)
