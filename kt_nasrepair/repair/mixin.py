@@ -511,9 +511,13 @@ class RepairMixin:
 
     # -- reporting --------------------------------------------------------------------------
 
+    def trial_record(self, trial_id) -> dict | None:
+        """The lineage record of `trial_id`, or None when it has none."""
+        return lineage_lib.read_record(self._trial_dir(trial_id))
+
     def _progress_origin(self, trial_id):
         # The progress line's "warm from 03" / "cold" (SearchProgressMixin.progress_details).
-        return describe_origin(lineage_lib.read_record(self._trial_dir(trial_id)))
+        return describe_origin(self.trial_record(trial_id))
 
     def lineage(self) -> dict:
         """The warm-start lineage of every trial; `print(tuner.lineage())` shows a table.
