@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from kt_nasrepair.report import direction, trial_table
+from kt_nasrepair.report import objective, trial_table
 
 history_table = trial_table  # the rows the plots draw
 
@@ -33,10 +33,6 @@ def _figure(path, width_in: float, height_in: float):
     if os.path.dirname(path):
         os.makedirs(os.path.dirname(path), exist_ok=True)
     return path, Figure(figsize=(width_in, height_in), dpi=100, layout="constrained")
-
-
-def _objective_name(tuner) -> str:
-    return getattr(getattr(tuner.oracle, "objective", None), "name", None) or "score"
 
 
 def _note(axes, text):
@@ -74,7 +70,7 @@ def search_history(tuner, path, durations: dict | None = None) -> str:
     """
     rows = history_table(tuner, durations=durations)
     path, figure = _figure(path, 12.0, 4.8)
-    name = _objective_name(tuner)
+    name, direction = objective(tuner.oracle)
     time_axes, trial_axes = figure.subplots(1, 2)
     if rows and rows[0]["cumulative_seconds"] is not None:
         _draw_history(time_axes, rows, "cumulative_seconds")
@@ -86,7 +82,7 @@ def search_history(tuner, path, durations: dict | None = None) -> str:
     _draw_history(trial_axes, rows, "order")
     trial_axes.set_xlabel("trial number")
     trial_axes.xaxis.get_major_locator().set_params(integer=True)
-    better = "higher" if direction(tuner.oracle) == "max" else "lower"
+    better = "higher" if direction == "max" else "lower"
     for axes in (time_axes, trial_axes):
         axes.set_ylabel(f"{name} ({better} is better)")
         axes.grid(True, alpha=0.3)
@@ -167,7 +163,8 @@ def lineage(tuner, path) -> str:
     path, figure = _figure(path, min(max(6.0, 1.5 * leaves * scale), 40.0),
                            min(max(3.5, 1.3 * (depth + 1) * scale + 1.0), 40.0))
     axes = figure.add_subplot()
-    _draw_tree(axes, rows, positions, direction(tuner.oracle), fontsize=max(8.0 * scale, 4.0))
+    name, direction = objective(tuner.oracle)
+    _draw_tree(axes, rows, positions, direction, fontsize=max(8.0 * scale, 4.0))
     axes.set_xlim(-0.7, leaves - 0.3)
     axes.set_ylim(depth + 0.7, -0.7)
     axes.set_axis_off()
@@ -176,7 +173,7 @@ def lineage(tuner, path) -> str:
     else:
         title = (f"Warm-start lineage: {len(rows)} trials, "
                  f"{sum(bool(row['warm']) for row in rows)} warm-started, {depth + 1} generations")
-    axes.set_title(f"{title}\nnode: trial id, {_objective_name(tuner)}, hidden widths")
+    axes.set_title(f"{title}\nnode: trial id, {name}, hidden widths")
     figure.savefig(path, format="png")
     return path
 

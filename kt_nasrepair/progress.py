@@ -26,14 +26,9 @@ DIRECTIONS = ("max", "min")
 
 
 def format_duration(seconds) -> str:
-    """Formats a number of seconds as `hh:mm:ss` (hours grow past 99 rather than wrap).
+    """Formats seconds as `hh:mm:ss` (`"01:02:05"` for 3725.4; hours grow past 99).
 
-    Args:
-        seconds: A non-negative number of seconds, or None.
-
-    Returns:
-        `"hh:mm:ss"` (e.g. `"01:02:05"` for 3725.4), or `"--:--:--"` when `seconds` is None or
-        not finite.
+    Returns `"--:--:--"` when `seconds` is None or not finite.
     """
     if seconds is None or not math.isfinite(seconds):
         return "--:--:--"
@@ -51,28 +46,25 @@ def estimate_remaining(elapsed_seconds: float, done: int, total) -> float | None
         total: Total number of trials, or None when unknown.
 
     Returns:
-        The estimate in seconds, `0.0` when `done >= total`, or None when `total` is None or
-        nothing has finished yet.
+        Seconds, `0.0` when `done >= total`, None when `total` is None or `done` is 0.
     """
     if total is None or done <= 0:
         return None
     return float(elapsed_seconds) / done * max(int(total) - int(done), 0)
 
 
-def _format_score(score) -> str:
-    return "n/a" if score is None else f"{float(score):.4g}"
+def _format_score(score, trial_id=None) -> str:
+    text = "n/a" if score is None else f"{float(score):.4g}"
+    return text if score is None or trial_id is None else f"{text} (trial {trial_id})"
 
 
 def describe_origin(record: dict | None) -> str | None:
-    """Where a `RepairTuner` trial started from, from its lineage record (pure).
-
-    Args:
-        record: The trial's lineage record, or None when it has none.
+    """Where a trial started from, for its progress line (pure), from its lineage record.
 
     Returns:
-        `"warm from 03"`, `"cold"` or, when the record says in a few words why the trial could
-        not be warm-started, e.g. `"cold (not a Dense chain)"`; with `", grew to [16, 16]"`
-        appended for a trial that grew while training; None when `record` is None.
+        `"warm from 03"`, `"cold"` or `"cold (not a Dense chain)"` (the record's
+        `short_reason`), then `", grew to [16, 16]"` for a trial that grew in training;
+        None for a `record` of None.
     """
     if record is None:
         return None
@@ -89,19 +81,18 @@ def describe_origin(record: dict | None) -> str | None:
 class SearchProgress:
     """Prints one progress line per finished trial: count, best so far, elapsed, time left.
 
-    Independent of KerasTuner objects (plain ids, scores and statuses), so a tuner calls it from
-    `on_trial_end` and tests drive it with plain values. The time left is the mean wall time
-    per trial finished since `start()` times the trials remaining.
+    Plain ids, scores and statuses in, so a tuner calls it from `on_trial_end` and tests drive
+    it with plain values. Time left: the mean wall time per trial since `start()` times the
+    trials remaining.
 
     Args:
         total: Total number of trials (`oracle.max_trials`), or None when unknown. Defaults to
             None.
-        stream: A file-like object to print to. Defaults to None: `sys.stdout` at the time of
-            each print (so later redirections are honoured).
+        stream: A file-like object to print to. Defaults to None: `sys.stdout` at each print.
         objective_name: Name shown before the scores. Defaults to None, shown as `"score"`.
         direction: `"max"` or `"min"`: which scores are better. Defaults to `"max"`.
-        clock: A function returning seconds (monotonic) for the search's elapsed time and the
-            trials `trial_end` is given no time for. Defaults to `time.monotonic`.
+        clock: A function returning seconds, for the elapsed time (and a trial's when
+            `trial_end` is given none). Defaults to `time.monotonic`.
 
     Raises:
         ValueError: for a `total` below 1 or a `direction` other than `"max"`/`"min"`.
@@ -182,10 +173,9 @@ class SearchProgress:
         if status == "COMPLETED" and self._is_better(score):
             self.best_score, self.best_trial_id = float(score), trial_id
         elapsed = now - self._started
-        remaining = None
-        if self.total is not None:  # only trials run since start() have a measured cost
-            remaining = estimate_remaining(
-                elapsed, self.finished_here, self.finished_here + max(self.total - self.done, 0))
+        # Only trials run since start() have a measured cost.
+        left = None if self.total is None else self.finished_here + max(self.total - self.done, 0)
+        remaining = estimate_remaining(elapsed, self.finished_here, left)
         line = self.format_line(
             self.done, self.total, self.objective_name, self.best_score, self.best_trial_id,
             elapsed, remaining, score=score if status == "COMPLETED" else None,
@@ -205,9 +195,7 @@ class SearchProgress:
             already finished) | best ..."`.
         """
         elapsed = 0.0 if self._started is None else self.clock() - self._started
-        best = f"best {self.objective_name} {_format_score(self.best_score)}"
-        if self.best_score is not None and self.best_trial_id is not None:
-            best += f" (trial {self.best_trial_id})"
+        best = f"best {self.objective_name} {_format_score(self.best_score, self.best_trial_id)}"
         if self.finished_here == 0:
             line = f"done: no trial left to run ({self.done} already finished) | {best}"
         else:
@@ -242,14 +230,12 @@ class SearchProgress:
             done: Trials finished, including this one.
             total: Total number of trials, or None when unknown (shown as `?`).
             objective_name: Name of the objective.
-            best_score: Best score so far, or None.
-            best_trial_id: Trial id of the best score, or None.
+            best_score: Best score so far, or None; `best_trial_id`: its trial.
             elapsed_seconds: Wall time since the search started.
             remaining_seconds: Estimated time left, or None when unknown.
-            score: This trial's score, or None (shown as `n/a`). Defaults to None.
-            details: Short texts shown after the count (architecture, origin). Defaults to
-                none.
-            trial_id: This trial's id, shown before the count. Defaults to None.
+            score: This trial's score, or None (shown as `n/a`).
+            details: Short texts shown after the count (architecture, origin).
+            trial_id: This trial's id, shown before the count, or None.
 
         Returns:
             E.g. `"trial 02 (3/10) | 2 x 64 relu | cold | val_accuracy 0.9 | best 0.912
@@ -259,10 +245,8 @@ class SearchProgress:
         parts = [f"trial {count}" if trial_id is None else f"trial {trial_id} ({count})"]
         parts += [str(d) for d in details if d]
         parts.append(f"{objective_name} {_format_score(score)}")
-        best = f"best {_format_score(best_score)}"
-        if best_score is not None and best_trial_id is not None:
-            best += f" (trial {best_trial_id})"
-        parts += [best, f"elapsed {format_duration(elapsed_seconds)}"]
+        parts += [f"best {_format_score(best_score, best_trial_id)}",
+                  f"elapsed {format_duration(elapsed_seconds)}"]
         parts.append("time left unknown" if remaining_seconds is None
                      else f"~{format_duration(remaining_seconds)} left")
         return " | ".join(parts)
@@ -271,15 +255,12 @@ class SearchProgress:
 class SearchProgressMixin:
     """Adds a `SearchProgress` line after every trial of any KerasTuner tuner, and a summary.
 
-    Put it first among the bases: `class MyTuner(SearchProgressMixin, keras_tuner.RandomSearch)`,
-    or use `with_progress(keras_tuner.RandomSearch)`. Each line shows the trial's count, its
-    architecture and origin (`progress_details`), its score, the best so far and the time. As
-    KerasTuner's display, the lines are printed unless `search(verbose=0)`; set
-    `tuner.show_progress = True` to print them even then, `False` to mute them, or
-    `tuner.progress_stream` to print elsewhere. After `search()`, `tuner.progress.durations`
-    holds each trial's seconds: its lineage record's time when the tuner has
-    `trial_record(trial_id)` (a `RepairTuner`), else the progress clock's. A resumed search
-    counts the trials already finished.
+    Put it first among the bases, or use `with_progress(keras_tuner.RandomSearch)`. As
+    KerasTuner's display, the lines are printed unless `search(verbose=0)`;
+    `tuner.show_progress = True` prints them even then, `False` never; `tuner.progress_stream`
+    prints elsewhere. A resumed search counts the trials already finished. After `search()`,
+    `tuner.progress.durations` holds each trial's seconds: its lineage record's time when the
+    tuner has `trial_record(trial_id)` (a `RepairTuner`), else the progress clock's.
 
     Example:
 
@@ -309,13 +290,10 @@ class SearchProgressMixin:
         show = self.show_progress
         if show is None:
             show = getattr(self, "_search_verbose", "auto") != 0
-        self.progress = SearchProgress(
-            total=oracle.max_trials,
-            # Silent, but the durations are still kept.
-            stream=self.progress_stream if show else io.StringIO(),
-            objective_name=getattr(oracle.objective, "name", None),
-            direction=getattr(oracle.objective, "direction", "max"),
-        )
+        name, direction = report.objective(oracle)
+        # Silent when not shown, but the durations are still kept.
+        stream = self.progress_stream if show else io.StringIO()
+        self.progress = SearchProgress(oracle.max_trials, stream, name, direction)
         self.progress.start(done=len(finished), best_score=best[0].score if best else None,
                             best_trial_id=best[0].trial_id if best else None)
 
@@ -350,10 +328,10 @@ class SearchProgressMixin:
     def progress_details(self, trial) -> list:
         """The texts shown between the count and the score of `trial`'s progress line.
 
-        Override to show something else. The default is the architecture from the active
-        hyperparameters (`describe_architecture`) and, when the tuner records lineage, where
-        the trial started from (`"warm from 03"` or `"cold"`); a Hyperband trial that
-        continues an earlier round shows `"continues 0003"` (its parent's id).
+        Override to show something else. The default: the architecture
+        (`describe_architecture`) and, when the tuner records lineage, where the trial started
+        from (`"warm from 03"`, `"cold"`); `"continues 0003"` for a Hyperband trial that trains
+        on from an earlier round.
 
         Args:
             trial: The finished `keras_tuner.engine.trial.Trial`.

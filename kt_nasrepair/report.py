@@ -85,7 +85,7 @@ def trial_table(tuner, durations: dict | None = None) -> list[dict]:
                         f"`trials`). Received: tuner={tuner!r}")
     lineage = getattr(tuner, "lineage", None)
     records = (lineage() or {}) if callable(lineage) else None
-    maximize = direction(oracle) == "max"
+    maximize = objective(oracle)[1] == "max"
     durations = durations or {}
     rows, best, best_id, total = [], None, None, 0.0
     for order, trial in enumerate(ordered_trials(oracle), start=1):
@@ -127,10 +127,11 @@ def trial_table(tuner, durations: dict | None = None) -> list[dict]:
     return rows
 
 
-def direction(oracle) -> str:
-    """`"max"` or `"min"`: the direction of `oracle`'s objective (`"max"` when unknown)."""
-    value = getattr(getattr(oracle, "objective", None), "direction", "max")
-    return value if value in ("max", "min") else "max"
+def objective(oracle) -> tuple[str, str]:
+    """`(name, direction)` of `oracle`'s objective; `("score", "max")` where unknown."""
+    found = getattr(oracle, "objective", None)
+    direction = getattr(found, "direction", "max")
+    return getattr(found, "name", None) or "score", "min" if direction == "min" else "max"
 
 
 def _finite_score(trial):
