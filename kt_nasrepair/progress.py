@@ -4,11 +4,9 @@
 trial 06 (7/20) | 3 x 64 relu | warm from 05 | val_accuracy 0.9588 | best 0.9612 (trial 05) | elapsed 00:03:10 | ~00:05:53 left
 ```
 
-A trial is named by its KerasTuner id as it is (`06`, the seventh of 20; KerasTuner pads ids to
-the width of `max_trials`) in the count, the best and the donor. The line is printed with plain
-`print` (no carriage returns), so it reads the same in a terminal, a notebook and a CI log, and
-KerasTuner's display is left alone. Like that display it is muted by `search(verbose=0)`;
-`tuner.show_progress = True` prints it even then (Keras's per-epoch output muted), `False` never.
+A trial is named by its KerasTuner id as it is (`06`, the seventh of 20, padded to the width of
+`max_trials`) in the count, the best and the donor. Plain `print` (no carriage returns), so it
+reads the same in a terminal, a notebook and a CI log; KerasTuner's display is left alone.
 """
 
 from __future__ import annotations
@@ -103,8 +101,7 @@ class SearchProgress:
     ```python
     progress = SearchProgress(total=10, objective_name="val_accuracy")
     progress.start()
-    progress.trial_end("00", 0.93, "COMPLETED", details=["2 x 64 relu", "cold"])
-    # trial 00 (1/10) | 2 x 64 relu | cold | val_accuracy 0.93 | best 0.93 (trial 00) | ...
+    progress.trial_end("00", 0.93, details=["2 x 64 relu", "cold"])  # prints the line
     progress.summary()  # done: 1 trial in 00:00:41 | best val_accuracy 0.93 (trial 00)
     ```
     """
@@ -127,10 +124,9 @@ class SearchProgress:
         """Starts (or restarts) the clock; call once before the first trial.
 
         Args:
-            done: Trials already finished before this start (a resumed search), counted in
-                `n` of the count "(n/N)" but not in the time estimate. Defaults to 0.
-            best_score: Best score among those trials, if any. Defaults to None.
-            best_trial_id: Its trial id. Defaults to None.
+            done: Trials finished before (a resumed search): counted in "(n/N)", not in the
+                time estimate. Defaults to 0.
+            best_score: Best score among those trials, if any; `best_trial_id`: its trial.
         """
         check(is_int(done) and done >= 0, "done", done, "an integer >= 0")
         self.done, self.finished_here = done, 0
@@ -152,10 +148,8 @@ class SearchProgress:
         Args:
             trial_id: The trial's id.
             score: Its objective value (None for a failed trial).
-            status: Its status; only `"COMPLETED"` trials with a finite score can become the
-                best. Defaults to `"COMPLETED"`.
-            details: Short texts shown after the count, e.g. the architecture and
-                `"warm from 03"` / `"cold"`. Defaults to none.
+            status: Its status; only a `"COMPLETED"` trial with a finite score can be the best.
+            details: Short texts shown after the count (the architecture, `"cold"`, ...).
             seconds: The trial's own time (its lineage record's), kept in `durations`.
                 Defaults to None: the clock's time since `trial_begin` (or the last trial).
 

@@ -24,8 +24,10 @@ def active_values(trial) -> dict:
 
 
 def record_seconds(record: dict | None) -> float | None:
-    """A trial's wall seconds from its lineage record: `ended_at - started_at`, else
-    `train_seconds`; None when the record has neither (or there is no record)."""
+    """A trial's seconds from its lineage record (None when it has none).
+
+    The wall time `ended_at - started_at` (both from `time.time()`), else `train_seconds`.
+    """
     if not record:
         return None
     started, ended = record.get("started_at"), record.get("ended_at")
@@ -36,8 +38,11 @@ def record_seconds(record: dict | None) -> float | None:
 
 
 def ordered_trials(oracle) -> list:
-    """The oracle's trials in the order they started (`oracle.start_order`); trials it does
-    not list follow, numerically by id (`"10"` after `"9"`, whatever the padding)."""
+    """The oracle's trials in the order they started (KerasTuner's `oracle.start_order`).
+
+    Trials it does not list follow, numerically by id (`"10"` after `"9"`, whatever the
+    padding).
+    """
     trials = oracle.trials
 
     def numeric(trial_id):
