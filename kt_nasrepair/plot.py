@@ -1,12 +1,10 @@
 """Pictures of a search: the best-so-far curve and the warm-start tree.
 
-Both draw the rows of `kt_nasrepair.report.trial_table` (also `history_table` here), so they
-work with any KerasTuner tuner: a `RepairTuner` adds warm/cold marks, growth and trial times;
-KerasTuner's `Hyperband` its links from a continued trial to the one it continues.
-
-matplotlib is an optional dependency (`pip install 'kt-nasrepair[examples]'`). The figures are
-`matplotlib.figure.Figure` objects saved directly, never pyplot's, so the user's backend and
-open figures are left alone.
+Both draw the rows of `kt_nasrepair.report.trial_table` (`history_table` here), for any
+KerasTuner tuner: a `RepairTuner` adds warm/cold marks, growth and trial times, `Hyperband`
+its links from a continued trial to the one it continues. matplotlib is an optional dependency
+(`pip install 'kt-nasrepair[examples]'`); the figures are `matplotlib.figure.Figure` objects,
+never pyplot's, so the user's backend and open figures are left alone.
 """
 
 from __future__ import annotations
@@ -42,11 +40,11 @@ def _note(axes, text):
 def search_history(tuner, path, durations: dict | None = None) -> str:
     """Saves a PNG of the search's progress: best so far against trial time and trial number.
 
-    Left panel: the best-so-far objective against cumulative trial time (seconds); right
-    panel: against the trial number. Each completed trial's score is a point: circles for
-    cold starts, triangles for warm starts, a ring for trials that grew during training, a
-    star for the best. Failed trials are crosses along the bottom, counted in the title.
-    Without trial times (a plain KerasTuner tuner and no `durations`) the left panel says so.
+    The best-so-far objective against cumulative trial time (left; seconds) and trial number
+    (right). Each completed trial's score is a point: circles for cold starts, triangles for
+    warm starts, a ring for trials that grew in training, a star for the best; failed trials
+    are crosses along the bottom. Without trial times (a plain KerasTuner tuner and no
+    `durations`) the left panel says so.
 
     Args:
         tuner: A `keras_tuner.Tuner` (a `RepairTuner` adds warm/cold marks and times).

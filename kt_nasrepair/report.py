@@ -1,8 +1,9 @@
-"""The table of a search's trials, which the progress line, the plots and the text report read.
+"""The table of a search's trials, which the plots and the text tables draw.
 
 One row per trial, in the oracle's start order: its status, score, the best so far, its
 architecture, where it started from (warm, cold, or continuing a Hyperband trial), whether it
-grew, and its time, taken from its lineage record (one clock per trial).
+grew, and its time, taken from its lineage record (one clock per trial). The progress line
+reads a finished trial through the same functions (`active_values`, `record_seconds`).
 """
 
 from __future__ import annotations
