@@ -238,11 +238,11 @@ class SearchProgress:
         count = f"{done}/{'?' if total is None else total}"
         parts = [f"trial {count}" if trial_id is None else f"trial {trial_id} ({count})"]
         parts += [str(d) for d in details if d]
-        parts.append(f"{objective_name} {_format_score(score)}")
-        parts += [f"best {_format_score(best_score, best_trial_id)}",
-                  f"elapsed {format_duration(elapsed_seconds)}"]
-        parts.append("time left unknown" if remaining_seconds is None
-                     else f"~{format_duration(remaining_seconds)} left")
+        parts += [f"{objective_name} {_format_score(score)}",
+                  f"best {_format_score(best_score, best_trial_id)}",
+                  f"elapsed {format_duration(elapsed_seconds)}",
+                  "time left unknown" if remaining_seconds is None
+                  else f"~{format_duration(remaining_seconds)} left"]
         return " | ".join(parts)
 
 
