@@ -8,21 +8,13 @@ import keras
 import keras_tuner
 
 from kt_nasrepair._initializers import NumpyGlorotUniform
-from kt_nasrepair._validation import is_int
-from kt_nasrepair._validation import is_number
+from kt_nasrepair._validation import check, is_int, is_number
+
+# The names live in dense_space (the naming contract); imported here as before.
+from kt_nasrepair.dense_space import (  # noqa: F401 (re-exported)
+    ACTIVATION, DROPOUT, LEARNING_RATE, NUM_LAYERS, UNITS, units_name,
+)
 from kt_nasrepair.shape_stable.runner import ShapeStableRunner
-
-# Hyperparameter names are part of the public API (lineage, plots and saved searches use them).
-NUM_LAYERS = "num_layers"
-UNITS = "units"
-ACTIVATION = "activation"
-DROPOUT = "dropout"
-LEARNING_RATE = "learning_rate"
-
-
-def units_name(index: int) -> str:
-    """Name of the width hyperparameter of hidden layer `index` when `per_layer_units=True`."""
-    return f"{UNITS}_{index}"
 
 
 class DenseHyperModel(keras_tuner.HyperModel):
@@ -32,16 +24,10 @@ class DenseHyperModel(keras_tuner.HyperModel):
     `Dropout` layer (`dropout_i`) when `dropout` is tuned, then a `Dense` output layer named
     `output`. Image inputs are flattened first.
 
-    Hyperparameters (stable names):
-
-    - `num_layers`: `Int(min, max)`, the number of hidden layers.
-    - `units` (when `per_layer_units=False`): one width shared by every hidden layer, an
-      `Int(min, max, step)` or a `Choice`.
-    - `units_0 .. units_{max-1}` (when `per_layer_units=True`): one width per hidden layer,
-      `units_i` active only when `num_layers > i`.
-    - `activation`: a `Choice`, only when several activations are given.
-    - `dropout`: `Float(min, max, step)`, only when `dropout` is not None.
-    - `learning_rate`: `Float(min, max, sampling="log")`, only when `learning_rate` is not None.
+    Hyperparameters (stable names, see `kt_nasrepair.dense_space` and docs/search_space.md):
+    `num_layers`; `units` (one width for all layers) or, with `per_layer_units=True`,
+    `units_0 .. units_{max-1}` (`units_i` active when `num_layers > i`); `activation` when
+    several are given; `dropout` and `learning_rate` unless None.
 
     Args:
         input_shape: Shape of one sample, e.g. `(784,)` or `(28, 28)`.
@@ -56,22 +42,18 @@ class DenseHyperModel(keras_tuner.HyperModel):
             the optimizer's default. Defaults to `(1e-4, 1e-2)`.
         optimizer: Optimizer name or instance (a fresh copy is made for every model).
         loss: Loss name or object. Defaults to Keras' `"crossentropy"`, which takes integer
-            labels (shape `(n,)` or `(n, 1)`, as `keras.datasets.mnist.load_data()` returns
-            them) and one-hot labels (shape `(n, num_classes)`) alike: it is the sparse or the
-            categorical cross-entropy, chosen from the labels' shape when the model first
-            sees them. Binary cross-entropy for a sigmoid output.
+            and one-hot labels alike (sparse or categorical, chosen from the labels' shape);
+            binary cross-entropy for a sigmoid output.
         metrics: Metrics passed to `compile`. Defaults to `["accuracy"]`.
         output_activation: `"softmax"` (default) or `"sigmoid"` (only with `num_classes=2`:
             one sigmoid unit).
         name: Optional name of the hypermodel.
         tunable: Whether the hyperparameters may be tuned (KerasTuner's meaning).
         shape_stable: `"auto"` (default), `True` or `False`. When on, `fit` trains each
-            model inside one padded network of the space's maximum shape, traced and
-            compiled once per search instead of once per trial; results and checkpoints are
-            the compact model's (see docs/guides/shape_stable.md). `"auto"` turns it on
-            where it was measured to pay: on JAX always; on TensorFlow for a trial whose
-            extra padded compute costs less than the tracing it saves
-            (`kt_nasrepair.shape_stable.auto_enabled`); never on torch.
+            model inside one padded network of the space's maximum shape, compiled once per
+            search; results and checkpoints are the compact model's (see
+            docs/guides/shape_stable.md). `"auto"`: on JAX always, on TensorFlow where it
+            pays (`kt_nasrepair.shape_stable.auto_enabled`), never on torch.
 
     Raises:
         ValueError: for an invalid argument, naming it and the value received (all checks
@@ -108,11 +90,8 @@ class DenseHyperModel(keras_tuner.HyperModel):
         self.num_classes = _check_num_classes(num_classes)
         self.num_layers = _check_int_range("num_layers", num_layers, minimum=1)
         self.units = _check_units(units)
-        if per_layer_units not in (True, False):
-            raise ValueError(
-                "`per_layer_units` must be True or False. "
-                f"Received: per_layer_units={per_layer_units!r}"
-            )
+        check(per_layer_units in (True, False), "per_layer_units", per_layer_units,
+              "True or False")
         self.per_layer_units = bool(per_layer_units)
         self.activation = _check_activation(activation)
         self.dropout = _check_float_range("dropout", dropout, low=0.0, high=1.0)
@@ -120,16 +99,10 @@ class DenseHyperModel(keras_tuner.HyperModel):
             "learning_rate", learning_rate, low=0.0, high=None
         )
         self.optimizer = _check_optimizer(optimizer)
-        if output_activation not in ("softmax", "sigmoid"):
-            raise ValueError(
-                "`output_activation` must be 'softmax' or 'sigmoid'. "
-                f"Received: output_activation={output_activation!r}"
-            )
-        if output_activation == "sigmoid" and self.num_classes != 2:
-            raise ValueError(
-                "`num_classes` must be 2 when `output_activation='sigmoid'` (one sigmoid unit). "
-                f"Received: num_classes={self.num_classes}"
-            )
+        check(output_activation in ("softmax", "sigmoid"), "output_activation",
+              output_activation, "'softmax' or 'sigmoid'")
+        check(output_activation != "sigmoid" or self.num_classes == 2, "num_classes",
+              self.num_classes, "2 when `output_activation='sigmoid'` (one sigmoid unit)")
         self.output_activation = output_activation
         if loss is None:
             # NOTE: Keras resolves "crossentropy" per model, at its first batch, from the
@@ -157,21 +130,10 @@ class DenseHyperModel(keras_tuner.HyperModel):
         Returns:
             A `DenseHyperModel`.
         """
-        return cls(
-            input_shape=input_shape,
-            num_classes=num_classes,
-            num_layers=(1, 10),
-            units=(1, 10, 1),
-            per_layer_units=False,
-            activation="relu",
-            dropout=None,
-            learning_rate=None,
-            optimizer="adam",
-            loss="crossentropy",
-            metrics=["accuracy"],
-            name="mnist_seed",
-            shape_stable=shape_stable,
-        )
+        return cls(input_shape=input_shape, num_classes=num_classes, num_layers=(1, 10),
+                   units=(1, 10, 1), per_layer_units=False, activation="relu", dropout=None,
+                   learning_rate=None, optimizer="adam", loss="crossentropy",
+                   metrics=["accuracy"], name="mnist_seed", shape_stable=shape_stable)
 
     # -- hyperparameters -------------------------------------------------------------------
 
@@ -207,10 +169,9 @@ class DenseHyperModel(keras_tuner.HyperModel):
             A compiled `keras.Sequential` model.
         """
         widths = self.hidden_widths(hp)
-        if isinstance(self.activation, list):
-            activation = hp.Choice(ACTIVATION, self.activation)
-        else:
-            activation = self.activation
+        activation = self.activation
+        if isinstance(activation, list):
+            activation = hp.Choice(ACTIVATION, activation)
         rate = None
         if self.dropout is not None:
             low, high, step = self.dropout
@@ -239,11 +200,8 @@ class DenseHyperModel(keras_tuner.HyperModel):
             if isinstance(layer, keras.layers.Dense):
                 # Built already (the model has an Input): the config keeps Keras' own.
                 layer.kernel_initializer = keras.initializers.GlorotUniform()
-        model.compile(
-            optimizer=self._make_optimizer(learning_rate),
-            loss=self.loss,
-            metrics=list(self.metrics),
-        )
+        model.compile(optimizer=self._make_optimizer(learning_rate), loss=self.loss,
+                      metrics=list(self.metrics))
         return model
 
     def fit(self, hp, model, *args, **kwargs):
@@ -261,10 +219,9 @@ class DenseHyperModel(keras_tuner.HyperModel):
         return self.runner.fit(model, *args, **kwargs)
 
     def _make_optimizer(self, learning_rate):
-        if isinstance(self.optimizer, str):
-            optimizer = keras.optimizers.get(self.optimizer)
-        else:
-            optimizer = self.optimizer
+        optimizer = self.optimizer
+        if isinstance(optimizer, str):
+            optimizer = keras.optimizers.get(optimizer)
         config = optimizer.get_config()
         if learning_rate is not None:
             config["learning_rate"] = learning_rate
@@ -299,19 +256,14 @@ def _check_input_shape(input_shape):
         shape = tuple(value)
     except TypeError:
         shape = None
-    if not shape or not all(is_int(d) and d > 0 for d in shape):
-        raise ValueError(
-            "`input_shape` must be a non-empty tuple of positive integers, e.g. (784,) or "
-            f"(28, 28). Received: input_shape={input_shape!r}"
-        )
+    check(bool(shape) and all(is_int(d) and d > 0 for d in shape), "input_shape", input_shape,
+          "a non-empty tuple of positive integers, e.g. (784,) or (28, 28)")
     return tuple(int(d) for d in shape)
 
 
 def _check_num_classes(num_classes):
-    if not is_int(num_classes) or num_classes < 2:
-        raise ValueError(
-            f"`num_classes` must be an integer >= 2. Received: num_classes={num_classes!r}"
-        )
+    check(is_int(num_classes) and num_classes >= 2, "num_classes", num_classes,
+          "an integer >= 2")
     return int(num_classes)
 
 
@@ -320,11 +272,8 @@ def _check_int_range(name, value, minimum):
         low, high = value
     except (TypeError, ValueError):
         low = high = None
-    if not (is_int(low) and is_int(high) and minimum <= low <= high):
-        raise ValueError(
-            f"`{name}` must be a pair (min, max) of integers with {minimum} <= min <= max. "
-            f"Received: {name}={value!r}"
-        )
+    check(is_int(low) and is_int(high) and minimum <= low <= high, name, value,
+          f"a pair (min, max) of integers with {minimum} <= min <= max")
     return int(low), int(high)
 
 
@@ -389,41 +338,33 @@ def _check_float_range(name, value, low, high):
     )
 
 
+def _known_name(get, name) -> bool:
+    """Whether Keras' `get` (`keras.optimizers.get`, `keras.losses.get`) knows the name."""
+    if not isinstance(name, str):
+        return False
+    try:
+        get(name)
+    except ValueError:
+        return False
+    return True
+
+
 def _check_optimizer(optimizer):
-    if isinstance(optimizer, keras.optimizers.Optimizer):
-        return optimizer
-    if isinstance(optimizer, str):
-        try:
-            keras.optimizers.get(optimizer)
-        except ValueError:
-            pass
-        else:
-            return optimizer
-    raise ValueError(
-        "`optimizer` must be a Keras optimizer name (e.g. 'adam') or instance. "
-        f"Received: optimizer={optimizer!r}"
-    )
+    ok = isinstance(optimizer, keras.optimizers.Optimizer)
+    check(ok or _known_name(keras.optimizers.get, optimizer), "optimizer", optimizer,
+          "a Keras optimizer name (e.g. 'adam') or instance")
+    return optimizer
 
 
 def _check_loss(loss):
     # Keras resolves the loss only at the first `fit`; a bad name would fail every trial.
-    if callable(loss):
-        return loss
-    # Keras' `compile` also takes these two names (sparse, categorical or binary, chosen from
-    # the shapes of labels and outputs), though `keras.losses.get` does not know them.
-    if isinstance(loss, str) and loss.lower() in ("crossentropy", "ce"):
-        return loss
-    if isinstance(loss, str):
-        try:
-            keras.losses.get(loss)
-        except ValueError:
-            pass
-        else:
-            return loss
-    raise ValueError(
-        "`loss` must be None, a Keras loss name (e.g. 'categorical_crossentropy') or a loss "
-        f"object or function. Received: loss={loss!r}"
-    )
+    # Keras' `compile` also takes "crossentropy" and "ce" (sparse, categorical or binary,
+    # chosen from the shapes of labels and outputs), though `keras.losses.get` does not.
+    ok = callable(loss) or (isinstance(loss, str) and loss.lower() in ("crossentropy", "ce"))
+    check(ok or _known_name(keras.losses.get, loss), "loss", loss,
+          "None, a Keras loss name (e.g. 'categorical_crossentropy') or a loss object or "
+          "function")
+    return loss
 
 
 def _check_metrics(metrics):
@@ -431,11 +372,7 @@ def _check_metrics(metrics):
         return []
     # NOTE: a single string would be split into characters by `list()`; Keras' `compile`
     # rejects it too, but only at the first `fit`.
-    if isinstance(metrics, (list, tuple)) and all(
-        isinstance(m, str) or callable(m) for m in metrics
-    ):
-        return list(metrics)
-    raise ValueError(
-        "`metrics` must be None or a list of metric names or objects, e.g. ['accuracy']. "
-        f"Received: metrics={metrics!r}"
-    )
+    check(isinstance(metrics, (list, tuple)) and all(isinstance(m, str) or callable(m)
+                                                       for m in metrics),
+          "metrics", metrics, "None or a list of metric names or objects, e.g. ['accuracy']")
+    return list(metrics)

@@ -1,19 +1,12 @@
 """One line of progress per finished trial, for long searches read in logs or terminals.
 
-KerasTuner's own display prints a block per trial and, in notebooks, clears the output between
-trials. `SearchProgress` adds a single self-contained line after each trial:
-
 ```
 trial 06 (7/20) | 3 x 64 relu | warm from 05 | val_accuracy 0.9588 | best 0.9612 (trial 05) | elapsed 00:03:10 | ~00:05:53 left
 ```
 
-A trial is named by its KerasTuner trial id as it is (`06`, the seventh trial of 20; KerasTuner
-pads ids to the width of `max_trials`), everywhere: in the count, the best, the donor.
-
-It only calls `print` on a stream (no carriage returns, no cursor control), so it reads the same
-in a terminal, a notebook and a CI log, and it never touches KerasTuner's display. Like that
-display, it is printed unless `search(verbose=0)`; `tuner.show_progress = True` prints it even
-then (Keras's per-epoch output muted, one line per trial), `False` never.
+A trial is named by its KerasTuner id as it is (`06`, the seventh of 20, padded to the width of
+`max_trials`) in the count, the best and the donor. Plain `print` (no carriage returns), so it
+reads the same in a terminal, a notebook and a CI log; KerasTuner's display is left alone.
 """
 
 from __future__ import annotations
@@ -23,31 +16,22 @@ import math
 import sys
 import time
 
+from kt_nasrepair import report
+from kt_nasrepair._validation import check, is_int
+from kt_nasrepair.dense_space import describe_architecture
+
 DIRECTIONS = ("max", "min")
-# NOTE: a line longer than this is cut; a space of many hyperparameters stays one readable line.
-_MAX_DETAIL_CHARS = 60
 
 
 def format_duration(seconds) -> str:
-    """Formats a number of seconds as `hh:mm:ss` (hours grow past 99 rather than wrap).
+    """Formats seconds as `hh:mm:ss` (`"01:02:05"` for 3725.4; hours grow past 99).
 
-    Args:
-        seconds: A non-negative number of seconds, or None.
-
-    Returns:
-        `"hh:mm:ss"`, or `"--:--:--"` when `seconds` is None or not finite.
-
-    Example:
-
-    ```python
-    format_duration(3725.4)  # "01:02:05"
-    ```
+    Returns `"--:--:--"` when `seconds` is None or not finite.
     """
     if seconds is None or not math.isfinite(seconds):
         return "--:--:--"
-    total = int(round(max(float(seconds), 0.0)))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
+    minutes, secs = divmod(int(round(max(float(seconds), 0.0))), 60)
+    hours, minutes = divmod(minutes, 60)
     return f"{hours:02d}:{minutes:02d}:{secs:02d}"
 
 
@@ -60,64 +44,25 @@ def estimate_remaining(elapsed_seconds: float, done: int, total) -> float | None
         total: Total number of trials, or None when unknown.
 
     Returns:
-        The estimate in seconds, `0.0` when `done >= total`, or None when `total` is None or
-        nothing has finished yet.
+        Seconds, `0.0` when `done >= total`, None when `total` is None or `done` is 0.
     """
     if total is None or done <= 0:
         return None
-    remaining_trials = max(int(total) - int(done), 0)
-    return float(elapsed_seconds) / done * remaining_trials
+    return float(elapsed_seconds) / done * max(int(total) - int(done), 0)
 
 
-def _format_score(score) -> str:
-    if score is None:
-        return "n/a"
-    return f"{float(score):.4g}"
-
-
-def describe_architecture(values: dict) -> str:
-    """A short text for a trial's architecture, from its active hyperparameter values (pure).
-
-    `DenseHyperModel`'s names (`num_layers`, `units` or `units_0`...) give `"3 x 64 relu"` or
-    `"64-32-16"`; any other space gives its `name=value` pairs, cut to 60 characters.
-
-    Args:
-        values: `{name: value}` of the trial's active hyperparameters.
-
-    Returns:
-        The text, e.g. `"2 x 8 relu"`, `"8-16"`, `"lr=0.01, optimizer=adam"` or `"-"` for none.
-    """
-    values = {k: v for k, v in values.items() if not str(k).startswith("tuner/")}
-    depth = values.get("num_layers")
-    widths = None
-    if isinstance(depth, int) and depth >= 1:
-        if all(f"units_{i}" in values for i in range(depth)):
-            widths = [values[f"units_{i}"] for i in range(depth)]
-        elif "units" in values:
-            widths = [values["units"]] * depth
-    if widths is not None:
-        if len(set(widths)) == 1:
-            text = f"{depth} x {widths[0]}"
-        else:
-            text = "-".join(str(w) for w in widths)
-        activation = values.get("activation")
-        return f"{text} {activation}" if isinstance(activation, str) else text
-    text = ", ".join(f"{k}={_format_value(v)}" for k, v in sorted(values.items()))
-    if len(text) > _MAX_DETAIL_CHARS:
-        text = text[: _MAX_DETAIL_CHARS - 3] + "..."
-    return text or "-"
+def _format_score(score, trial_id=None) -> str:
+    text = "n/a" if score is None else f"{float(score):.4g}"
+    return text if score is None or trial_id is None else f"{text} (trial {trial_id})"
 
 
 def describe_origin(record: dict | None) -> str | None:
-    """Where a `RepairTuner` trial started from, from its lineage record (pure).
-
-    Args:
-        record: The trial's `repair.json` record, or None when it has none.
+    """Where a trial started from, for its progress line (pure), from its lineage record.
 
     Returns:
-        `"warm from 03"`, `"cold"` or, when the record says in a few words why the trial could
-        not be warm-started, e.g. `"cold (not a Dense chain)"`; with `", grew to [16, 16]"`
-        appended for a trial that grew while training; None when `record` is None.
+        `"warm from 03"`, `"cold"` or `"cold (not a Dense chain)"` (the record's
+        `short_reason`), then `", grew to [16, 16]"` for a trial that grew in training;
+        None for a `record` of None.
     """
     if record is None:
         return None
@@ -131,29 +76,21 @@ def describe_origin(record: dict | None) -> str | None:
     return text
 
 
-def _format_value(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    return str(value)
-
-
 class SearchProgress:
     """Prints one progress line per finished trial: count, best so far, elapsed, time left.
 
-    Independent of KerasTuner objects (plain ids, scores and statuses), so a tuner calls it from
-    `on_trial_end` and tests drive it with plain values. The estimate of the time left is the
-    mean wall time per finished trial since `start()` times the trials remaining.
+    Plain ids, scores and statuses in, so a tuner calls it from `on_trial_end` and tests drive
+    it with plain values. Time left: the mean wall time per trial since `start()` times the
+    trials remaining.
 
     Args:
         total: Total number of trials (`oracle.max_trials`), or None when unknown. Defaults to
             None.
-        stream: A file-like object to print to. Defaults to None, meaning `sys.stdout` at the
-            time of each print (so redirections made after construction are honoured).
-        objective_name: Name shown before the best score, e.g. `"val_accuracy"`. Defaults to
-            None, shown as `"score"`.
+        stream: A file-like object to print to. Defaults to None: `sys.stdout` at each print.
+        objective_name: Name shown before the scores. Defaults to None, shown as `"score"`.
         direction: `"max"` or `"min"`: which scores are better. Defaults to `"max"`.
-        clock: A function returning seconds (monotonic). Defaults to `time.monotonic`; tests
-            pass a fake clock.
+        clock: A function returning seconds, for the elapsed time (and a trial's when
+            `trial_end` is given none). Defaults to `time.monotonic`.
 
     Raises:
         ValueError: for a `total` below 1 or a `direction` other than `"max"`/`"min"`.
@@ -164,85 +101,57 @@ class SearchProgress:
     ```python
     progress = SearchProgress(total=10, objective_name="val_accuracy")
     progress.start()
-    ...  # run a trial
-    progress.trial_end("00", 0.93, "COMPLETED", details=["2 x 64 relu", "cold"])
-    # prints: trial 00 (1/10) | 2 x 64 relu | cold | val_accuracy 0.93 | best 0.93 (trial 00) |
-    #         elapsed 00:00:41 | ~00:06:09 left   (on one line)
-    progress.summary()
-    # prints: done: 1 trial in 00:00:41 | best val_accuracy 0.93 (trial 00)
+    progress.trial_end("00", 0.93, details=["2 x 64 relu", "cold"])  # prints the line
+    progress.summary()  # done: 1 trial in 00:00:41 | best val_accuracy 0.93 (trial 00)
     ```
     """
 
-    def __init__(
-        self,
-        total: int | None = None,
-        stream=None,
-        objective_name: str | None = None,
-        direction: str = "max",
-        clock=None,
-    ):
-        if total is not None:
-            if isinstance(total, bool) or not isinstance(total, int):
-                raise TypeError(
-                    f"`total` must be an integer >= 1 or None. Received: total={total!r}"
-                )
-            if total < 1:
-                raise ValueError(
-                    f"`total` must be an integer >= 1 or None. Received: total={total!r}"
-                )
-        if direction not in DIRECTIONS:
-            raise ValueError(
-                f"`direction` must be one of {DIRECTIONS}. Received: direction={direction!r}"
-            )
+    def __init__(self, total: int | None = None, stream=None, objective_name: str | None = None,
+                 direction: str = "max", clock=None):
+        accepted = "an integer >= 1 or None"
+        check(total is None or is_int(total), "total", total, accepted, TypeError)
+        check(total is None or total >= 1, "total", total, accepted)
+        check(direction in DIRECTIONS, "direction", direction, f"one of {DIRECTIONS}")
         self.total = total
         self.stream = stream
         self.objective_name = objective_name or "score"
         self.direction = direction
         self.clock = clock or time.monotonic
-        self._reset(done=0)
-
-    def _reset(self, done: int):
-        self.done = done
-        self.finished_here = 0
-        self.best_score = None
-        self.best_trial_id = None
-        self.durations = {}
-        self._started = None
-        self._last_event = None
-        self._trial_started = {}
+        self.start()
+        self._started = None  # set by start(), or by the first trial
 
     def start(self, done: int = 0, best_score=None, best_trial_id=None) -> None:
         """Starts (or restarts) the clock; call once before the first trial.
 
         Args:
-            done: Trials already finished before this start (a resumed search), counted in
-                `n` of the count "(n/N)" but not in the time estimate. Defaults to 0.
-            best_score: Best score among those trials, if any. Defaults to None.
-            best_trial_id: Its trial id. Defaults to None.
+            done: Trials finished before (a resumed search): counted in "(n/N)", not in the
+                time estimate. Defaults to 0.
+            best_score: Best score among those trials, if any; `best_trial_id`: its trial.
         """
-        if isinstance(done, bool) or not isinstance(done, int) or done < 0:
-            raise ValueError(f"`done` must be an integer >= 0. Received: done={done!r}")
-        self._reset(done=done)
-        self.best_score = best_score
-        self.best_trial_id = best_trial_id
+        check(is_int(done) and done >= 0, "done", done, "an integer >= 0")
+        self.done, self.finished_here = done, 0
+        self.best_score, self.best_trial_id = best_score, best_trial_id
+        self.durations = {}
+        self._trial_started = {}
         self._started = self._last_event = self.clock()
 
     def trial_begin(self, trial_id) -> None:
-        """Marks the start of `trial_id` so `durations` holds its own wall time (optional)."""
+        """Marks the start of `trial_id`, for a trial `trial_end` is given no time for."""
         if self._started is None:
             self.start()
         self._trial_started[trial_id] = self.clock()
 
-    def trial_end(self, trial_id, score, status: str = "COMPLETED", details=()) -> str:
+    def trial_end(self, trial_id, score, status: str = "COMPLETED", details=(),
+                  seconds=None) -> str:
         """Records a finished trial, prints the progress line and returns it.
 
         Args:
             trial_id: The trial's id.
             score: Its objective value (None for a failed trial).
-            status: Its status; only `"COMPLETED"` trials with a finite score can become the
-                best. Defaults to `"COMPLETED"`.
-            details: Short texts shown after the count, e.g. the architecture and
-                `"warm from 03"` / `"cold"`. Defaults to none.
+            status: Its status; only a `"COMPLETED"` trial with a finite score can be the best.
+            details: Short texts shown after the count (the architecture, `"cold"`, ...).
+            seconds: The trial's own time (its lineage record's), kept in `durations`.
+                Defaults to None: the clock's time since `trial_begin` (or the last trial).
 
         Returns:
             The line printed.
@@ -251,24 +160,20 @@ class SearchProgress:
         if self._started is None:
             self._started = self._last_event = now
         began = self._trial_started.pop(trial_id, self._last_event)
-        self.durations[trial_id] = now - began
+        self.durations[trial_id] = now - began if seconds is None else float(seconds)
         self._last_event = now
         self.done += 1
         self.finished_here += 1
         if status == "COMPLETED" and self._is_better(score):
             self.best_score, self.best_trial_id = float(score), trial_id
         elapsed = now - self._started
+        # Only trials run since start() have a measured cost.
+        left = None if self.total is None else self.finished_here + max(self.total - self.done, 0)
+        remaining = estimate_remaining(elapsed, self.finished_here, left)
         line = self.format_line(
-            done=self.done,
-            total=self.total,
-            objective_name=self.objective_name,
-            best_score=self.best_score,
-            best_trial_id=self.best_trial_id,
-            elapsed_seconds=elapsed,
-            remaining_seconds=self._remaining(elapsed),
-            score=score if status == "COMPLETED" else None,
-            details=details,
-            trial_id=trial_id,
+            self.done, self.total, self.objective_name, self.best_score, self.best_trial_id,
+            elapsed, remaining, score=score if status == "COMPLETED" else None,
+            details=details, trial_id=trial_id,
         )
         if status != "COMPLETED":
             line += f" | {str(status).lower()}"
@@ -278,41 +183,27 @@ class SearchProgress:
     def summary(self) -> str:
         """Prints and returns one closing line: trials run here, their time and the best.
 
-        A resumed search that had nothing left to run says so instead of reporting a time.
-
         Returns:
-            E.g. `"done: 10 trials in 00:04:12 | best val_accuracy 0.9612 (trial 05)"`.
+            E.g. `"done: 10 trials in 00:04:12 | best val_accuracy 0.9612 (trial 05)"`, or, for
+            a resumed search with nothing left to run, `"done: no trial left to run (10
+            already finished) | best ..."`.
         """
         elapsed = 0.0 if self._started is None else self.clock() - self._started
-        best = f"best {self.objective_name} {_format_score(self.best_score)}"
-        if self.best_score is not None and self.best_trial_id is not None:
-            best += f" (trial {self.best_trial_id})"
+        best = f"best {self.objective_name} {_format_score(self.best_score, self.best_trial_id)}"
         if self.finished_here == 0:
             line = f"done: no trial left to run ({self.done} already finished) | {best}"
         else:
             plural = "" if self.finished_here == 1 else "s"
-            line = (
-                f"done: {self.finished_here} trial{plural} in {format_duration(elapsed)}"
-                + (f" ({self.done} in all)" if self.done != self.finished_here else "")
-                + f" | {best}"
-            )
+            in_all = f" ({self.done} in all)" if self.done != self.finished_here else ""
+            line = (f"done: {self.finished_here} trial{plural} in {format_duration(elapsed)}"
+                    f"{in_all} | {best}")
         self._print(line)
         return line
 
     def _print(self, line):
         print(line, file=self.stream if self.stream is not None else sys.stdout, flush=True)
 
-    def _remaining(self, elapsed):
-        # Only trials run since start() have a measured cost; earlier ones (a resume) do not.
-        if self.total is None:
-            return None
-        return estimate_remaining(
-            elapsed, self.finished_here, self.finished_here + max(self.total - self.done, 0)
-        )
-
     def _is_better(self, score) -> bool:
-        if score is None:
-            return False
         try:
             value = float(score)
         except (TypeError, ValueError):
@@ -324,69 +215,46 @@ class SearchProgress:
         return value > self.best_score if self.direction == "max" else value < self.best_score
 
     @staticmethod
-    def format_line(
-        done: int,
-        total,
-        objective_name: str,
-        best_score,
-        best_trial_id,
-        elapsed_seconds: float,
-        remaining_seconds,
-        score=None,
-        details=(),
-        trial_id=None,
-    ) -> str:
+    def format_line(done: int, total, objective_name: str, best_score, best_trial_id,
+                    elapsed_seconds: float, remaining_seconds, score=None, details=(),
+                    trial_id=None) -> str:
         """Formats one progress line (pure).
 
         Args:
             done: Trials finished, including this one.
             total: Total number of trials, or None when unknown (shown as `?`).
             objective_name: Name of the objective.
-            best_score: Best score so far, or None.
-            best_trial_id: Trial id of the best score, or None.
+            best_score: Best score so far, or None; `best_trial_id`: its trial.
             elapsed_seconds: Wall time since the search started.
             remaining_seconds: Estimated time left, or None when unknown.
-            score: This trial's score, or None (shown as `n/a`). Defaults to None.
-            details: Short texts shown after the count (architecture, origin). Defaults to
-                none.
-            trial_id: This trial's id, shown as it is before the count. Defaults to None
-                (the count alone).
+            score: This trial's score, or None (shown as `n/a`).
+            details: Short texts shown after the count (architecture, origin).
+            trial_id: This trial's id, shown before the count, or None.
 
         Returns:
             E.g. `"trial 02 (3/10) | 2 x 64 relu | cold | val_accuracy 0.9 | best 0.912
             (trial 02) | elapsed 00:01:30 | ~00:03:30 left"` (one line).
         """
-        total_text = "?" if total is None else str(total)
-        count = f"{done}/{total_text}"
+        count = f"{done}/{'?' if total is None else total}"
         parts = [f"trial {count}" if trial_id is None else f"trial {trial_id} ({count})"]
         parts += [str(d) for d in details if d]
-        parts.append(f"{objective_name} {_format_score(score)}")
-        best = f"best {_format_score(best_score)}"
-        if best_score is not None and best_trial_id is not None:
-            best += f" (trial {best_trial_id})"
-        parts.append(best)
-        parts.append(f"elapsed {format_duration(elapsed_seconds)}")
-        parts.append(
-            "time left unknown"
-            if remaining_seconds is None
-            else f"~{format_duration(remaining_seconds)} left"
-        )
+        parts += [f"{objective_name} {_format_score(score)}",
+                  f"best {_format_score(best_score, best_trial_id)}",
+                  f"elapsed {format_duration(elapsed_seconds)}",
+                  "time left unknown" if remaining_seconds is None
+                  else f"~{format_duration(remaining_seconds)} left"]
         return " | ".join(parts)
 
 
 class SearchProgressMixin:
     """Adds a `SearchProgress` line after every trial of any KerasTuner tuner, and a summary.
 
-    Put it first among the bases: `class MyTuner(SearchProgressMixin, keras_tuner.RandomSearch)`,
-    or use `with_progress(keras_tuner.RandomSearch)`. Each line shows the trial's count, its
-    architecture (`progress_details`), its score, the best so far and the time; a closing line
-    follows the search. As KerasTuner's display, the lines are printed unless
-    `search(verbose=0)`: set `tuner.show_progress = True` to print them even then (the lines
-    alone, Keras's per-epoch output muted), `False` to mute them, or `tuner.progress_stream`
-    to print elsewhere.
-    After `search()`, `tuner.progress.durations` holds each trial's wall time in seconds, which
-    `kt_nasrepair.plot.search_history` accepts as `durations=`. A resumed search counts the
-    trials already finished.
+    Put it first among the bases, or use `with_progress(keras_tuner.RandomSearch)`. As
+    KerasTuner's display, the lines are printed unless `search(verbose=0)`;
+    `tuner.show_progress = True` prints them even then, `False` never; `tuner.progress_stream`
+    prints elsewhere. A resumed search counts the trials already finished. After `search()`,
+    `tuner.progress.durations` holds each trial's seconds: its lineage record's time when the
+    tuner has `trial_record(trial_id)` (a `RepairTuner`), else the progress clock's.
 
     Example:
 
@@ -409,30 +277,19 @@ class SearchProgressMixin:
     def on_search_begin(self):
         super().on_search_begin()
         oracle = self.oracle
-        objective = oracle.objective
         # A distributed worker's OracleClient has no local `trials`; count what is known.
         trials = getattr(oracle, "trials", None) or {}
-        finished = [
-            t for t in trials.values() if t.status in ("COMPLETED", "FAILED", "INVALID")
-        ]
+        finished = [t for t in trials.values() if t.status in ("COMPLETED", "FAILED", "INVALID")]
         best = oracle.get_best_trials(1) if finished else []
-        stream = self.progress_stream
         show = self.show_progress
         if show is None:
             show = getattr(self, "_search_verbose", "auto") != 0
-        if not show:
-            stream = io.StringIO()  # silent, but the durations are still measured
-        self.progress = SearchProgress(
-            total=oracle.max_trials,
-            stream=stream,
-            objective_name=getattr(objective, "name", None),
-            direction=getattr(objective, "direction", "max"),
-        )
-        self.progress.start(
-            done=len(finished),
-            best_score=best[0].score if best else None,
-            best_trial_id=best[0].trial_id if best else None,
-        )
+        name, direction = report.objective(oracle)
+        # Silent when not shown, but the durations are still kept.
+        stream = self.progress_stream if show else io.StringIO()
+        self.progress = SearchProgress(oracle.max_trials, stream, name, direction)
+        self.progress.start(done=len(finished), best_score=best[0].score if best else None,
+                            best_trial_id=best[0].trial_id if best else None)
 
     def on_trial_begin(self, trial):
         super().on_trial_begin(trial)
@@ -446,11 +303,16 @@ class SearchProgressMixin:
             ended = self.oracle.get_trial(trial.trial_id)
         else:
             ended = trials.get(trial.trial_id, trial)
-        try:
+        details, seconds = [], None
+        try:  # a progress line must never fail a search
             details = self.progress_details(ended)
-        except Exception as error:  # a progress line must never fail a search
-            details = [f"(no details: {type(error).__name__})"]
-        self.progress.trial_end(ended.trial_id, ended.score, ended.status, details=details)
+            trial_record = getattr(self, "trial_record", None)
+            if callable(trial_record):
+                seconds = report.record_seconds(trial_record(ended.trial_id))
+        except Exception as error:
+            details = [*details, f"(no details: {type(error).__name__})"]
+        self.progress.trial_end(ended.trial_id, ended.score, ended.status, details=details,
+                                seconds=seconds)
 
     def on_search_end(self):
         super().on_search_end()
@@ -460,10 +322,10 @@ class SearchProgressMixin:
     def progress_details(self, trial) -> list:
         """The texts shown between the count and the score of `trial`'s progress line.
 
-        Override to show something else. The default is the architecture from the active
-        hyperparameters (`describe_architecture`) and, when the tuner records lineage, where
-        the trial started from (`"warm from 03"` or `"cold"`); a Hyperband trial that
-        continues an earlier round shows `"continues 0003"` (its parent's id).
+        Override to show something else. The default: the architecture
+        (`describe_architecture`) and, when the tuner records lineage, where the trial started
+        from (`"warm from 03"`, `"cold"`); `"continues 0003"` for a Hyperband trial that trains
+        on from an earlier round.
 
         Args:
             trial: The finished `keras_tuner.engine.trial.Trial`.
@@ -471,17 +333,13 @@ class SearchProgressMixin:
         Returns:
             A list of short strings.
         """
-        hp = trial.hyperparameters
-        values = {k: v for k, v in hp.values.items() if hp.is_active(k)}
-        details = [describe_architecture(values)]
+        details = [describe_architecture(report.active_values(trial))]
         origin = self._progress_origin(trial.trial_id)
-        parent = hp.values.get("tuner/trial_id")
+        parent = trial.hyperparameters.values.get(report.HYPERBAND_PARENT)
         # Hyperband's continued trial trains on from its own earlier round, not from scratch.
         if parent is not None and not str(origin or "").startswith("warm"):
             origin = f"continues {parent}"
-        if origin:
-            details.append(origin)
-        return details
+        return details + ([origin] if origin else [])
 
     def _progress_origin(self, trial_id):
         """Where the trial started from, or None; `RepairTuner` reads its lineage record."""
@@ -500,8 +358,5 @@ def with_progress(tuner_class: type) -> type:
     Raises:
         TypeError: when `tuner_class` is not a class.
     """
-    if not isinstance(tuner_class, type):
-        raise TypeError(
-            f"`tuner_class` must be a tuner class. Received: tuner_class={tuner_class!r}"
-        )
+    check(isinstance(tuner_class, type), "tuner_class", tuner_class, "a tuner class", TypeError)
     return type(f"{tuner_class.__name__}WithProgress", (SearchProgressMixin, tuner_class), {})

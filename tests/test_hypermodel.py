@@ -214,3 +214,29 @@ def test_weights_are_glorot_uniform_drawn_in_numpy_and_reproducible():
     # The saved config names Keras' own initializer: the model loads without this package.
     config = model.layers[0].get_config()["kernel_initializer"]
     assert config["class_name"] == "GlorotUniform" and config["module"] == "keras.initializers"
+
+
+def test_dense_space_names_and_widths_from_values():
+    from kt_nasrepair import dense_space
+    from kt_nasrepair.hypermodel import NUM_LAYERS, UNITS, units_name  # the names' old home
+
+    assert (NUM_LAYERS, UNITS, units_name(2)) == ("num_layers", "units", "units_2")
+    assert dense_space.widths({"num_layers": 2, "units_0": 8, "units_1": 16}) == [8, 16]
+    # Declared but inactive widths (units_2 at depth 2) are not read.
+    assert dense_space.widths({"num_layers": 2, "units_0": 8, "units_1": 4, "units_2": 9}) == [
+        8, 4]
+    assert dense_space.widths({"num_layers": np.int64(3), "units": 5}) == [5, 5, 5]
+    for values in ({}, {"num_layers": 2, "units_0": 8}, {"num_layers": 0, "units": 4},
+                   {"num_layers": True, "units": 4}, {"units": 4}):
+        assert dense_space.widths(values) is None, values
+    # The architecture text of every build is what its values say.
+    hypermodel = DenseHyperModel((4,), 3, num_layers=(1, 3), units=[2, 5],
+                                 activation=["relu", "tanh"], learning_rate=None)
+    hp = keras_tuner.HyperParameters()
+    hp.Fixed("num_layers", 2)
+    hp.Fixed("units_0", 5)
+    hp.Fixed("activation", "tanh")
+    model = hypermodel.build(hp)
+    values = {k: v for k, v in hp.values.items() if hp.is_active(k)}
+    assert [d.units for d in _dense_layers(model)[:-1]] == dense_space.widths(values) == [5, 2]
+    assert dense_space.describe_architecture(values) == "5-2 tanh"

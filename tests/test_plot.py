@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from kt_nasrepair import plot
+from kt_nasrepair import report
 from kt_nasrepair.hypermodel import DenseHyperModel
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -39,11 +40,13 @@ def make_trial(trial_id, score, status="COMPLETED", values=None):
     )
 
 
-def make_tuner(trials, direction="max", name="val_accuracy", lineage=None):
+def make_tuner(trials, direction="max", name="val_accuracy", lineage=None, start_order=None):
     oracle = SimpleNamespace(
         trials={t.trial_id: t for t in trials},
         objective=SimpleNamespace(name=name, direction=direction),
     )
+    if start_order is not None:
+        oracle.start_order = start_order
     tuner = SimpleNamespace(oracle=oracle, project_dir="/nonexistent")
     if lineage is not None:
         tuner.lineage = lambda: lineage
@@ -100,7 +103,8 @@ def test_history_table_best_so_far_is_monotone_and_tracks_best_trial(repair_like
 
 def test_history_table_cumulative_seconds_sum_known_times(repair_like_tuner):
     rows = plot.history_table(repair_like_tuner)
-    # 02 has no train_seconds: ended_at - started_at = 6.5; the failed 03 has no time at all.
+    # 02's wall time ended_at - started_at = 6.5 (the others only have train_seconds); the
+    # failed 03 has no time at all.
     assert [r["seconds"] for r in rows] == [10.0, 4.0, 6.5, None, 5.0, 2.5]
     np.testing.assert_allclose(
         [r["cumulative_seconds"] for r in rows], [10.0, 14.0, 20.5, 20.5, 25.5, 28.0]
@@ -259,3 +263,58 @@ def test_real_random_search_without_lineage(digits_data, tmp_path):
         assert row["widths"] == [values[f"units_{i}"] for i in range(values["num_layers"])]
     assert_sensible_png(plot.search_history(tuner, tmp_path / "history.png"))
     assert_sensible_png(plot.lineage(tuner, tmp_path / "lineage.png"))
+
+
+# -- the one table: what the plots, the text report and the progress line read -------------
+
+
+def test_plots_draw_the_report_table():
+    assert plot.history_table is report.trial_table
+
+
+def test_table_follows_the_oracle_start_order_then_numeric_ids():
+    trials = [make_trial(i, 0.1) for i in ("0", "1", "2", "10", "11")]
+    # A resumed directory: "11" and "2" started before "0"; "1" and "10" are not listed.
+    rows = report.trial_table(make_tuner(trials, start_order=["11", "2", "0", "2", "99"]))
+    assert [r["trial_id"] for r in rows] == ["11", "2", "0", "1", "10"]
+    assert [r["order"] for r in rows] == [1, 2, 3, 4, 5]
+
+
+def test_table_time_is_the_records_wall_time_else_its_train_seconds():
+    assert report.record_seconds(record(train_seconds=3.0, started_at=10.0, ended_at=15.5)) == 5.5
+    assert report.record_seconds(record(train_seconds=3.0)) == 3.0
+    assert report.record_seconds(record(started_at=10.0)) is None  # killed: no end
+    assert report.record_seconds(None) is None
+
+
+def test_table_architecture_and_origin_columns(repair_like_tuner):
+    rows = {r["trial_id"]: r for r in report.trial_table(repair_like_tuner)}
+    assert rows["00"]["architecture"] == "1 x 32" and rows["01"]["architecture"] == "64-32"
+    assert rows["05"]["architecture"] == "learning_rate=0.01"
+    assert rows["00"]["origin"] == "cold" and rows["04"]["origin"] == "warm"
+    assert rows["01"]["values"] == {"num_layers": 2, "units_0": 64, "units_1": 32}
+
+
+def test_table_marks_continued_hyperband_trials_with_and_without_records():
+    trials = [make_trial("0", 0.5, values={"tuner/epochs": 2}),
+              make_trial("1", 0.6, values={"tuner/epochs": 6, "tuner/trial_id": "0"})]
+    plain = report.trial_table(make_tuner(trials))
+    # with_repair(Hyperband): a continued trial has no donor of its own in its record.
+    repaired = report.trial_table(make_tuner(trials, lineage={"0": record(), "1": record()}))
+    for rows in (plain, repaired):
+        assert [(r["origin"], r["donor"], r["warm"]) for r in rows] == [
+            ("cold", None, False), ("continues", "0", True)]
+
+
+def test_results_table_reads_the_table_in_start_order(repair_like_tuner):
+    repair_like_tuner.oracle.start_order = ["01", "00"]
+    lines = report.results_table(repair_like_tuner, extra_columns={"donor": {"01": "00"}})
+    lines = lines.splitlines()
+    # Columns in the order they first appear, the first row's first.
+    assert lines[0].split() == ["trial_id", "status", "score", "num_layers", "units_0",
+                                "units_1", "donor", "units", "learning_rate"]
+    assert set(lines[1]) == {"-", " "}
+    assert [line.split()[0] for line in lines[2:]] == ["01", "00", "02", "03", "04", "05"]
+    assert lines[2].split() == ["01", "COMPLETED", "0.85", "2", "64", "32", "00"]
+    assert lines[5].split()[:3] == ["03", "FAILED", "None"]
+    assert all(line == line.rstrip() for line in lines)

@@ -8,6 +8,7 @@ import pytest
 
 from kt_nasrepair import plot
 from kt_nasrepair import progress as progress_lib
+from kt_nasrepair import report
 from kt_nasrepair.hypermodel import DenseHyperModel
 from kt_nasrepair.progress import SearchProgress
 
@@ -126,6 +127,17 @@ def test_trial_begin_times_each_trial_and_finishing_all_means_zero_left():
     assert progress.durations == {"a": 20.0, "b": 10.0}
     assert line.endswith("| elapsed 00:00:40 | ~00:00:00 left")
     assert "| score 2 | best 2 (trial b)" in line
+
+
+def test_a_trial_given_its_own_time_keeps_it_and_the_clock_runs_the_eta():
+    clock = FakeClock()
+    progress = SearchProgress(total=3, stream=io.StringIO(), clock=clock)
+    progress.start()
+    progress.trial_begin("a")
+    clock.now += 30
+    line = progress.trial_end("a", 1.0, seconds=12.5)  # the lineage record's time
+    assert progress.durations == {"a": 12.5}
+    assert line.endswith("| elapsed 00:00:30 | ~00:01:00 left")
 
 
 def test_resumed_search_counts_earlier_trials_but_times_only_new_ones():
@@ -289,6 +301,10 @@ def test_repair_tuner_lines_say_cold_or_warm_with_show_progress(digits_data, tmp
         assert f" | {origin}" in line, line
     assert lines[0].split(" | ")[2] == "cold (no finished trial yet)"  # the first trial
     assert lines[2].startswith("done: 2 trials in ")
+    # One clock per trial: the durations are the lineage records' wall times.
+    assert tuner.progress.durations == {
+        trial_id: report.record_seconds(record) for trial_id, record in lineage.items()}
+    assert tuner.trial_record(lines[0].split()[1]) == lineage[lines[0].split()[1]]
 
 
 def test_lines_name_each_trial_by_its_kerastuner_id_beside_the_count(digits_data, tmp_path,

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from kt_nasrepair.dense_space import describe_architecture
+from kt_nasrepair.report import active_values, format_table
+
+
 def describe_record(record: dict | None) -> str:
     """One human-readable line about a trial's start and growth."""
     if record is None:
@@ -62,36 +66,26 @@ class Lineage(dict):
     # trial  architecture  origin                                      epochs trained  score
     # -----  ------------  ------------------------------------------  --------------  ------
     # 0      8 x 5         cold: no completed trial to start from yet  1               0.0875
-    # 1      4 x 7         cold: no eligible donor is reachable        1               0.2575
-    # 2      1 x 1         cold: no eligible donor is reachable        1               0.2062
     # 3      8 x 9         warm from 1                                 1               0.3963
     ```
     """
 
     def __init__(self, records: dict, trials: dict | None = None):
         super().__init__(records)
-        from kt_nasrepair.progress import describe_architecture
-
-        self._columns = {}
-        for trial_id, trial in (trials or {}).items():
-            hp = trial.hyperparameters
-            values = {k: v for k, v in hp.values.items() if hp.is_active(k)}
-            self._columns[trial_id] = (describe_architecture(values), trial.score)
+        self._columns = {
+            trial_id: (describe_architecture(active_values(trial)), trial.score)
+            for trial_id, trial in (trials or {}).items()
+        }
 
     def table(self) -> str:
         """The aligned text table that `str()` and `repr()` show."""
-        header = ("trial", "architecture", "origin", "epochs trained", "score")
         rows = []
         for trial_id, record in self.items():
             architecture, score = getattr(self, "_columns", {}).get(trial_id, ("-", None))
             epochs = record.get("epochs_trained")
-            rows.append((str(trial_id), architecture, describe_origin(record),
-                         "-" if epochs is None else str(epochs),
+            rows.append((trial_id, architecture, describe_origin(record),
+                         "-" if epochs is None else epochs,
                          "-" if score is None else f"{float(score):.4g}"))
-        widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)]
-        lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip(),
-                 "  ".join("-" * w for w in widths)]
-        lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
-        return "\n".join(lines)
+        return format_table(("trial", "architecture", "origin", "epochs trained", "score"), rows)
 
     __str__ = __repr__ = table

@@ -17,7 +17,8 @@ class TrialRecord:
     """The lineage record of one trial (docs/warm_start.md lists what each field means).
 
     Written by its `TrialRun` at every best-epoch checkpoint and once at the end; read back
-    only on resume and for the trials of other workers. `lineage()` shows it as a dict.
+    only on resume and for the trials of other workers. `lineage()` shows it as a dict, and
+    its `started_at`/`ended_at` are the trial's one clock (`report.record_seconds`).
     """
 
     trial_id: str
@@ -57,13 +58,6 @@ class TrialRecord:
         """The record of `values`; keys this version does not know are dropped."""
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
-
-    @property
-    def seconds(self) -> float | None:
-        """The trial's wall time: the one clock the progress line, report and plots read."""
-        if self.started_at is None or self.ended_at is None:
-            return None
-        return self.ended_at - self.started_at
 
     def write(self, trial_dir: str) -> None:
         """Writes the record atomically (readers never see half a file)."""
