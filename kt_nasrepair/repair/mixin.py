@@ -1,8 +1,6 @@
 """`RepairMixin`: the KerasTuner hooks through which a tuner warm-starts its trials.
 
-`RepairTuner` is this mixin on `keras_tuner.Tuner` with our oracles; `with_repair(cls)` puts
-it on a user's tuner class (`keras_tuner.RandomSearch`, `Hyperband`, ...), keeping that
-tuner's search algorithm. Each execution of a trial is one `TrialRun` (`trial_run.py`); the
+`RepairTuner` and `with_repair(cls)` (`tuner.py`) put it on a tuner class. Each execution of a trial is one `TrialRun` (`trial_run.py`); the
 mixin holds only what KerasTuner calls (docs/architecture.md lists the private hooks).
 """
 
@@ -21,12 +19,11 @@ from keras_tuner.engine.tuner import maybe_distribute
 from kt_nasrepair import morph
 from kt_nasrepair._io import atomic_write_json, read_json
 from kt_nasrepair._validation import check, is_number
-from kt_nasrepair.progress import SearchProgressMixin, describe_origin
+from kt_nasrepair.progress import describe_origin
 from kt_nasrepair.repair import backend_state
 from kt_nasrepair.repair import budget as budget_lib
 from kt_nasrepair.repair import checkpoints
 from kt_nasrepair.repair import growth as growth_lib
-from kt_nasrepair.repair.fit_checks import check_max_trials_accepted
 from kt_nasrepair.repair.lineage import Lineage, describe_record
 from kt_nasrepair.repair.population import PopulationSearch, auto_population_size
 from kt_nasrepair.repair.record import TrialRecord, missing_record, recorded_trial_ids
@@ -365,54 +362,3 @@ class RepairMixin:
             print()
             trial.summary()
             print(describe_record(records.get(trial.trial_id)))
-
-
-def with_repair(tuner_class: type) -> type:
-    """Returns a subclass of `tuner_class` that warm-starts its trials like `RepairTuner`.
-
-    The tuner keeps its own search algorithm (its oracle) and arguments; it gains the
-    keyword arguments `warm_start`, `donor_pool`, `noise_std`, `growth_factor`,
-    `warm_epochs` and `repair_seed` (the morphing seed; defaults to the oracle's `seed`),
-    `lineage()`, a progress line per trial and `RepairTuner`'s lighter per-trial
-    bookkeeping. With `keras_tuner.Hyperband`, a continued
-    trial keeps Hyperband's own reload of its parent's weights and budget; only a new
-    configuration is warm-started from a relative.
-
-    Args:
-        tuner_class: A `keras_tuner.Tuner` subclass, e.g. `keras_tuner.Hyperband`.
-
-    Returns:
-        A class named `"<name>WithRepair"`.
-
-    Raises:
-        TypeError: when `tuner_class` is not a `keras_tuner.Tuner` subclass.
-
-    Example:
-
-    ```python
-    Tuner = kt_nasrepair.with_repair(keras_tuner.Hyperband)
-    tuner = Tuner(build_model, objective="val_accuracy", max_epochs=9, directory="runs")
-    ```
-    """
-    if not (isinstance(tuner_class, type) and issubclass(tuner_class, keras_tuner.Tuner)):
-        raise TypeError(
-            "`tuner_class` must be a keras_tuner.Tuner subclass, e.g. keras_tuner.Hyperband. "
-            f"Received: tuner_class={tuner_class!r}"
-        )
-    if issubclass(tuner_class, RepairMixin):
-        return tuner_class
-
-    def __init__(self, *args, warm_start="best_compatible", donor_pool=0.5,
-                 noise_std=morph.DEFAULT_NOISE_STD, growth_factor=2.0, warm_epochs="auto",
-                 repair_seed=None, population="auto", **kwargs):
-        check_max_trials_accepted(tuner_class, kwargs)
-        self._init_repair(warm_start=warm_start, donor_pool=donor_pool, noise_std=noise_std,
-                          growth_factor=growth_factor, warm_epochs=warm_epochs,
-                          seed=repair_seed, population=population)
-        tuner_class.__init__(self, *args, **kwargs)
-
-    bases = (RepairMixin, SearchProgressMixin, tuner_class)
-    if issubclass(tuner_class, SearchProgressMixin):
-        bases = (RepairMixin, tuner_class)
-    return type(f"{tuner_class.__name__}WithRepair", bases,
-                {"__init__": __init__, "__doc__": with_repair.__doc__})
