@@ -1,9 +1,9 @@
 """Keras model <-> chain of layers: parsing and rebuilding.
 
-A morphable model is one chain `Input -> prefix -> block_0 -> ... -> block_L`: the prefix
-holds `Flatten`/`Reshape`/`Dropout`/`BatchNormalization`/`Activation` layers, each block is a
-`Dense` layer and any `Activation`/`Dropout`/`BatchNormalization` layers after it. The last
-block is the output layer; the others are *hidden*.
+A morphable model is one chain `Input -> prefix -> block_0 -> ... -> block_L`: a prefix of
+`Flatten`/`Reshape`/`Dropout`/`BatchNormalization`/`Activation` layers, then blocks of a
+`Dense` layer and the `Activation`/`Dropout`/`BatchNormalization` layers after it. The last
+block is the output layer, the others are *hidden*.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import warnings
 
 import keras
 import numpy as np
+
+from kt_nasrepair._validation import is_int
 
 SUPPORTED_LAYERS = ("InputLayer", "Flatten", "Reshape", "Dense", "Activation", "Dropout",
                     "BatchNormalization")
@@ -47,10 +49,6 @@ class Chain:
     @property
     def hidden(self) -> list:
         return self.blocks[:-1]
-
-    @property
-    def output(self) -> Block:
-        return self.blocks[-1]
 
 
 def _kind(layer) -> str:
@@ -140,17 +138,17 @@ def parse_model(model) -> Chain:
 
 
 def hidden_block(chain: Chain, layer) -> tuple[int, Block]:
-    """Finds a hidden Dense layer by name or by index among the hidden Dense layers."""
+    """A hidden Dense layer's index and block, from its name or its index among them."""
     hidden = chain.hidden
     names = [block.dense.name for block in hidden]
     if isinstance(layer, str):
         if layer not in names:
-            hint = " (it is the output layer)" if layer == chain.output.dense.name else ""
+            hint = " (it is the output layer)" if layer == chain.blocks[-1].dense.name else ""
             raise NotMorphableError(
                 f"`layer` must name a hidden Dense layer of model {chain.model.name!r}{hint}. "
                 f"Received: layer={layer!r}; hidden Dense layers: {names}")
         index = names.index(layer)
-    elif isinstance(layer, (int, np.integer)) and not isinstance(layer, bool):
+    elif is_int(layer):
         if not -len(hidden) <= layer < len(hidden):
             raise NotMorphableError(
                 f"`layer` index out of range: model {chain.model.name!r} has {len(hidden)} "
@@ -194,20 +192,19 @@ def dense_weight_list(layer, kernel, bias) -> list:
     return [kernel, bias] if layer.use_bias else [kernel]
 
 
-# User callables a config round trip would serialize: kept as the live objects (an
-# unregistered function cannot be deserialized).
 _LIVE_ATTRIBUTES = ("activation", "kernel_regularizer", "bias_regularizer", "kernel_constraint",
                     "bias_constraint", "activity_regularizer")
+
+
+def _refusal(head: str, error: Exception, tail: str = ".") -> NotMorphableError:
+    return NotMorphableError(f"{head} ({type(error).__name__}: {error}){tail}")
 
 
 def clone_layer(layer, **overrides):
     """A fresh, unbuilt copy of `layer` with some config entries replaced.
 
-    Activations, regularizers and constraints are `layer`'s live objects, so a custom
-    activation function need not be registered.
-
-    Raises:
-        NotMorphableError: when the layer cannot be copied from its config.
+    It shares `layer`'s live activation, regularizers and constraints (a custom activation
+    need not be registered); raises NotMorphableError when the config cannot be copied.
     """
     live = {name: getattr(layer, name) for name in _LIVE_ATTRIBUTES
             if hasattr(layer, name) and name not in overrides}
@@ -216,15 +213,11 @@ def clone_layer(layer, **overrides):
             warnings.simplefilter("ignore")  # serializing a lambda warns; we do not use it
             config = layer.get_config()
         config.update(overrides)
-        for name in live:
-            if name in config:
-                config[name] = None
+        config.update({name: None for name in live if name in config})
         copy = layer.__class__.from_config(config)
     except Exception as error:  # Keras raises TypeError/ValueError/KeyError here
-        raise NotMorphableError(
-            f"Layer {layer.name!r} ({_kind(layer)}) cannot be copied from its config "
-            f"({type(error).__name__}: {error})."
-        ) from error
+        raise _refusal(f"Layer {layer.name!r} ({_kind(layer)}) cannot be copied from its config",
+                       error) from error
     for name, value in live.items():
         if name in config or name == "activity_regularizer":
             setattr(copy, name, value)
@@ -232,23 +225,22 @@ def clone_layer(layer, **overrides):
 
 
 def _compile_like(model, source):
-    """Compiles `model` as `source` was, with a fresh optimizer (see docs/morph.md)."""
+    """Compiles `model` as `source` was, with a fresh optimizer (see docs/morph.md).
+
+    The config may name unregistered user functions (a custom loss): the live ones are offered.
+    """
     config = source.get_compile_config()
     if config is None:
         return
-    # The compile config names user functions (a custom loss) that may not be registered;
-    # the live ones are offered by name.
     live = {value.__name__: value for value in keras.tree.flatten(getattr(source, "loss", None))
             if callable(value) and isinstance(getattr(value, "__name__", None), str)}
     try:
         with keras.saving.custom_object_scope(live):
             model.compile_from_config(config)
     except Exception as error:
-        raise NotMorphableError(
-            f"Model {source.name!r} was compiled with objects its compile config cannot "
-            f"restore ({type(error).__name__}: {error}); register them with "
-            "`keras.saving.register_keras_serializable`."
-        ) from error
+        raise _refusal(f"Model {source.name!r} was compiled with objects its compile config "
+                       "cannot restore", error, "; register them with "
+                       "`keras.saving.register_keras_serializable`.") from error
 
 
 def rebuild(chain: Chain, layers: list, weights: list) -> keras.Model:
@@ -262,13 +254,9 @@ def rebuild(chain: Chain, layers: list, weights: list) -> keras.Model:
         for layer, layer_weights in zip(layers, weights):
             if layer_weights is not None:
                 layer.set_weights(layer_weights)
-    except NotMorphableError:
-        raise
     except Exception as error:  # a layer Keras cannot rebuild from its config
-        raise NotMorphableError(
-            f"Model {chain.model.name!r} cannot be rebuilt from copies of its layers "
-            f"({type(error).__name__}: {error})."
-        ) from error
+        raise _refusal(f"Model {chain.model.name!r} cannot be rebuilt from copies of its layers",
+                       error) from error
     if getattr(chain.model, "compiled", False):
         _compile_like(model, chain.model)
     return model

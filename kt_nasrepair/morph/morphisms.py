@@ -23,9 +23,8 @@ def describe(model: keras.Model) -> list[dict]:
     """Describes the hidden Dense layers of a built Sequential or single-chain model.
 
     Returns:
-        One dict per hidden Dense layer, in order: `name`, `units`, `activation` (of the
-        Dense layer itself), `batch_norm` (whether a BatchNormalization follows it) and
-        `dropout` (the rate of a following Dropout, or `None`).
+        One dict per hidden Dense layer: `name`, `units`, `activation` (the Dense layer's),
+        `batch_norm` (whether one follows) and `dropout` (a following Dropout's rate, or None).
 
     Raises:
         NotMorphableError: when the model holds unsupported layers or is not a chain.
@@ -112,23 +111,19 @@ def widen(
     rng = np.random.default_rng(seed)
     mapping = net2net.random_mapping(block.units, int(units), rng)
     flat, layers, weights = _fresh_layers(chain)
+    position = flat.index(block.dense)
+    layers[position] = km.clone_layer(block.dense, units=int(units))
+    kernel, bias = km.dense_weights(block.dense)
+    weights[position] = km.dense_weight_list(block.dense, *net2net.remap_dense(
+        kernel, bias, net2net.identity_mapping(kernel.shape[0]), mapping))
+    for bn in km.batchnorms(block.post):
+        weights[flat.index(bn)] = km.batchnorm_weight_list(
+            bn, *(v[mapping] for v in km.batchnorm_weights(bn)))
     next_dense = chain.blocks[index + 1].dense
-    for position, source in enumerate(flat):
-        if source is block.dense:
-            layers[position] = km.clone_layer(source, units=int(units))
-            kernel, bias = km.dense_weights(source)
-            kernel, bias = net2net.remap_dense(
-                kernel, bias, net2net.identity_mapping(kernel.shape[0]), mapping)
-            weights[position] = km.dense_weight_list(source, kernel, bias)
-        elif source in block.post and type(source).__name__ == "BatchNormalization":
-            vectors = [v[mapping] for v in km.batchnorm_weights(source)]
-            weights[position] = km.batchnorm_weight_list(source, *vectors)
-        elif source is next_dense:
-            kernel, bias = km.dense_weights(source)
-            kernel, bias = net2net.remap_dense(
-                kernel, bias, mapping, net2net.identity_mapping(kernel.shape[1]),
-                noise_std=noise_std, rng=rng)
-            weights[position] = km.dense_weight_list(source, kernel, bias)
+    kernel, bias = km.dense_weights(next_dense)
+    weights[flat.index(next_dense)] = km.dense_weight_list(next_dense, *net2net.remap_dense(
+        kernel, bias, mapping, net2net.identity_mapping(kernel.shape[1]), noise_std=noise_std,
+        rng=rng))
     return km.rebuild(chain, layers, weights)
 
 

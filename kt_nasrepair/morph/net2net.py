@@ -1,7 +1,5 @@
 """Pure numpy weight algebra of the Net2Net function-preserving transformations.
 
-Plain arrays only: testable without Keras, the same on every backend.
-
 Notation (Chen, Goodfellow & Shlens, "Net2Net: Accelerating Learning via Knowledge
 Transfer", ICLR 2016, section 2.2): `n` units are widened to `q >= n` by a *random mapping*
 `g: {0..q-1} -> {0..n-1}`, `g(j) = j` for `j < n` and uniform after (eq. 5-6). Wide unit `j`
@@ -21,14 +19,7 @@ DEFAULT_NOISE_STD = 1e-2
 
 
 def random_mapping(n: int, q: int, rng: np.random.Generator) -> np.ndarray:
-    """The Net2WiderNet random mapping `g` from `q` wide units onto `n` original units.
-
-    Returns:
-        An int64 array of length `q`: `g[j] = j` for `j < n`, uniform in `[0, n)` after.
-
-    Raises:
-        ValueError: unless `1 <= n <= q`.
-    """
+    """The random mapping `g` of `q` wide units onto `n <= q` (int64; `g[j] = j` for `j < n`)."""
     if n < 1 or q < n:
         raise ValueError(f"A random mapping needs 1 <= n <= q. Received: n={n}, q={q}")
     extra = rng.integers(0, n, size=q - n) if q > n else np.empty(0, dtype=np.int64)
@@ -48,15 +39,11 @@ def replication_counts(mapping: np.ndarray, n: int) -> np.ndarray:
 def zero_sum_noise(
     mapping: np.ndarray, columns: int, scale: float, rng: np.random.Generator
 ) -> np.ndarray:
-    """Noise on the rows of a kernel that sums to zero over every group of copies.
+    """float32 noise on a kernel's rows that sums to zero over each group of copied units.
 
-    Rows with the same `mapping[j]` receive the same input (copied units), so only the sum
-    of their outgoing weights matters: subtracting the group mean keeps the function while
-    the copies' gradients differ (Net2Net's symmetry breaking, section 2.2). The noise is
-    uniform with standard deviation `scale` before centring.
-
-    Returns:
-        A float32 `(len(mapping), columns)` array; rows of unreplicated units are zero.
+    Copies receive the same input, so only the sum of their outgoing weights matters: taking
+    out the group mean keeps the function while their gradients differ (section 2.2). Uniform
+    with standard deviation `scale` before centring; rows of unreplicated units stay zero.
     """
     q = mapping.shape[0]
     noise = np.zeros((q, columns), dtype=np.float32)
@@ -89,15 +76,11 @@ def remap_dense(
     noise_std: float = 0.0,
     rng: np.random.Generator | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Rewrites a Dense layer for widened inputs and/or outputs (Net2WiderNet, eq. 6).
+    """A Dense layer's float32 `(kernel, bias)` for widened inputs and outputs (eq. 6).
 
-    Weight `(i, j)` becomes `kernel[g_in[i], g_out[j]] / count_in[g_in[i]]` and bias `j`
-    becomes `bias[g_out[j]]`; rows of copied inputs get zero-sum noise of standard deviation
+    Weight `(i, j)` becomes `kernel[g_in[i], g_out[j]] / count_in[g_in[i]]`, bias `j` becomes
+    `bias[g_out[j]]`; rows of copied inputs get zero-sum noise of standard deviation
     `noise_std * std(kernel)` (`zero_sum_noise`; `rng` is needed when `noise_std > 0`).
-
-    Returns:
-        float32 `(kernel, bias)` of shapes `(len(in_mapping), len(out_mapping))` and
-        `(len(out_mapping),)`.
     """
     kernel = np.asarray(kernel, dtype=np.float32)
     n_in = kernel.shape[0]
@@ -133,8 +116,7 @@ def identity_dense(n: int) -> tuple[np.ndarray, np.ndarray]:
 def batchnorm_affine(gamma, beta, moving_mean, moving_variance, epsilon: float):
     """Inference-mode BatchNormalization as `x * scale + shift` (Ioffe & Szegedy, 2015, alg. 2).
 
-    In float64, so that folding it into a kernel adds no rounding of its own; `gamma`/`beta`
-    may be `None` (no scale/center).
+    In float64, so that folding it adds no rounding; `gamma`/`beta` may be `None`.
     """
     inv_std = 1.0 / np.sqrt(np.asarray(moving_variance, dtype=np.float64) + epsilon)
     scale = inv_std * (1.0 if gamma is None else np.asarray(gamma, dtype=np.float64))

@@ -1,7 +1,6 @@
-"""Numpy forward pass of a morphable chain, in inference or training mode.
+"""Numpy forward pass of a morphable chain from its layers' weights, in either mode.
 
-It reads the weights from the Keras layers, so it checks what a model computes without
-calling the backend (no tracing or compilation), the same on every backend.
+No backend call (no tracing or compilation): the same on every backend.
 """
 
 from __future__ import annotations
@@ -53,11 +52,9 @@ def forward(model, x, training: bool = False) -> np.ndarray:
 
     Args:
         model: A morphable model.
-        x: A batch of inputs; samples of the input's size in another shape (`(n, 64)` for
-            an input `(64, 1)`) are reshaped.
-        training: `False` (default): BatchNormalization on its moving statistics; `True`:
-            on the batch's, as in `fit`. Dropout is the identity in both modes (its masks
-            are random).
+        x: A batch of inputs (samples of the input's size in another shape are reshaped).
+        training: Whether BatchNormalization uses the batch's statistics (as in `fit`)
+            instead of its moving ones; Dropout is the identity either way.
 
     Returns:
         The float32 output.

@@ -72,12 +72,7 @@ class PaddedDenseModel(keras.Model):
             variable.assign(value)
 
     def load(self, compact, spec) -> None:
-        """Makes this model compute `compact`'s function, with the weights of `compact`.
-
-        Args:
-            compact: A compact model `spec` describes.
-            spec: Its `DenseSpec` (`shape_stable/spec.py`).
-        """
+        """Makes this model compute the function of `compact`, the model `spec` describes."""
         pairs = [layer.get_weights() for layer in spec.dense_layers(compact)]
         padded = slices.padded_weights(pairs, self.max_depth, self.max_width)
         gates = slices.layer_gates(len(spec.widths), self.max_depth)

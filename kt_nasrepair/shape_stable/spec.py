@@ -9,21 +9,12 @@ import keras
 
 @dataclasses.dataclass(frozen=True)
 class DenseSpec:
-    """The shape of a plain MLP: `[Flatten] (Dense [Dropout])* Dense`.
+    """The shape of a plain MLP: `[Flatten] (Dense [Dropout])* Dense`."""
 
-    Attributes:
-        input_shape: Shape of one sample.
-        widths: Hidden widths.
-        activation: Hidden activation name (the same for every hidden layer).
-        dropout: The dropout rate after every hidden layer, or None.
-        outputs: Output units.
-        output_activation: Output activation name.
-    """
-
-    input_shape: tuple
-    widths: tuple
-    activation: str
-    dropout: float | None
+    input_shape: tuple  # of one sample
+    widths: tuple  # hidden widths
+    activation: str  # the hidden layers' (one for all)
+    dropout: float | None  # the rate after every hidden layer, or None
     outputs: int
     output_activation: str
 
@@ -44,8 +35,7 @@ _UNSUPPORTED = ("kernel_regularizer", "bias_regularizer", "activity_regularizer"
 
 
 def _activation_name(layer):
-    name = keras.activations.serialize(layer.activation)
-    return name if isinstance(name, str) else None
+    return name if isinstance(name := keras.activations.serialize(layer.activation), str) else None
 
 
 def dense_spec(model) -> tuple[DenseSpec | None, str]:
