@@ -46,18 +46,10 @@ def block_shape(block: km.Block) -> BlockShape:
     value_range = act.REAL_LINE
     for _, name, _ in acts:
         value_range = act.activation_range(name, value_range)
-    return BlockShape(
-        block=block,
-        name=block.dense.name,
-        units=block.units,
-        nonlinear=tuple(t[0] for t in acts),
-        labels=tuple(t[1] for t in acts),
-        out_range=value_range,
-        head=tuple(t[0] for t in head),
-        head_bns=[t[1] for t in head if t[0] == "bn"],
-        tail_bns=[t[1] for t in tail],
-        mixing=next((r for r in (act.mixing_reason(t[2]) for t in acts) if r is not None), None),
-    )
+    mixing = next((r for r in (act.mixing_reason(t[2]) for t in acts) if r is not None), None)
+    return BlockShape(block, block.dense.name, block.units, tuple(t[0] for t in acts),
+                      tuple(t[1] for t in acts), value_range, tuple(t[0] for t in head),
+                      [t[1] for t in head if t[0] == "bn"], [t[1] for t in tail], mixing)
 
 
 def _carriable(donor_bns, target_bns) -> bool:

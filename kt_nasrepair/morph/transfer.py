@@ -182,13 +182,15 @@ def _donor_arrays(plan: al.Plan):
     return arrays
 
 
-def _carry(donor_bn, target_bn, mapping, carried, mean_shift=None):
-    gamma, beta, mean, var = (v[mapping] for v in km.batchnorm_weights(donor_bn))
-    if mean_shift is not None:
-        # BN(z + b) = BN'(z) with moving mean m - b; batch statistics absorb b themselves.
-        mean = (mean.astype(np.float64) - mean_shift).astype(np.float32)
-    target_bn.set_weights(km.batchnorm_weight_list(target_bn, gamma, beta, mean, var))
-    carried[target_bn.name] = donor_bn.name
+def _carry(pairs, mapping, carried, mean_shift=None):
+    """Copies (donor, target) BatchNormalizations' vectors, units picked by `mapping`."""
+    for n, (donor_bn, target_bn) in enumerate(pairs):
+        gamma, beta, mean, var = (v[mapping] for v in km.batchnorm_weights(donor_bn))
+        if mean_shift is not None and n == 0:
+            # BN(z + b) = BN'(z) with moving mean m - b; batch statistics absorb b themselves.
+            mean = (mean.astype(np.float64) - mean_shift).astype(np.float32)
+        target_bn.set_weights(km.batchnorm_weight_list(target_bn, gamma, beta, mean, var))
+        carried[target_bn.name] = donor_bn.name
 
 
 def _write_identity_bn(layer, shift=None, mean=None, var=None):
@@ -242,19 +244,17 @@ def _transfer(donor, target, noise_std, seed, probe) -> MorphReport:
             absorb = None if dense.use_bias else layer_bias
             dense.set_weights(km.dense_weight_list(dense, layer_kernel, layer_bias))
             if copied and plan.carry_head[i]:
-                for n, (d_bn, t_bn) in enumerate(zip(d_block.head_bns, t_block.head_bns)):
-                    _carry(d_bn, t_bn, out_mapping, carried, absorb if n == 0 else None)
+                _carry(zip(d_block.head_bns, t_block.head_bns), out_mapping, carried, absorb)
             elif absorb is not None and t_block.head[:1] == ("bn",):
                 shifts[id(t_block.head_bns[0])] = absorb
             if j == span[-1] and i < hidden and plan.carry_tail[i]:
-                for d_bn, t_bn in zip(d_block.tail_bns, t_block.tail_bns):
-                    _carry(d_bn, t_bn, out_mapping, carried)
+                _carry(zip(d_block.tail_bns, t_block.tail_bns), out_mapping, carried)
             in_mapping = out_mapping
     for d_bn, t_bn in plan.prefix_pairs:
-        _carry(d_bn, t_bn, net2net.identity_mapping(int(d_bn.moving_mean.shape[0])), carried)
+        _carry([(d_bn, t_bn)], net2net.identity_mapping(int(d_bn.moving_mean.shape[0])), carried)
     if probe is None:
-        probe = rng.standard_normal((_PROBE_SIZE,) + tuple(plan.donor.input_shape))
-        probe = probe.astype(np.float32)
+        probe = rng.standard_normal((_PROBE_SIZE,) + tuple(plan.donor.input_shape)).astype(
+            np.float32)
     bns = km.batchnorms(km.chain_layers(plan.target))
     _set_identities(plan.target, [l for l in bns if l.name not in carried], shifts, probe)
     report = MorphReport(ops, 0.0, math.nan, alignment,
