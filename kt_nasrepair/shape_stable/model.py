@@ -13,11 +13,9 @@ from kt_nasrepair.shape_stable.layers import MaskedDense
 class PaddedDenseModel(keras.Model):
     """An MLP of `max_depth` hidden layers of `max_width` units that runs any smaller one.
 
-    `load(compact)` writes a compact model's weights into the active slices and sets the
-    masks and gates (`shape_stable/slices.py`); `fit` then trains exactly the compact
-    network's function; `unload()` writes the trained slices back into the compact model.
-    Saving (`save_weights`, `save`, which KerasTuner's and Keras' checkpoint callbacks call)
-    writes the compact model, so every checkpoint has the trial's own architecture.
+    `load(compact, spec)` writes a compact model's weights into the active slices and sets
+    the masks and gates (`slices.py`), `fit` trains exactly its function, `unload()` writes
+    the slices back. `save_weights`/`save` (the checkpoint callbacks') save the compact model.
 
     Args:
         input_shape: Shape of one sample.
@@ -32,16 +30,14 @@ class PaddedDenseModel(keras.Model):
 
     def __init__(self, input_shape, activation, dropout, outputs, output_activation,
                  max_depth, max_width, name="padded_dense"):
-        inputs = keras.Input(shape=tuple(input_shape))
-        x = inputs
+        x = inputs = keras.Input(shape=tuple(input_shape))
         if len(input_shape) > 1:
             x = keras.layers.Flatten(name="flatten")(x)
         hidden = []
         for i in range(max_depth):
-            layer = MaskedDense(max_width, activation, gated=i > 0, dropout=dropout,
-                                name=f"masked_dense_{i}")
-            x = layer(x)
-            hidden.append(layer)
+            hidden.append(MaskedDense(max_width, activation, gated=i > 0, dropout=dropout,
+                                      name=f"masked_dense_{i}"))
+            x = hidden[-1](x)
         output = keras.layers.Dense(outputs, activation=output_activation, name="output")
         super().__init__(inputs=inputs, outputs=output(x), name=name)
         self.hidden_layers = hidden
@@ -54,8 +50,7 @@ class PaddedDenseModel(keras.Model):
         self._set_untracked("compact", None)
 
     def _set_untracked(self, name, value):
-        # Keras tracks the layers in a model's attributes: the compact model's variables
-        # must not join this model's.
+        # Keras tracks a model's attributes: the compact model's variables must not join.
         object.__setattr__(self, name, value)
 
     def train_step(self, *args, **kwargs):
@@ -68,24 +63,16 @@ class PaddedDenseModel(keras.Model):
 
     def snapshot_optimizer(self) -> None:
         """Remembers the (built) optimizer's variables as a fresh model's compile has them."""
-        self._set_untracked("initial_optimizer_state", [
-            np.array(ops.convert_to_numpy(v)) for v in self.optimizer.variables
-        ])
+        self._set_untracked("initial_optimizer_state",
+                            [np.array(ops.convert_to_numpy(v)) for v in self.optimizer.variables])
 
     def reset_optimizer(self) -> None:
         """Puts the optimizer's variables back to `snapshot_optimizer`'s values."""
         for variable, value in zip(self.optimizer.variables, self.initial_optimizer_state):
             variable.assign(value)
 
-    # -- compact <-> padded -----------------------------------------------------------------
-
     def load(self, compact, spec) -> None:
-        """Makes this model compute `compact`'s function, with `compact`'s weights.
-
-        Args:
-            compact: A compact model `spec` describes.
-            spec: Its `DenseSpec` (`shape_stable/spec.py`).
-        """
+        """Makes this model compute the function of `compact`, the model `spec` describes."""
         pairs = [layer.get_weights() for layer in spec.dense_layers(compact)]
         padded = slices.padded_weights(pairs, self.max_depth, self.max_width)
         gates = slices.layer_gates(len(spec.widths), self.max_depth)

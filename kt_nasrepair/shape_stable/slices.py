@@ -21,15 +21,7 @@ import numpy as np
 
 
 def unit_mask(width: int, max_width: int) -> np.ndarray:
-    """`max_width` floats, 1 on the first `width` units and 0 after.
-
-    Args:
-        width: The active width, `1 <= width <= max_width`.
-        max_width: The padded width.
-
-    Returns:
-        A float32 vector.
-    """
+    """`max_width` float32 values, 1 on the first `width` units and 0 after."""
     mask = np.zeros((max_width,), dtype="float32")
     mask[:width] = 1.0
     return mask
@@ -37,19 +29,15 @@ def unit_mask(width: int, max_width: int) -> np.ndarray:
 
 def layer_gates(depth: int, max_depth: int) -> np.ndarray:
     """1 for the first `depth` hidden layers, 0 (identity) for the rest."""
-    gates = np.zeros((max_depth,), dtype="float32")
-    gates[:depth] = 1.0
-    return gates
+    return unit_mask(depth, max_depth)
 
 
 def pad_block(block: np.ndarray, shape: Sequence[int]) -> np.ndarray:
     """`block` in the leading corner of a zero array of `shape` (same rank, each dim >=)."""
     block = np.asarray(block)
     if block.ndim != len(shape) or any(b > s for b, s in zip(block.shape, shape)):
-        raise ValueError(
-            f"A block of shape {block.shape} does not fit in a padded array of shape "
-            f"{tuple(shape)}."
-        )
+        raise ValueError(f"A block of shape {block.shape} does not fit in a padded array of "
+                         f"shape {tuple(shape)}.")
     padded = np.zeros(tuple(shape), dtype=block.dtype)
     padded[tuple(slice(0, b) for b in block.shape)] = block
     return padded
@@ -75,16 +63,13 @@ def padded_weights(compact: Sequence[tuple[np.ndarray, np.ndarray]], max_depth: 
     *hidden, (out_kernel, out_bias) = compact
     if not 1 <= len(hidden) <= max_depth:
         raise ValueError(f"{len(hidden)} hidden layers do not fit in {max_depth}.")
-    in_dim = np.shape(hidden[0][0])[0]
+    rows = np.shape(hidden[0][0])[0]
     result = []
     for i in range(max_depth):
-        rows = in_dim if i == 0 else max_width
-        if i < len(hidden):
-            kernel, bias = hidden[i]
-            result.append((pad_block(kernel, (rows, max_width)), pad_block(bias, (max_width,))))
-        else:
-            result.append((np.zeros((rows, max_width), "float32"),
-                           np.zeros((max_width,), "float32")))
+        kernel, bias = hidden[i] if i < len(hidden) else (np.zeros((rows, 0), "float32"),
+                                                          np.zeros((0,), "float32"))
+        result.append((pad_block(kernel, (rows, max_width)), pad_block(bias, (max_width,))))
+        rows = max_width
     result.append((pad_block(out_kernel, (max_width, np.shape(out_kernel)[1])),
                    np.asarray(out_bias)))
     return result

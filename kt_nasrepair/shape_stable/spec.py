@@ -9,21 +9,12 @@ import keras
 
 @dataclasses.dataclass(frozen=True)
 class DenseSpec:
-    """The shape of a plain MLP: `[Flatten] (Dense [Dropout])* Dense`.
+    """The shape of a plain MLP: `[Flatten] (Dense [Dropout])* Dense`."""
 
-    Attributes:
-        input_shape: Shape of one sample.
-        widths: Hidden widths.
-        activation: Hidden activation name (the same for every hidden layer).
-        dropout: The dropout rate after every hidden layer, or None.
-        outputs: Output units.
-        output_activation: Output activation name.
-    """
-
-    input_shape: tuple
-    widths: tuple
-    activation: str
-    dropout: float | None
+    input_shape: tuple  # of one sample
+    widths: tuple  # hidden widths
+    activation: str  # the hidden layers' (one for all)
+    dropout: float | None  # the rate after every hidden layer, or None
     outputs: int
     output_activation: str
 
@@ -39,20 +30,16 @@ class DenseSpec:
         return [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
 
 
+_UNSUPPORTED = ("kernel_regularizer", "bias_regularizer", "activity_regularizer",
+                "kernel_constraint", "bias_constraint", "lora_enabled", "quantization_mode")
+
+
 def _activation_name(layer):
-    name = keras.activations.serialize(layer.activation)
-    return name if isinstance(name, str) else None
+    return name if isinstance(name := keras.activations.serialize(layer.activation), str) else None
 
 
 def dense_spec(model) -> tuple[DenseSpec | None, str]:
-    """The `DenseSpec` of `model`, or None and why the model is not a plain MLP.
-
-    Args:
-        model: A built Keras model.
-
-    Returns:
-        `(spec, "")` or `(None, reason)`.
-    """
+    """The `DenseSpec` of a built model: `(spec, "")`, or `(None, why it is no plain MLP)`."""
     if not isinstance(model, keras.Sequential) or not model.built:
         return None, "the model is not a built keras.Sequential"
     layers = list(model.layers)
@@ -79,20 +66,10 @@ def dense_spec(model) -> tuple[DenseSpec | None, str]:
     if len(activations) != 1 or None in activations:
         return None, "the hidden layers do not share one named activation"
     for layer in denses:
-        if not layer.use_bias or layer.kernel_regularizer or layer.bias_regularizer \
-                or layer.activity_regularizer or layer.kernel_constraint \
-                or layer.bias_constraint or getattr(layer, "lora_enabled", False) \
-                or getattr(layer, "quantization_mode", None):
+        if not layer.use_bias or any(getattr(layer, name, None) for name in _UNSUPPORTED):
             return None, f"layer {layer.name!r} has a bias-less, regularized or quantized setup"
     output_activation = _activation_name(output)
     if output_activation is None:
         return None, "the output activation has no name"
-    spec = DenseSpec(
-        input_shape=input_shape,
-        widths=tuple(int(layer.units) for layer in hidden),
-        activation=activations.pop(),
-        dropout=rates[0],
-        outputs=int(output.units),
-        output_activation=output_activation,
-    )
-    return spec, ""
+    return DenseSpec(input_shape, tuple(int(layer.units) for layer in hidden), activations.pop(),
+                     rates[0], int(output.units), output_activation), ""
