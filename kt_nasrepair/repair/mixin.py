@@ -397,7 +397,8 @@ class RepairMixin:
                 callback.set_probe_data(probe)
         growers = [cb for cb in repairs if cb.grow_on_plateau]
         for callback in growers:
-            callback.stop_on_growth_request = True
+            # Stop to grow unless growth failed earlier in this execution (`_grow_or_skip`).
+            callback.set_growth_hook(lambda epoch: not record["growth_skipped"])
         log = EpochLog()
         kwargs["callbacks"] = [*kwargs.get("callbacks", []), log]
         epochs = kwargs.get("epochs", 1)
@@ -439,7 +440,7 @@ class RepairMixin:
                     break
                 stop_at = epochs
             if growth_requested:
-                model = self._grow_or_skip(trial, model, record, growers, execution, done)
+                model = self._grow_or_skip(trial, model, record, execution, done)
         record["epochs_trained"] = len(log.epochs) if log.epochs else None
         population_mode = self._population.last_mode() if self._population else None
         runner = getattr(self.hypermodel, "runner", None)
@@ -479,21 +480,17 @@ class RepairMixin:
         """
         return growth_lib.widen_all(model, self.growth_factor, self.noise_std, seed=seed)
 
-    def _grow_or_skip(self, trial, model, record, growers, execution, epoch):
+    def _grow_or_skip(self, trial, model, record, execution, epoch):
         """The grown model; on any failure the model itself, with the reason recorded.
 
-        Growth is then switched off for the rest of this execution (the callbacks are
-        KerasTuner's per-execution copies), so training runs on to its `epochs`.
+        Growth is then switched off for the rest of this execution (the growth hook refuses
+        once `growth_skipped` is not empty), so training runs on to its `epochs`.
         """
         try:
             grown = self._grow(trial, model, record, execution, epoch)
         except Exception as error:
             record["growth_skipped"].append(growth_lib.skipped_entry(epoch, error))
-            for callback in growers:
-                callback.grow_on_plateau = False
             grown = model
-        for callback in growers:
-            callback.reset_growth_request()
         self._write_record(trial.trial_id, record)
         return grown
 
