@@ -16,9 +16,12 @@ _EXPORTS = {
     "DenseHyperModel": "kt_nasrepair.hypermodel",
     "EntropySearch": "kt_nasrepair.oracles",
     "EntropySearchOracle": "kt_nasrepair.oracles",
+    "GrowOnPlateau": "kt_nasrepair.repair",
     "NeuralRepair": "kt_nasrepair.repair",
     "QuasiRandomSearch": "kt_nasrepair.oracles",
     "QuasiRandomSearchOracle": "kt_nasrepair.oracles",
+    "RecoverNonFinite": "kt_nasrepair.repair",
+    "RecycleDormant": "kt_nasrepair.repair",
     "RepairMixin": "kt_nasrepair.repair",
     "RepairTuner": "kt_nasrepair.repair",
     "SearchProgress": "kt_nasrepair.progress",
@@ -40,7 +43,15 @@ if TYPE_CHECKING:  # static analysers and IDEs see ordinary imports
         QuasiRandomSearchOracle,
     )
     from kt_nasrepair.progress import SearchProgress
-    from kt_nasrepair.repair import NeuralRepair, RepairMixin, RepairTuner, with_repair
+    from kt_nasrepair.repair import (
+        GrowOnPlateau,
+        NeuralRepair,
+        RecoverNonFinite,
+        RecycleDormant,
+        RepairMixin,
+        RepairTuner,
+        with_repair,
+    )
 
 
 def __getattr__(name: str):

@@ -174,11 +174,12 @@ class TrialRun:
 
     @staticmethod
     def _repair_totals(kwargs):
-        repairs = [cb for cb in kwargs["callbacks"] if hasattr(cb, "total_repaired")]
+        repairs = [cb for cb in kwargs["callbacks"]
+                   if hasattr(cb, "total_repaired") or hasattr(cb, "recoveries")]
         if not repairs:
             return None
-        return {"repaired_units": sum(cb.total_repaired for cb in repairs),
-                "recoveries": sum(cb.recoveries for cb in repairs)}
+        return {"repaired_units": sum(getattr(cb, "total_repaired", 0) for cb in repairs),
+                "recoveries": sum(getattr(cb, "recoveries", 0) for cb in repairs)}
 
     # -- training in segments: growth and the warm budget -------------------------------------
 

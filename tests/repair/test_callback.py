@@ -1,4 +1,4 @@
-"""Tests for the NeuralRepair callback and its dormant-unit math."""
+"""Tests for the repair callbacks (`NeuralRepair` and its parts) and the dormant-unit math."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 from keras_tuner.errors import FailedTrialError
 
 from kt_nasrepair.repair import _dormant
+from kt_nasrepair.repair import GrowOnPlateau, RecoverNonFinite, RecycleDormant
 from kt_nasrepair.repair.callback import NeuralRepair
 
 # Planted dead ReLU units: (layer index among the Dense layers, unit indices).
@@ -335,7 +336,7 @@ def test_random_search_records_the_diverging_trial_as_failed_and_goes_on(tmp_pat
     by_lr = {trial.hyperparameters.get("learning_rate"): trial for trial in trials}
     assert set(by_lr) == {1e6, 0.01}
     assert by_lr[1e6].status == "FAILED"
-    assert "NeuralRepair: the loss became non-finite" in by_lr[1e6].message
+    assert "RecoverNonFinite: the loss became non-finite" in by_lr[1e6].message
     assert by_lr[0.01].status == "COMPLETED"
     assert np.isfinite(by_lr[0.01].score)
 
@@ -348,18 +349,34 @@ def _frozen_model():
     return _mlp(keras.optimizers.SGD(learning_rate=0.0))
 
 
-def test_plateau_requests_growth_and_stops_fit_when_asked():
+def test_a_growth_hook_that_accepts_stops_fit():
     x, y = _data()
     callback = NeuralRepair(
         recycle_dormant=False, grow_on_plateau=True, monitor="loss", patience=2
     )
-    callback.stop_on_growth_request = True
+    asked = []
+    callback.set_growth_hook(lambda epoch: asked.append(epoch) or True)
     history = _frozen_model().fit(x, y, epochs=10, verbose=0, callbacks=[callback])
 
-    assert history.epoch == [0, 1, 2]
+    assert history.epoch == [0, 1, 2] and asked == [2]
     assert set(history.history) == {"loss"}
     assert callback.growth_requested is True
     assert callback.growth_requests == [2]
+    with pytest.raises(AttributeError):
+        callback.growth_requested = False  # read-only for callers
+
+
+def test_a_growth_hook_that_refuses_lets_training_go_on():
+    x, y = _data()
+    callback = GrowOnPlateau(monitor="loss", patience=2)
+    asked = []
+    callback.set_growth_hook(lambda epoch: asked.append(epoch) and False)
+    history = _frozen_model().fit(x, y, epochs=6, verbose=0, callbacks=[callback])
+    assert len(history.epoch) == 6
+    assert asked == callback.growth_requests == [2, 4]
+    assert callback.growth_requested is False
+    with pytest.raises(TypeError, match="Received: hook=3"):
+        callback.set_growth_hook(3)
 
 
 def test_plain_fit_only_logs_growth_requests():
@@ -372,24 +389,24 @@ def test_plain_fit_only_logs_growth_requests():
     # The first request needs a best value (epoch 0) and `patience` more epochs;
     # each later one `patience` epochs after the previous.
     assert callback.growth_requests == [2, 4]
+    assert callback.growth_requested is True  # pending: nobody was asked
 
 
-def test_reset_growth_request_continues_the_run_on_a_new_model():
+def test_a_fit_from_initial_epoch_continues_the_run_on_a_new_model():
+    # How RepairTuner grows: the hook accepts, fit stops, the grown model fits on.
     x, y = _data()
     callback = NeuralRepair(
         probe_data=x, grow_on_plateau=True, monitor="loss", patience=1, seed=0,
         # NOTE: recycling changes the loss by float rounding; that is no improvement.
         min_delta=1e-3,
     )
-    callback.stop_on_growth_request = True
+    callback.set_growth_hook(lambda epoch: True)
     first = _frozen_model()
     _plant_dead_units(first)
     first.fit(x, y, epochs=5, verbose=0, callbacks=[callback])
-    assert callback.growth_requests == [1]
+    assert callback.growth_requests == [1] and callback.growth_requested is True
     assert callback.total_repaired == 3
 
-    callback.reset_growth_request()
-    assert callback.growth_requested is False
     grown = keras.Sequential(
         [keras.Input((4,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)]
     )
@@ -398,11 +415,19 @@ def test_reset_growth_request_continues_the_run_on_a_new_model():
         x, y, epochs=5, initial_epoch=2, verbose=0, callbacks=[callback]
     )
     assert callback.model is grown
-    # Counters carried over; the grown model has no planted dead units.
+    # The plateau starts afresh (best at epoch 2, request at 3); the records carry on and
+    # the grown model has no planted dead units.
+    assert history.epoch == [2, 3]
+    assert callback.growth_requests == [1, 3] and callback.growth_requested is True
     assert callback.total_repaired == 3
-    assert callback.repair_history[-1]["epoch"] == 2
+    assert [e["epoch"] for e in callback.repair_history] == [0, 1, 2, 3]
     assert callback.repair_history[-1]["repaired_units"] == 0
-    assert callback.growth_requests == [1, 2]
+    # A continued fit (a promoted warm trial) clears the pending request; a refused one is
+    # recorded, not pending, and training goes on.
+    callback.set_growth_hook(lambda epoch: False)
+    history = grown.fit(x, y, epochs=6, initial_epoch=4, verbose=0, callbacks=[callback])
+    assert history.epoch == [4, 5]
+    assert callback.growth_requested is False and callback.growth_requests == [1, 3, 5]
 
 
 @pytest.mark.parametrize(
@@ -491,22 +516,25 @@ def test_invalid_arguments_are_rejected(kwargs, message):
         NeuralRepair(**kwargs)
 
 
-def test_deepcopy_keeps_settings_and_drops_the_model():
+def test_deepcopy_keeps_settings_and_drops_the_model_and_the_hook():
     x, y = _data()
     model = _mlp()
-    callback = NeuralRepair(probe_data=x, dormant_threshold=0.05, seed=7, max_recoveries=5)
-    callback.stop_on_growth_request = True
+    callback = NeuralRepair(probe_data=x, dormant_threshold=0.05, seed=7, max_recoveries=5,
+                            grow_on_plateau=True, monitor="loss")
+    callback.set_growth_hook(lambda epoch: True)
     model.fit(x, y, epochs=1, verbose=0, callbacks=[callback])
+    repaired = callback.total_repaired
     clone = copy.deepcopy(callback)
 
     assert clone._model is None and callback.model is model
+    assert all(part._model is None for part in (clone.recycler, clone.recoverer, clone.grower))
+    assert clone.grower._growth_hook is None and callback.grower._growth_hook is not None
     assert clone.dormant_threshold == 0.05 and clone.seed == 7 and clone.max_recoveries == 5
-    assert clone.stop_on_growth_request is True
     np.testing.assert_array_equal(clone.probe_data, callback.probe_data)
     assert clone.probe_data is not callback.probe_data
     _plant_dead_units(model)
     model.fit(x, y, epochs=1, verbose=0, callbacks=[clone])
-    assert clone.total_repaired == 3
+    assert clone.total_repaired == 3 and callback.total_repaired == repaired  # independent
 
 
 def test_a_reused_instance_starts_each_fit_afresh():
@@ -537,3 +565,37 @@ def test_summary_is_json_serialisable_and_detached():
     assert [entry["repaired_units"] for entry in summary["repair_history"]] == [3, 0]
     summary["repair_history"].clear()
     assert len(callback.repair_history) == 2
+
+
+# ------------------------------------------------------ the parts on their own
+
+
+def test_each_part_works_on_its_own_in_a_plain_fit():
+    x, y = _data()
+    model = _mlp(keras.optimizers.SGD(learning_rate=5.0))
+    _plant_dead_units(model)
+    recycle = RecycleDormant(probe_data=x, seed=3)
+    recover = RecoverNonFinite(lr_factor=0.01)
+    grow = GrowOnPlateau(monitor="loss", patience=1, min_delta=1e9)
+    history = model.fit(x, y, epochs=3, batch_size=16, verbose=0,
+                        callbacks=[recycle, recover, grow])
+    assert len(history.epoch) == 3
+    assert recycle.total_repaired >= 3 and recycle.repair_history[0]["repaired_units"] >= 3
+    assert recover.recoveries >= 1 and recover.failure_reason is None
+    assert grow.growth_requests == [1, 2]
+    assert all(np.isfinite(w).all() for w in model.get_weights())
+
+
+@pytest.mark.parametrize(
+    "part, kwargs, message",
+    [
+        (RecycleDormant, {"frequency": 0}, r"Received: frequency=0"),
+        (RecycleDormant, {"probe_data": np.zeros((0, 4))}, r"probe_data.shape=\(0, 4\)"),
+        (RecoverNonFinite, {"lr_factor": 1.0}, r"Received: lr_factor=1.0"),
+        (GrowOnPlateau, {"patience": 0}, r"Received: patience=0"),
+        (GrowOnPlateau, {"monitor": "f_beta"}, r"Pass `mode='min'` or `mode='max'`"),
+    ],
+)
+def test_each_part_validates_its_arguments(part, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        part(**kwargs)

@@ -226,7 +226,7 @@ def test_growth_on_plateau_grows_the_trial_model(tmp_path, digits_data):
     _, accuracy = best.evaluate(x_val, y_val, verbose=0)
     assert accuracy == pytest.approx(trial.score, abs=1e-4)
     # The user's callback instance itself is untouched (KerasTuner deep-copies it per trial).
-    assert repair.stop_on_growth_request is False
+    assert repair.grower._growth_hook is None and repair.growth_requests == []
 
 
 def test_reload_keeps_lineage_and_continues(tmp_path, digits_data):
