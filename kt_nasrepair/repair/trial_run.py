@@ -58,6 +58,9 @@ class TrialRun:
         if previous is not None:
             # A record without an end is a run that was killed; counting it keeps the history.
             self.record.restarts = previous.restarts + (previous.ended_at is None)
+            if self.execution > 0:  # the trial's clock and checkpoint span its executions
+                self.record.started_at = previous.started_at
+                self.record.checkpoint = previous.checkpoint
         try:
             model, args, kwargs = self._build(args, kwargs)
             self._built = model
