@@ -20,10 +20,7 @@ _jax_cache_dir = None  # the directory this process set, once
 
 
 def enable_jax_compilation_cache(directory: str) -> str | None:
-    """Turns on JAX's persistent compilation cache in `directory`, once per process.
-
-    A directory already configured (by the user, `JAX_COMPILATION_CACHE_DIR` or an earlier
-    call) is kept: JAX opens its cache once per process.
+    """Turns on JAX's persistent compilation cache in `directory` unless one is configured.
 
     Args:
         directory: Where compiled programs are stored (created if missing).

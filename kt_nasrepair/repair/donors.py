@@ -86,15 +86,14 @@ def warm_start(model, candidates, *, load_donor, noise_std, seed, probe=None,
                max_deviation=None) -> dict:
     """Writes the first reachable candidate's function into `model`.
 
-    A candidate that cannot be rebuilt, is not reachable, has no readable checkpoint, whose
-    transfer raises or changes the function by more than `max_deviation` is skipped with its
-    reason, and `model`'s initial weights are restored. Nothing here raises.
+    A candidate that cannot be rebuilt or reached, or whose transfer fails or changes the
+    function by more than `max_deviation`, is skipped with its reason. Never raises.
 
     Args:
         model: The freshly built target model (modified in place on success).
         candidates: Donor trials, best first (see `donor_candidates`).
-        load_donor: `load_donor(trial, weights=True)` returns the donor's model, with its
-            best checkpoint loaded when `weights` is true.
+        load_donor: `load_donor(trial, weights=True)` returns the donor's model (with its
+            best checkpoint when `weights`).
         noise_std: Net2Net symmetry-breaking noise.
         seed: Seed of the morphing noise.
         probe: Optional input batch on which the transfer's deviation is measured.
@@ -102,9 +101,8 @@ def warm_start(model, candidates, *, load_donor, noise_std, seed, probe=None,
             it, training mode); defaults to `MAX_DEVIATION`.
 
     Returns:
-        The lineage fields: `donor` (trial id or None), `ops`, `transfer_seconds`,
-        `max_deviation`, `reason` (why it started cold, or None) and `refused` (each
-        candidate skipped before the donor, with why).
+        The lineage fields `donor` (trial id or None), `ops`, `transfer_seconds`,
+        `max_deviation`, `reason` (why it started cold) and `refused` (each skipped donor).
     """
     tolerance = MAX_DEVIATION if max_deviation is None else float(max_deviation)
     refusals, initial = [], None
@@ -151,8 +149,7 @@ def bottleneck(donor, target, max_ratio: float = MAX_BOTTLENECK_RATIO) -> str | 
             donor's.
 
     Returns:
-        A reason naming both widths when the ratio exceeds `max_ratio`, else None (also when
-        either model has no hidden Dense layer `morph` can read).
+        A reason naming both widths when the ratio exceeds `max_ratio`, else None.
     """
     try:
         donor_widths, target_widths = morph.hidden_widths(donor), morph.hidden_widths(target)
@@ -179,11 +176,8 @@ def _worst_deviation(report):
 
 
 def probe_batch(args, kwargs, model):
-    """The first rows of array `x`, shaped as the model's input (or None).
-
-    Keras feeds `(n, 64, 1)` data to a `(None, 64)` input by dropping the trailing axis;
-    the probe, used by numpy code, gets the same reshape.
-    """
+    """The first rows of array `x`, shaped as the model's input (or None): Keras feeds
+    `(n, 64, 1)` data to a `(None, 64)` input, and the probe gets the same reshape."""
     x = args[0] if args else kwargs.get("x")
     if not (isinstance(x, np.ndarray) and x.ndim >= 2 and len(x)):
         return None

@@ -1,13 +1,10 @@
 """Trials trained together: K trial loops whose fits one program trains at once.
 
-`PopulationSearch` runs KerasTuner's trial loop K times over, each in its own thread with its
-own tuner id (`tuner0`, `tuner0-m1`, ...), so the oracle hands out K trials at once as to the
-workers of its distributed mode. Every trial runs KerasTuner's and `RepairMixin`'s own code;
-only the innermost `model.fit` becomes a request. The threads take turns in a fixed order (so
-a search stays reproducible and Keras is never used from two threads at once). When every loop
-waits, the requests that can share a program train together in a `PopulationDenseModel`, the
-others alone. A member that is done is frozen while the others train on, and its loop runs at
-once: a promoted warm trial's continued fit rejoins the population where it stopped.
+`PopulationSearch` runs KerasTuner's trial loop in K threads, each with its own tuner id, so
+the oracle hands out K trials as to distributed workers; only the innermost `model.fit`
+becomes a request. The threads take turns in a fixed order (reproducible, and Keras is never
+used from two threads at once). When every loop waits, the requests that can share a program
+train together in a `PopulationDenseModel`; a member that is done is frozen and its loop runs.
 """
 
 from __future__ import annotations
@@ -24,9 +21,8 @@ from kt_nasrepair.repair.population_fit import Member, FitRequest, Router, steps
 from kt_nasrepair.shape_stable.population import PopulationDenseModel
 from kt_nasrepair.shape_stable.runner import dense_macs
 
-# NOTE: on 2 CPU cores fusing pays while the whole population's forward pass stays under
-# about 2 million multiply-adds per sample: 8 x (64, 64) on 784 inputs trained 3.2x
-# faster fused, 4 x (512, 512) 0.81x (docs/performance.md, "Population training").
+# NOTE: on 2 CPU cores fusing pays under ~2M multiply-adds per sample: 8 x (64, 64) on 784
+# inputs trained 3.2x faster fused, 4 x (512, 512) 0.81x (docs/performance.md).
 CPU_MACS_BUDGET = 2_000_000
 _MAIN = -1
 
@@ -38,10 +34,9 @@ class _Aborted(keras_tuner.errors.FatalError):
 def auto_population_size(backend: str, max_trials=None) -> int:
     """K for `population="auto"`, chosen by measurement (docs/performance.md).
 
-    8 on TensorFlow and JAX (20 trials took 0.27x and 0.20x `RandomSearch`'s time fused,
-    0.52x and 0.30x one at a time, on 2 CPU cores); 1 on torch, whose optimizers update with
-    one scalar learning rate. At most a quarter of `max_trials`, so that three quarters of the
-    trials can warm-start from earlier ones (members of one population cannot).
+    8 on TensorFlow and JAX (20 trials took 0.27x and 0.20x `RandomSearch`'s time fused on 2
+    CPU cores); 1 on torch (one scalar learning rate). At most a quarter of `max_trials`, so
+    most trials can warm-start from earlier ones (members of one population cannot).
     """
     size = 8 if backend in ("tensorflow", "jax") else 1
     if max_trials:
@@ -107,7 +102,6 @@ class PopulationSearch:
                     self._resume(index)
                 if not self._queue and all(s in ("idle", "done") for s in self._states):
                     time.sleep(0.2)  # the oracle waits for trials of other workers
-            self._raise_errors()
         except BaseException:
             self._abort()
             raise

@@ -20,10 +20,8 @@ from kt_nasrepair.repair.budget import best_value
 
 
 class EpochLog(keras.callbacks.Callback):
-    """Keeps every epoch's number and logs across the `fit` calls of one execution.
-
-    Read from a callback, epochs are known also for a `HyperModel.fit` returning a number.
-    """
+    """Keeps every epoch's number and logs across the `fit` calls of one execution (also when
+    a `HyperModel.fit` returns a number)."""
 
     def __init__(self):
         super().__init__()

@@ -190,19 +190,17 @@ class PopulationDenseModel(keras.Model):
 
     def compile_members(self, compile_config: dict) -> None:
         """Compiles with the members' shared settings: one loss and metric set per output."""
-        names = [member_name(k) for k in range(self.members)]
-        config = dict(compile_config)
-        optimizer_config = config.pop("optimizer")
-        optimizer_config = {**optimizer_config, "config": dict(optimizer_config["config"])}
-        if isinstance(optimizer_config["config"].get("learning_rate"), (int, float)):
-            # Each member's float rate is its `member_rates` entry (`start`).
-            optimizer_config["config"]["learning_rate"] = 1.0
-        optimizer = member_optimizer(optimizer_config, self.members)
+        config = {k: v for k, v in compile_config.items()
+                  if k not in ("loss_weights", "weighted_metrics")}
+        optimizer = config.pop("optimizer")
+        optimizer = {**optimizer, "config": dict(optimizer["config"])}
+        if isinstance(optimizer["config"].get("learning_rate"), (int, float)):
+            optimizer["config"]["learning_rate"] = 1.0  # each member's is in `member_rates`
+        optimizer = member_optimizer(optimizer, self.members)
         loss = keras.losses.deserialize(config.pop("loss"))
-        metrics = config.pop("metrics", None) or []
-        metrics = [keras.metrics.deserialize(m) if isinstance(m, dict) else m for m in metrics]
-        for key in ("loss_weights", "weighted_metrics"):
-            config.pop(key, None)
+        metrics = [keras.metrics.deserialize(m) if isinstance(m, dict) else m
+                   for m in config.pop("metrics", None) or []]
+        names = [member_name(k) for k in range(self.members)]
         self.compile(optimizer=optimizer, loss={n: loss for n in names},
                      metrics={n: list(metrics) for n in names}, **config)
         self.optimizer.build(self.trainable_variables)
@@ -222,13 +220,12 @@ class PopulationDenseModel(keras.Model):
             variable.assign(value)
         arrays = self._read()
         rates = np.zeros((self.members,), "float32")
-        for slot in range(self.members):
-            entry = members[slot] if slot < len(members) else None
-            self.slots[slot] = entry
+        self.slots[:] = [*members, *[None] * (self.members - len(members))]
+        for slot, entry in enumerate(self.slots):
             if entry is None:
                 self._write(arrays, slot)
             else:
-                self._write(arrays, slot, entry[0], entry[1])
+                self._write(arrays, slot, *entry[:2])
                 rates[slot] = entry[2]
         self._assign(arrays)
         self.optimizer.member_rates.assign(rates)
