@@ -33,8 +33,7 @@ def check_input_shapes(model, trial_id, args, kwargs) -> None:
                 f"The model of trial {trial_id} expects inputs of shape {expected} "
                 f"(one sample: {tuple(expected[1:])}), but `{argument}` has shape "
                 f"{data.shape} (one sample: {data.shape[1:]}). Check that the data "
-                "matches the hypermodel's `input_shape`."
-            )
+                "matches the hypermodel's `input_shape`.")
 
 
 def check_fit_results(results, objective) -> None:
@@ -55,27 +54,23 @@ def check_fit_results(results, objective) -> None:
         return
     if results is None:
         raise FatalTypeError(
-            f"The return value of {_FIT} is None. Did you forget to return the metrics?"
-        )
+            f"The return value of {_FIT} is None. Did you forget to return the metrics?")
     received = f"Received: {results!r} of type {type(results)}."
     if type(objective).__name__ == "DefaultObjective" and not (
         isinstance(results, dict) and objective.name in results
     ):
         raise FatalTypeError(
             f"Expected the return value of {_FIT} to be a single float when `objective` "
-            f"is left unspecified. {received}"
-        )
+            f"is left unspecified. {received}")
     if isinstance(results, dict) and objective.name not in results:
         raise FatalValueError(
             f"Expected the returned dictionary from {_FIT} to have the specified "
-            f"objective, {objective.name}, as one of the keys. Received: {results}."
-        )
+            f"objective, {objective.name}, as one of the keys. Received: {results}.")
     if isinstance(results, (dict, keras.callbacks.History)):
         return
     raise FatalTypeError(
         f"Expected the return value of {_FIT} to be one of float, dict, "
-        f"keras.callbacks.History, or a list of one of these types. {received}"
-    )
+        f"keras.callbacks.History, or a list of one of these types. {received}")
 
 
 def check_objective_reported(results, objective) -> None:
@@ -96,12 +91,9 @@ def check_objective_reported(results, objective) -> None:
         if type(objective).__name__ == "DefaultObjective":
             hint = " No `objective` was given: pass one, e.g. objective='val_accuracy'."
         elif any(n.startswith("val_") for n in missing) and not any(
-            r.startswith("val_") for r in reported
-        ):
-            hint = (
-                " Metrics starting with 'val_' need `validation_data` or "
-                "`validation_split` in `search()`."
-            )
+                r.startswith("val_") for r in reported):
+            hint = (" Metrics starting with 'val_' need `validation_data` or "
+                    "`validation_split` in `search()`.")
         raise FailedTrialError(
             f"The objective {missing[0] if len(missing) == 1 else missing!r} is not among "
             f"the metrics the model reported: {reported}. Pass an `objective` that names one "

@@ -1,9 +1,8 @@
 """Builds a lazily built model from the shapes of the trial's data, before its warm start.
 
-A `keras.Sequential()` without `Input` or a subclassed model has no weights until `fit`
-sees its first batch, and cannot be morphed; built here from the data's shapes (batch axis
-`None`), it warm-starts like any other. No batch is consumed: a Python iterator's first
-element is put back in front of it.
+A `keras.Sequential()` without `Input` or a subclassed model has no weights until `fit` sees
+a batch, so cannot be morphed; built from the data's shapes it warm-starts like any other. No
+batch is consumed: a Python iterator's first element is put back in front of it.
 """
 
 from __future__ import annotations

@@ -1,10 +1,8 @@
 """One execution of a trial trained in segments, with one continuous history.
 
-A trial's `fit` may stop early for growth (a `NeuralRepair` callback widens the model) or at
-a warm child's short budget (`warm_epochs`, resumed only when promoted). Each resumption
-continues the same training with `initial_epoch`, and all segments form one history scored
-on its best epoch, leaving out epochs whose loss or objective is not finite (KerasTuner never
-picks a NaN epoch as best either, unless it is the first).
+A `fit` may stop early for growth or at a warm child's `warm_epochs`; each resumption
+continues with `initial_epoch`, and all segments form one history scored on its best finite
+epoch (KerasTuner never picks a NaN epoch as best either, unless it is the first).
 """
 
 from __future__ import annotations

@@ -1,11 +1,9 @@
 """`PopulationDenseModel`: K padded MLPs trained by one compiled program.
 
-Each hidden layer holds the kernels of K members, shape `(K, in, out)`; member `k` runs the
-padded network of `slices.py` with its own unit masks, layer gates and dropout rate. One
-output per member (`m0 .. m{K-1}`) makes Keras report each member's loss and metrics
-(`m3_loss`) and sum the losses: the members share no weight, so member `k`'s gradient is its
-own loss's. A per-member learning rate scales the optimizer's update (`member_optimizer`), not
-the loss, which Adam would cancel. This is HFTA's horizontal fusion (Wang et al., MLSys 2021).
+Each layer holds K members' kernels, `(K, in, out)`, with per-member masks, gates and dropout
+rates (`slices.py`). One output per member (`m3_loss`) sums losses of members that share no
+weight, so each gets its own gradient; a per-member rate scales the optimizer's update, not
+the loss, which Adam would cancel. HFTA's horizontal fusion (Wang et al., MLSys 2021).
 """
 
 from __future__ import annotations
