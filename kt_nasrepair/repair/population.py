@@ -91,7 +91,8 @@ class PopulationSearch:
             for index in range(self.size):
                 self._resume(index)
             while True:
-                self._raise_errors()
+                if self._errors:
+                    raise self._errors[0]
                 if self._queue:
                     self._run_round()
                     continue
@@ -167,10 +168,6 @@ class PopulationSearch:
             if state != "done":
                 self._resume(index)
 
-    def _raise_errors(self):
-        if self._errors:
-            raise self._errors[0]
-
     def fit(self, hypermodel, hp, model, args, kwargs, dense_hypermodel, trial_id):
         """A trial loop's `hypermodel.fit(hp, model, *args, **kwargs)`, maybe fused."""
         if dense_hypermodel:
@@ -192,8 +189,7 @@ class PopulationSearch:
 
     def _request(self, trial_id, model, solo, args, kwargs):
         request = FitRequest(self._local.index, trial_id, model, solo, args, dict(kwargs))
-        if args:
-            request.kwargs.update(zip(("x", "y"), args))
+        request.kwargs.update(zip(("x", "y"), args))
         try:
             request.key, request.reason = fit_key(request, self.tuner)
         except Exception as error:  # never a reason for the trial to fail: it fits alone
