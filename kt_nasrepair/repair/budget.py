@@ -1,9 +1,8 @@
 """Budgeted warm trials: a warm child trains `warm_epochs` first and goes on only if promising.
 
-KerasTuner's Hyperband is the model (`tuner/initial_epoch`): the budget travels with the
-trial and a continued run resumes the same training instead of restarting it. NASH (Elsken et
-al. 2017, arXiv 1711.04528) and Auto-Keras (Jin et al. 2019) likewise train morphed children
-briefly; that, not the inherited weights alone, is what saves time.
+As in KerasTuner's Hyperband (`tuner/initial_epoch`) a continued run resumes the same
+training. NASH (Elsken et al. 2017, arXiv 1711.04528) and Auto-Keras (Jin et al. 2019) also
+train morphed children briefly: that, not the inherited weights alone, saves time.
 """
 
 from __future__ import annotations
@@ -25,10 +24,8 @@ def check_warm_epochs(warm_epochs):
 
 
 def resolve_warm_epochs(warm_epochs, epochs: int) -> int | None:
-    """The short budget of a warm trial for a search of `epochs` epochs, or None for none.
-
-    Returns None when the budget would not be shorter than `epochs` (nothing to save).
-    """
+    """The short budget of a warm trial for a search of `epochs` epochs, or None when there
+    is none or it would not be shorter than `epochs`."""
     if warm_epochs is None:
         return None
     budget = math.ceil(epochs / 3) if warm_epochs == "auto" else int(warm_epochs)
@@ -42,12 +39,9 @@ def best_value(objective, epoch_logs) -> float | None:
     """
     best = None
     for logs in epoch_logs:
-        if not objective.has_value(logs):
-            continue
-        value = objective.get_value(logs)
-        if value is None or not math.isfinite(value):
-            continue
-        if best is None or objective.better_than(value, best):
+        value = objective.get_value(logs) if objective.has_value(logs) else None
+        if value is not None and math.isfinite(value) and (
+                best is None or objective.better_than(value, best)):
             best = value
     return best
 
@@ -55,11 +49,9 @@ def best_value(objective, epoch_logs) -> float | None:
 def should_promote(objective, value_at_budget, donor_score) -> bool:
     """Whether a warm child continues past its short budget.
 
-    It does when, after `warm_epochs`, its best objective value already beats its donor's
-    score: the growth then paid for itself, and the rest of the budget is likely to add to a
-    network that is at least as good as anything in its lineage. A child that has not caught
-    up with its donor is stopped and scored on what it reached; training it on would spend a
-    full trial's time on a network its parent already beats.
+    It does when its best value after `warm_epochs` already beats its donor's score (the
+    growth paid for itself); otherwise training on would spend a full trial on a network its
+    parent already beats, so it is scored on what it reached.
 
     Args:
         objective: The oracle's objective (`keras_tuner.Objective`).

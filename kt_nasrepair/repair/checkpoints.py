@@ -1,10 +1,8 @@
 """A trial's best-epoch checkpoint: what architecture it holds, and how it is read back.
 
-KerasTuner keeps one best-epoch checkpoint per trial (`SaveBestEpoch`, shared by all the
-executions of a trial). A model may grow while it trains, so the architecture of the saved
-weights is stored next to them at every save (`architecture.json`, only when it differs
-from what the trial's hyperparameters build). The stored architecture therefore always
-describes the checkpoint, whichever execution, retry or growth wrote it last.
+A model may grow while it trains, so the architecture of the saved weights is stored next
+to them at every save (`architecture.json`, only when it differs from what the trial's
+hyperparameters build): it always describes the checkpoint, whoever wrote it last.
 """
 
 from __future__ import annotations
@@ -22,21 +20,14 @@ ARCHITECTURE_FILENAME = "architecture.json"
 
 
 def load_weights(model, path) -> None:
-    """Loads a KerasTuner checkpoint's weights into `model`.
-
-    Checkpoints also hold the trial's optimizer slots; a fresh model has none yet and Keras
-    warns about skipping them. Only the weights are wanted (see docs/warm_start.md).
-    """
+    """Loads a KerasTuner checkpoint's weights into `model` (not its optimizer slots)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
         model.load_weights(path)
 
 
 def build_if_needed(model, build_config) -> None:
-    """Creates the weights of a lazily built model (a `Sequential` without `Input`, a
-    subclassed model) from the build config saved after training, as KerasTuner's
-    `load_model` does. Models already built, or without a saved config, are left as they are.
-    """
+    """Builds a lazily built model from its saved build config, as KerasTuner's `load_model`."""
     if not model.built and build_config:
         model.build_from_config(build_config)
 
@@ -49,9 +40,7 @@ def architecture_fname(trial_dir: str) -> str:
 def stored_architecture(trial_dir: str):
     """The grown model stored in `trial_dir` (compiled as it trained), or None."""
     stored = read_json(architecture_fname(trial_dir))
-    if stored is None:
-        return None
-    return _deserialize(stored)
+    return None if stored is None else _deserialize(stored)
 
 
 def _serialize(model) -> dict:
@@ -67,7 +56,7 @@ def _deserialize(stored: dict):
 
 def check_storable(model) -> None:
     """Raises when `model`'s architecture cannot be stored and rebuilt (`load_model` could
-    not read it back), e.g. an unregistered custom activation or loss.
+    not read it back).
 
     Raises:
         TypeError: naming what could not be rebuilt and how to fix it.
@@ -87,30 +76,25 @@ def store_architecture(trial_dir: str, model) -> None:
 
     Args:
         trial_dir: The trial's directory.
-        model: The model whose weights were saved when it grew during training; None when
-            the weights have the architecture the trial's hyperparameters build (any stored
-            architecture, from an earlier execution or a retry, is then removed).
+        model: The grown model whose weights were saved; None when they have the
+            architecture the trial's hyperparameters build (any stored one is removed).
     """
     path = architecture_fname(trial_dir)
-    if model is None:
-        if os.path.exists(path):
-            os.remove(path)
-        return
-    atomic_write_json(path, _serialize(model))
+    if model is not None:
+        atomic_write_json(path, _serialize(model))
+    elif os.path.exists(path):
+        os.remove(path)
 
 
 class BestEpochGuard(keras.callbacks.Callback):
     """Stands in for KerasTuner's best-epoch checkpoint callback during one execution.
 
-    It forwards only epochs whose loss and objective are finite (an epoch that diverged is
-    never the trial's checkpoint, so a trial's checkpoint stays a valid donor), and calls
-    `on_save(model, epoch)` after every save so the stored architecture follows the weights.
-    The wrapped callback keeps its own best value, shared across executions as in KerasTuner.
+    It forwards only epochs whose loss and objective are finite (so a checkpoint stays a
+    valid donor), and calls `on_save(model, epoch)` after every save so the stored
+    architecture follows the weights.
 
     Args:
-        inner: KerasTuner's `SaveBestEpoch` (anything with `objective`, `best_value` and
-            `on_epoch_end` that saves when `best_value` improves, or on every epoch when the
-            objective is not in the logs).
+        inner: KerasTuner's `SaveBestEpoch` (with `objective`, `best_value`, `on_epoch_end`).
         on_save: Called with the saved model and the epoch.
     """
 
@@ -128,8 +112,7 @@ class BestEpochGuard(keras.callbacks.Callback):
         self.inner.set_params(params)
 
     def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        objective = self.inner.objective
+        logs, objective = logs or {}, self.inner.objective
         if not finite_epoch(logs, objective):
             return
         before = self.inner.best_value

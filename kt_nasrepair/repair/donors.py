@@ -1,7 +1,7 @@
 """Donor choice and the warm start itself: which finished trial a new trial grows from.
 
-The functions here know nothing of KerasTuner's `Tuner`: they take the oracle's trials and
-callables that rebuild a donor, so they can be tested without a search.
+Nothing here knows KerasTuner's `Tuner`: it takes the oracle's trials and callables that
+rebuild a donor, so it can be tested without a search.
 """
 
 from __future__ import annotations
@@ -16,25 +16,24 @@ import numpy as np
 from kt_nasrepair import morph
 from kt_nasrepair.repair.fit_checks import shapes_compatible, single_input_shape
 
-# NOTE: the largest output change a warm start may cause, measured on the probe batch. Net2Net
-# is function-preserving up to float32 rounding (~1e-6 on softmax outputs); a deviation above
-# this means the transfer did not do what it claims (an activation it cannot widen exactly,
-# say) and the target starts cold instead. `morph.DEFAULT_MAX_DEVIATION` when morph has one.
+# NOTE: the largest output change a warm start may cause on the probe batch. Net2Net is
+# function-preserving up to float32 rounding (~1e-6 on softmax outputs); above this, start cold.
 MAX_DEVIATION = getattr(morph, "DEFAULT_MAX_DEVIATION", 1e-3)
 
 # How many rows of `x` the transfer's deviation (and NeuralRepair's dormancy) is measured on.
 PROBE_ROWS = 256
 
-# NOTE: how many of the best completed trials are considered as donors. Checking one costs a
-# model build (milliseconds for an MLP); 25 keeps a long search's per-trial overhead bounded.
+# NOTE: checking a donor costs a model build (milliseconds for an MLP); 25 bounds the
+# per-trial overhead of a long search.
 MAX_DONOR_CANDIDATES = 25
 
-# NOTE: a donor whose narrowest hidden layer is under 1/MAX_BOTTLENECK_RATIO of the target's
-# narrowest is refused. Net2WiderNet widens a layer by copying its units, so a child grown
-# from a 1-unit layer starts with ten copies of one unit that stay near-identical, and trails
-# a cold trial of its size; measured in the seed space (benchmarks/donor_choice.py,
-# docs/performance.md "Donor choice").
+# NOTE: a child widened from a 1-unit layer keeps near-identical copies of one unit and trails
+# a cold trial of its size (benchmarks/donor_choice.py, docs/performance.md "Donor choice").
 MAX_BOTTLENECK_RATIO = 4.0
+
+
+def _why(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
 
 
 def donor_candidates(oracle, trial_id, donor_pool: float) -> list:
@@ -49,18 +48,13 @@ def donor_candidates(oracle, trial_id, donor_pool: float) -> list:
     Returns:
         A list of `keras_tuner` trials with a finite score, best first.
     """
-    best = oracle.get_best_trials(MAX_DONOR_CANDIDATES)
     completed = [
-        t
-        for t in best
+        t for t in oracle.get_best_trials(MAX_DONOR_CANDIDATES)
         if t.trial_id != trial_id
         and t.status == keras_tuner.engine.trial.TrialStatus.COMPLETED
-        and t.score is not None
-        and math.isfinite(t.score)
+        and t.score is not None and math.isfinite(t.score)
     ]
-    # NOTE: by default only the better half is eligible. A poor donor (a 1-unit
-    # bottleneck, say) passes its bottleneck on to every descendant: widened copies of one
-    # unit stay near-identical, so its children trail a cold start (docs/warm_start.md).
+    # NOTE: a poor donor passes its bottleneck on to every descendant (docs/warm_start.md).
     return completed[: max(1, math.ceil(len(completed) * donor_pool))]
 
 
@@ -69,21 +63,37 @@ def transfer_seed(seed, trial_id, execution: int = 0) -> int:
     return zlib.crc32(f"{seed}:{trial_id}:{execution}".encode()) & 0x7FFFFFFF
 
 
+def _checked_donor(donor_trial, model, load_donor):
+    """`(donor with its checkpoint, None)`, or `(None, why it may not warm-start model)`."""
+    try:
+        donor = load_donor(donor_trial, weights=False)
+    except Exception as error:  # a user's build_model may fail on old values
+        return None, f"rebuild failed ({_why(error)})"
+    try:
+        reachable, why = morph.can_transfer(donor, model)
+    except Exception as error:  # a model morph does not understand: never fail the trial
+        reachable, why = False, f"not analysable ({_why(error)})"
+    why = bottleneck(donor, model) if reachable else why
+    if not reachable or why is not None:
+        return None, why
+    try:
+        return load_donor(donor_trial, weights=True), None
+    except Exception as error:
+        return None, f"checkpoint missing or unreadable ({_why(error)})"
+
+
 def warm_start(model, candidates, *, load_donor, noise_std, seed, probe=None,
                max_deviation=None) -> dict:
     """Writes the first reachable candidate's function into `model`.
 
-    Every candidate is tried in turn; a donor that cannot be rebuilt, is not reachable, has
-    no readable checkpoint, whose transfer raises, or whose transfer changes the function by
-    more than `max_deviation` on the probe batch is skipped with its reason, and `model`'s
-    own initial weights are restored before the next candidate. Nothing here raises: at
-    worst the model trains cold and the reasons say why.
+    A candidate that cannot be rebuilt or reached, or whose transfer fails or changes the
+    function by more than `max_deviation`, is skipped with its reason. Never raises.
 
     Args:
         model: The freshly built target model (modified in place on success).
         candidates: Donor trials, best first (see `donor_candidates`).
-        load_donor: `load_donor(trial, weights=True)` returns the donor's model, with its
-            best checkpoint loaded when `weights` is true.
+        load_donor: `load_donor(trial, weights=True)` returns the donor's model (with its
+            best checkpoint when `weights`).
         noise_std: Net2Net symmetry-breaking noise.
         seed: Seed of the morphing noise.
         probe: Optional input batch on which the transfer's deviation is measured.
@@ -91,62 +101,31 @@ def warm_start(model, candidates, *, load_donor, noise_std, seed, probe=None,
             it, training mode); defaults to `MAX_DEVIATION`.
 
     Returns:
-        The lineage fields: `donor` (trial id or None), `ops`, `transfer_seconds`,
-        `max_deviation`, `reason` (why it started cold, or None) and `refused` (each
-        candidate skipped before the donor, with why).
+        The lineage fields `donor` (trial id or None), `ops`, `transfer_seconds`,
+        `max_deviation`, `reason` (why it started cold) and `refused` (each skipped donor).
     """
     tolerance = MAX_DEVIATION if max_deviation is None else float(max_deviation)
-    refusals = []
-    initial = None
+    refusals, initial = [], None
     for donor_trial in candidates:
-        tag = f"trial {donor_trial.trial_id}"
-        try:
-            donor = load_donor(donor_trial, weights=False)
-        except Exception as error:  # a user's build_model may fail on old values
-            refusals.append(f"{tag}: rebuild failed ({type(error).__name__}: {error})")
-            continue
-        try:
-            reachable, why = morph.can_transfer(donor, model)
-        except Exception as error:  # a model morph does not understand: never fail the trial
-            reachable, why = False, f"not analysable ({type(error).__name__}: {error})"
-        if not reachable:
-            refusals.append(f"{tag}: {why}")
-            continue
-        narrow = bottleneck(donor, model)
-        if narrow is not None:
-            refusals.append(f"{tag}: {narrow}")
-            continue
-        try:
-            donor = load_donor(donor_trial, weights=True)
-        except Exception as error:
-            refusals.append(
-                f"{tag}: checkpoint missing or unreadable ({type(error).__name__}: {error})"
-            )
-            continue
-        if initial is None:
-            initial = [w.copy() for w in model.get_weights()]
-        try:
-            report = morph.transfer(donor, model, noise_std=noise_std, seed=seed, probe=probe)
-        except Exception as error:
+        donor, why = _checked_donor(donor_trial, model, load_donor)
+        if donor is not None:
+            initial = initial or [w.copy() for w in model.get_weights()]
+            try:
+                report = morph.transfer(donor, model, noise_std=noise_std, seed=seed,
+                                        probe=probe)
+            except Exception as error:
+                why = f"transfer failed ({_why(error)})"
+            else:
+                deviation = _worst_deviation(report)
+                if deviation is None or deviation <= tolerance:  # NaN is refused
+                    return {"donor": donor_trial.trial_id, "ops": list(report.ops),
+                            "transfer_seconds": report.seconds,
+                            "max_deviation": report.max_deviation, "reason": None,
+                            "refused": refusals}
+                why = (f"transfer changed the function by {deviation:.3g} on the probe "
+                       f"batch (tolerance {tolerance:g})")
             model.set_weights(initial)
-            refusals.append(f"{tag}: transfer failed ({type(error).__name__}: {error})")
-            continue
-        deviation = _worst_deviation(report)
-        if deviation is not None and not deviation <= tolerance:  # NaN is refused too
-            model.set_weights(initial)
-            refusals.append(
-                f"{tag}: transfer changed the function by {deviation:.3g} on the probe batch "
-                f"(tolerance {tolerance:g})"
-            )
-            continue
-        return {
-            "donor": donor_trial.trial_id,
-            "ops": list(report.ops),
-            "transfer_seconds": report.seconds,
-            "max_deviation": report.max_deviation,
-            "reason": None,
-            "refused": refusals,
-        }
+        refusals.append(f"trial {donor_trial.trial_id}: {why}")
     return {"donor": None, "ops": [], "transfer_seconds": None, "max_deviation": None,
             "reason": "; ".join(refusals), "refused": refusals}
 
@@ -170,8 +149,7 @@ def bottleneck(donor, target, max_ratio: float = MAX_BOTTLENECK_RATIO) -> str | 
             donor's.
 
     Returns:
-        A reason naming both widths when the ratio exceeds `max_ratio`, else None (also when
-        either model has no hidden Dense layer `morph` can read).
+        A reason naming both widths when the ratio exceeds `max_ratio`, else None.
     """
     try:
         donor_widths, target_widths = morph.hidden_widths(donor), morph.hidden_widths(target)
@@ -189,29 +167,25 @@ def bottleneck(donor, target, max_ratio: float = MAX_BOTTLENECK_RATIO) -> str | 
 
 def _worst_deviation(report):
     """The larger of the report's inference- and training-mode deviations (None if unmeasured)."""
-    values = [getattr(report, name, None) for name in ("max_deviation", "max_deviation_training")]
-    values = [float(v) for v in values if v is not None]
+    values = [float(v) for v in (getattr(report, "max_deviation", None),
+                                 getattr(report, "max_deviation_training", None))
+              if v is not None]
     if any(math.isnan(v) for v in values):
         return math.nan
-    return max(values) if values else None
+    return max(values, default=None)
 
 
 def probe_batch(args, kwargs, model):
-    """The first rows of array `x`, shaped as the model's input (or None).
-
-    Keras feeds `(n, 64, 1)` data to a `(None, 64)` input by dropping the trailing axis;
-    the probe, used by numpy code, gets the same reshape.
-    """
+    """The first rows of array `x`, shaped as the model's input (or None): Keras feeds
+    `(n, 64, 1)` data to a `(None, 64)` input, and the probe gets the same reshape."""
     x = args[0] if args else kwargs.get("x")
     if not (isinstance(x, np.ndarray) and x.ndim >= 2 and len(x)):
         return None
-    probe = x[:PROBE_ROWS]
-    expected = single_input_shape(model)
-    if expected is None or any(d is None for d in expected[1:]):
+    probe, expected = x[:PROBE_ROWS], single_input_shape(model)
+    if expected is None or any(d is None for d in expected[1:]) \
+            or probe.shape[1:] == tuple(expected[1:]):
         return probe
     want = tuple(expected[1:])
-    if probe.shape[1:] == want:
-        return probe
     if shapes_compatible(expected, probe.shape) and math.prod(want) == math.prod(probe.shape[1:]):
         return probe.reshape((len(probe), *want))
     return None

@@ -23,25 +23,23 @@ def check_input_shapes(model, trial_id, args, kwargs) -> None:
     expected = single_input_shape(model)
     if expected is None:
         return
-    x = args[0] if args else kwargs.get("x")
     validation = kwargs.get("validation_data")
     x_val = validation[0] if isinstance(validation, (tuple, list)) and validation else None
-    for argument, data in (("x", x), ("validation_data", x_val)):
-        if isinstance(data, np.ndarray) and data.ndim >= 2:
-            if not shapes_compatible(expected, data.shape):
-                raise FailedTrialError(
-                    f"The model of trial {trial_id} expects inputs of shape {expected} "
-                    f"(one sample: {tuple(expected[1:])}), but `{argument}` has shape "
-                    f"{data.shape} (one sample: {data.shape[1:]}). Check that the data "
-                    "matches the hypermodel's `input_shape`."
-                )
+    for argument, data in (("x", args[0] if args else kwargs.get("x")),
+                           ("validation_data", x_val)):
+        if isinstance(data, np.ndarray) and data.ndim >= 2 \
+                and not shapes_compatible(expected, data.shape):
+            raise FailedTrialError(
+                f"The model of trial {trial_id} expects inputs of shape {expected} "
+                f"(one sample: {tuple(expected[1:])}), but `{argument}` has shape "
+                f"{data.shape} (one sample: {data.shape[1:]}). Check that the data "
+                "matches the hypermodel's `input_shape`.")
 
 
 def check_fit_results(results, objective) -> None:
     """Stops the search when `HyperModel.fit()` returned something KerasTuner cannot score.
 
-    KerasTuner's own rules and wording (a number, a dict holding the objective, a `History`,
-    or a list of these), naming `HyperModel.fit()`, the code the user wrote, not the tuner.
+    KerasTuner's own rules and wording, naming `HyperModel.fit()` (the user's code).
 
     Raises:
         FatalTypeError: for None, an unsupported type, or anything but a number or a dict
@@ -56,29 +54,23 @@ def check_fit_results(results, objective) -> None:
         return
     if results is None:
         raise FatalTypeError(
-            f"The return value of {_FIT} is None. Did you forget to return the metrics?"
-        )
+            f"The return value of {_FIT} is None. Did you forget to return the metrics?")
     received = f"Received: {results!r} of type {type(results)}."
     if type(objective).__name__ == "DefaultObjective" and not (
         isinstance(results, dict) and objective.name in results
     ):
         raise FatalTypeError(
             f"Expected the return value of {_FIT} to be a single float when `objective` "
-            f"is left unspecified. {received}"
-        )
-    if isinstance(results, dict):
-        if objective.name not in results:
-            raise FatalValueError(
-                f"Expected the returned dictionary from {_FIT} to have the specified "
-                f"objective, {objective.name}, as one of the keys. Received: {results}."
-            )
-        return
-    if isinstance(results, keras.callbacks.History):
+            f"is left unspecified. {received}")
+    if isinstance(results, dict) and objective.name not in results:
+        raise FatalValueError(
+            f"Expected the returned dictionary from {_FIT} to have the specified "
+            f"objective, {objective.name}, as one of the keys. Received: {results}.")
+    if isinstance(results, (dict, keras.callbacks.History)):
         return
     raise FatalTypeError(
         f"Expected the return value of {_FIT} to be one of float, dict, "
-        f"keras.callbacks.History, or a list of one of these types. {received}"
-    )
+        f"keras.callbacks.History, or a list of one of these types. {received}")
 
 
 def check_objective_reported(results, objective) -> None:
@@ -99,12 +91,9 @@ def check_objective_reported(results, objective) -> None:
         if type(objective).__name__ == "DefaultObjective":
             hint = " No `objective` was given: pass one, e.g. objective='val_accuracy'."
         elif any(n.startswith("val_") for n in missing) and not any(
-            r.startswith("val_") for r in reported
-        ):
-            hint = (
-                " Metrics starting with 'val_' need `validation_data` or "
-                "`validation_split` in `search()`."
-            )
+                r.startswith("val_") for r in reported):
+            hint = (" Metrics starting with 'val_' need `validation_data` or "
+                    "`validation_split` in `search()`.")
         raise FailedTrialError(
             f"The objective {missing[0] if len(missing) == 1 else missing!r} is not among "
             f"the metrics the model reported: {reported}. Pass an `objective` that names one "
@@ -118,9 +107,8 @@ def single_input_shape(model):
         shape = model.input_shape
     except (AttributeError, ValueError):  # not built, or no defined input
         return None
-    if not isinstance(shape, tuple) or not all(d is None or isinstance(d, int) for d in shape):
-        return None  # several inputs
-    return shape
+    single = isinstance(shape, tuple) and all(d is None or isinstance(d, int) for d in shape)
+    return shape if single else None
 
 
 def shapes_compatible(expected, received) -> bool:
@@ -128,19 +116,16 @@ def shapes_compatible(expected, received) -> bool:
     ignored)."""
     # NOTE: Keras squeezes or expands one trailing axis of size 1 to match the input's rank
     # (Functional._adjust_input_rank), so trailing 1s are ignored on both sides.
-    want, got = _strip_ones(tuple(expected[1:])), _strip_ones(tuple(received[1:]))
+    want, got = (_strip_ones(tuple(shape[1:])) for shape in (expected, received))
     return len(want) == len(got) and all(w is None or w == g for w, g in zip(want, got))
 
 
 def _strip_ones(shape):
-    while shape and shape[-1] == 1:
-        shape = shape[:-1]
-    return shape
+    return _strip_ones(shape[:-1]) if shape and shape[-1] == 1 else shape
 
 
 def check_max_trials_accepted(tuner_class: type, kwargs: dict) -> None:
-    """Refuses `max_trials` for a Hyperband tuner class (unless a subclass declares it), at
-    construction, instead of KerasTuner's "Unrecognized arguments ['max_trials']".
+    """Refuses `max_trials` for a Hyperband tuner class unless a subclass declares it.
 
     Raises:
         ValueError: naming `max_trials`, the value given and what Hyperband is sized by.

@@ -1,7 +1,6 @@
 """Growth during a trial: widen the live model (the checkpoint keeps its own architecture).
 
-Growing never fails a trial: a model that cannot grow (a Conv net, a layer or activation the
-morphisms do not support) keeps training as it is, and the lineage says why.
+Growing never fails a trial: a model that cannot grow keeps training, and the lineage says why.
 """
 
 from __future__ import annotations
@@ -31,23 +30,20 @@ def widen_all(model, growth_factor: float, noise_std: float, seed=None):
     grown, ops = model, []
     for index, layer in enumerate(morph.describe(model)):
         units = max(layer["units"] + 1, int(round(layer["units"] * growth_factor)))
-        layer_seed = None if seed is None else seed + index
-        grown = morph.widen(grown, layer["name"], units, noise_std=noise_std, seed=layer_seed)
+        grown = morph.widen(grown, layer["name"], units, noise_std=noise_std,
+                            seed=None if seed is None else seed + index)
         ops.append(f"widen {layer['name']} {layer['units']}->{units}")
     return grown, ops
 
 
 def growth_seed(seed, trial_id, execution: int, epoch: int) -> int:
-    """The seed of one growth, derived from the tuner's seed (reproducible, distinct per
-    trial, execution and epoch)."""
+    """The seed of one growth: the tuner's seed, distinct per trial, execution and epoch."""
     return zlib.crc32(f"{seed}:{trial_id}:{execution}:grow:{epoch}".encode()) & 0x3FFFFFFF
 
 
 def call_grow(grow, model, seed):
-    """Calls a tuner's `grow(model)` hook, with `seed=` when the hook accepts one.
-
-    A user's override written for the older `grow(self, model)` keeps working.
-    """
+    """Calls a tuner's `grow(model)` hook, with `seed=` when it accepts one (an override
+    written for the older `grow(self, model)` keeps working)."""
     try:
         parameters = inspect.signature(grow).parameters.values()
     except (TypeError, ValueError):

@@ -1,9 +1,8 @@
 """Builds a lazily built model from the shapes of the trial's data, before its warm start.
 
-A `keras.Sequential()` without `Input` (KerasTuner's getting-started `build_model`) or a
-subclassed model has no weights until `fit` sees its first batch, and cannot be morphed.
-Built here from the data's shapes (batch axis `None`), it warm-starts like any other. No
-batch is consumed; a Python iterator's first element is read and put back in front of it.
+A `keras.Sequential()` without `Input` or a subclassed model has no weights until `fit` sees
+a batch, so cannot be morphed; built from the data's shapes it warm-starts like any other. No
+batch is consumed: a Python iterator's first element is put back in front of it.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ import itertools
 import warnings
 
 import keras
-
 
 _END = object()
 
@@ -32,12 +30,12 @@ def input_shapes(x):
     if x is None:
         raise NoSample("no `x` given to search()")
     if hasattr(x, "element_spec"):  # a tf.data.Dataset, read without iterating
-        return _features_shapes(x.element_spec, _spec_shape)
+        return _shapes(x.element_spec, _spec_shape, features=True)
     if isinstance(x, keras.utils.PyDataset):
         if not len(x):
             raise NoSample("an empty PyDataset")
-        return _features_shapes(x[0], _array_shape)
-    return _array_shapes(x)
+        return _shapes(x[0], _array_shape, features=True)
+    return _shapes(x, _array_shape)
 
 
 def _spec_shape(spec):
@@ -56,22 +54,14 @@ def _array_shape(array):
     return (None, *(int(d) if d is not None else None for d in array.shape[1:]))
 
 
-def _array_shapes(x):
-    if isinstance(x, dict):
-        return {key: _array_shapes(value) for key, value in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_array_shapes(value) for value in x]
-    return _array_shape(x)
-
-
-def _features_shapes(element, shape_of):
-    # A dataset yields (x, y) or (x, y, sample_weight): the model sees x.
-    if isinstance(element, tuple) and 2 <= len(element) <= 3:
+def _shapes(element, shape_of, features=False):
+    # A dataset's element is (x, y) or (x, y, sample_weight): the model sees x.
+    if features and isinstance(element, tuple) and 2 <= len(element) <= 3:
         element = element[0]
     if isinstance(element, dict):
-        return {key: _features_shapes(value, shape_of) for key, value in element.items()}
+        return {key: _shapes(value, shape_of, features) for key, value in element.items()}
     if isinstance(element, (list, tuple)):
-        return [_features_shapes(value, shape_of) for value in element]
+        return [_shapes(value, shape_of, features) for value in element]
     return shape_of(element)
 
 
@@ -91,26 +81,22 @@ def build_from_data(model, args, kwargs, rebuild):
     """
     if model.built:
         return model, args, kwargs, None
-    in_args = bool(args)
-    x = args[0] if in_args else kwargs.get("x")
+    x = args[0] if args else kwargs.get("x")
     try:
         if isinstance(x, collections.abc.Iterator):
             first = next(x, _END)
             if first is _END:
                 raise NoSample("an exhausted iterator")
             x = itertools.chain([first], x)
-            if in_args:
-                args = (x, *args[1:])
-            else:
-                kwargs = {**kwargs, "x": x}
-            shapes = _features_shapes(first, _array_shape)
+            args, kwargs = ((x, *args[1:]), kwargs) if args else (args, {**kwargs, "x": x})
+            shapes = _shapes(first, _array_shape, features=True)
         else:
             shapes = input_shapes(x)
     except NoSample as error:
         return model, args, kwargs, f"no input shape in the data: {error}"
     except Exception as error:  # a PyDataset whose first batch raises, say: fit will tell
         return model, args, kwargs, f"no sample read ({type(error).__name__}: {error})"
-    failure = None
+    failure = ""
     try:
         with warnings.catch_warnings():
             # A symbolic call builds every kind of model as its first batch would (and marks
@@ -119,9 +105,7 @@ def build_from_data(model, args, kwargs, rebuild):
             model(keras.tree.map_shape_structure(keras.KerasTensor, shapes))
     except Exception as error:
         failure = f" ({type(error).__name__}: {error})"
-    if failure is None and model.built and model.weights:
+    if not failure and model.built and model.weights:
         return model, args, kwargs, None
     # A failed build may leave layers half built: train a fresh model, built by `fit`.
-    return rebuild(), args, kwargs, (
-        f"building it from the input shape {shapes} failed{failure or ''}"
-    )
+    return rebuild(), args, kwargs, f"building it from the input shape {shapes} failed{failure}"

@@ -1,18 +1,10 @@
 """Trials trained together: K trial loops whose fits one program trains at once.
 
-`PopulationSearch` runs KerasTuner's trial loop K times over, each loop in its own thread
-with its own tuner id (`tuner0`, `tuner0-m1`, ...), so the oracle hands out K trials at once
-as it does to the workers of its distributed mode. Every trial runs KerasTuner's and
-`RepairMixin`'s own code (build, warm start, callbacks, checkpoint, record, scoring); only
-the innermost `model.fit` is replaced by a request. The threads take turns, one at a time,
-in a fixed order (so a search stays reproducible and Keras is never used from two threads
-at once): a loop runs until it asks to fit, then the next one runs. When every loop waits,
-the requests that can share a program (plain Dense stacks of one family, the same data and
-compile settings) train together in a `PopulationDenseModel`; the others fit alone. Each
-member's logs reach its own callbacks as if it trained alone; a member that is done (its
-epochs, early stopping, a non-finite loss, the end of its warm budget) is frozen while the
-others train on, and its loop runs at once: a promoted warm trial's continued fit rejoins
-the population where it stopped.
+`PopulationSearch` runs KerasTuner's trial loop in K threads, each with its own tuner id, so
+the oracle hands out K trials as to distributed workers; only the innermost `model.fit`
+becomes a request. The threads take turns in a fixed order (reproducible, and Keras is never
+used from two threads at once). When every loop waits, the requests that can share a program
+train together in a `PopulationDenseModel`; a member that is done is frozen and its loop runs.
 """
 
 from __future__ import annotations
@@ -29,9 +21,8 @@ from kt_nasrepair.repair.population_fit import Member, FitRequest, Router, steps
 from kt_nasrepair.shape_stable.population import PopulationDenseModel
 from kt_nasrepair.shape_stable.runner import dense_macs
 
-# NOTE: on 2 CPU cores fusing pays while the whole population's forward pass stays under
-# about 2 million multiply-adds per sample: 8 x (64, 64) on 784 inputs trained 3.2x
-# faster fused, 4 x (512, 512) 0.81x (docs/performance.md, "Population training").
+# NOTE: on 2 CPU cores fusing pays under ~2M multiply-adds per sample: 8 x (64, 64) on 784
+# inputs trained 3.2x faster fused, 4 x (512, 512) 0.81x (docs/performance.md).
 CPU_MACS_BUDGET = 2_000_000
 _MAIN = -1
 
@@ -43,11 +34,9 @@ class _Aborted(keras_tuner.errors.FatalError):
 def auto_population_size(backend: str, max_trials=None) -> int:
     """K for `population="auto"`, chosen by measurement (docs/performance.md).
 
-    8 on TensorFlow and JAX (20 trials of the original example's space took 0.27x and 0.20x
-    `RandomSearch`'s time fused, against 0.52x and 0.30x one at a time, on 2 CPU cores);
-    1 on torch, whose optimizers update with one scalar learning rate. At most a quarter of
-    `max_trials`, so that at least three quarters of a search's trials can warm-start from
-    trials finished before them (the members of one population cannot).
+    8 on TensorFlow and JAX (20 trials took 0.27x and 0.20x `RandomSearch`'s time fused on 2
+    CPU cores); 1 on torch (one scalar learning rate). At most a quarter of `max_trials`, so
+    most trials can warm-start from earlier ones (members of one population cannot).
     """
     size = 8 if backend in ("tensorflow", "jax") else 1
     if max_trials:
@@ -79,30 +68,19 @@ class PopulationSearch:
     """
 
     def __init__(self, tuner, size, programs, max_depth=None, max_width=None):
-        self.tuner = tuner
-        self.size = int(size)
-        self.max_depth = max_depth
-        self.max_width = max_width
+        self.tuner, self.size, self.programs = tuner, int(size), programs
+        self.max_depth, self.max_width = max_depth, max_width
         self.budget = None if _on_accelerator() else CPU_MACS_BUDGET
-        self.programs = programs
-        self.params = {}
-        self.rounds = 0
-        self._cv = threading.Condition()
-        self._turn = _MAIN
-        self._local = threading.local()
-        self._queue = []
-        self._states = ["busy"] * self.size
-        self._errors = []
+        self.params, self.rounds = {}, 0
+        self._cv, self._turn, self._local = threading.Condition(), _MAIN, threading.local()
+        self._queue, self._states, self._errors = [], ["busy"] * self.size, []
         self._aborted = False
-
-    # -- the trial loops ----------------------------------------------------------------------
 
     def run(self, fit_args, fit_kwargs) -> None:
         """Runs every trial loop to its end; raises the first error one of them raised."""
         policy = keras.config.dtype_policy()
-        # NOTE: the loops take the caller's thread name. KerasTuner's `synchronized` oracle
-        # lock is re-entrant by thread name and is never released when an oracle method
-        # raises; the loops never run at the same time, so they may share the caller's name.
+        # NOTE: KerasTuner's `synchronized` oracle lock is re-entrant by thread name and never
+        # released when an oracle method raises; the loops never run at once, so share it.
         name = threading.current_thread().name
         threads = [threading.Thread(target=self._loop_main, daemon=True,
                                     args=(index, policy, fit_args, fit_kwargs), name=name)
@@ -113,7 +91,8 @@ class PopulationSearch:
             for index in range(self.size):
                 self._resume(index)
             while True:
-                self._raise_errors()
+                if self._errors:
+                    raise self._errors[0]
                 if self._queue:
                     self._run_round()
                     continue
@@ -124,7 +103,6 @@ class PopulationSearch:
                     self._resume(index)
                 if not self._queue and all(s in ("idle", "done") for s in self._states):
                     time.sleep(0.2)  # the oracle waits for trials of other workers
-            self._raise_errors()
         except BaseException:
             self._abort()
             raise
@@ -158,8 +136,6 @@ class PopulationSearch:
         """Called by a loop the oracle answered IDLE: it waits for the next round."""
         self._yield(self._local.index, "idle", wait=True)
 
-    # -- turns --------------------------------------------------------------------------------
-
     def _wait_turn(self, index):
         with self._cv:
             while self._turn != index:
@@ -192,12 +168,6 @@ class PopulationSearch:
             if state != "done":
                 self._resume(index)
 
-    def _raise_errors(self):
-        if self._errors:
-            raise self._errors[0]
-
-    # -- requests -----------------------------------------------------------------------------
-
     def fit(self, hypermodel, hp, model, args, kwargs, dense_hypermodel, trial_id):
         """A trial loop's `hypermodel.fit(hp, model, *args, **kwargs)`, maybe fused."""
         if dense_hypermodel:
@@ -219,8 +189,7 @@ class PopulationSearch:
 
     def _request(self, trial_id, model, solo, args, kwargs):
         request = FitRequest(self._local.index, trial_id, model, solo, args, dict(kwargs))
-        if args:
-            request.kwargs.update(zip(("x", "y"), args))
+        request.kwargs.update(zip(("x", "y"), args))
         try:
             request.key, request.reason = fit_key(request, self.tuner)
         except Exception as error:  # never a reason for the trial to fail: it fits alone
@@ -237,32 +206,26 @@ class PopulationSearch:
 
     def continuation_of(self, request, epoch):
         """The loop's next request when it continues `request`'s fit from `epoch`."""
-        for follow in self._queue:
-            if follow.loop == request.loop:
-                if follow.compact is request.compact and follow.key == request.key \
-                        and follow.initial_epoch == epoch and follow.epochs > epoch:
-                    self._queue.remove(follow)
-                    follow.set_mode(request.mode)
-                    return follow
-                return None
-        return None
-
-    # -- rounds -------------------------------------------------------------------------------
+        follow = next((f for f in self._queue if f.loop == request.loop), None)
+        if follow is None or follow.compact is not request.compact \
+                or follow.key != request.key or follow.initial_epoch != epoch \
+                or follow.epochs <= epoch:
+            return None
+        self._queue.remove(follow)
+        follow.set_mode(request.mode)
+        return follow
 
     def _run_round(self):
         self.rounds += 1
         if self.rounds > 1:
-            # What trial ends skip while a population trains (its program's kernels would be
-            # made again mid-fit): without it the eager kernel cache grows every trial.
+            # Trial ends skip this while a population trains (its kernels would be remade).
             clear_eager_kernel_cache()
         request = self._queue.pop(0)
         if request.key is None:
             return self._run_alone(request, request.reason)
-        members = [request]
-        for other in list(self._queue):
-            if other.key == request.key and other.initial_epoch == request.initial_epoch:
-                members.append(other)
-        members = self._pack(members)
+        members = self._pack([request] + [
+            other for other in self._queue
+            if other.key == request.key and other.initial_epoch == request.initial_epoch])
         if len(members) == 1:
             return self._run_alone(request, "no other trial to train with")
         for other in members[1:]:
@@ -281,19 +244,15 @@ class PopulationSearch:
         depth = max(len(m.spec.widths) for m in members)
         width = max(max(m.spec.widths) for m in members)
         if self.max_depth and self.max_width and depth <= self.max_depth \
-                and width <= self.max_width:
-            in_dim = int(np.prod(members[0].spec.input_shape))
-            whole = dense_macs(in_dim, [self.max_width] * self.max_depth,
-                               members[0].spec.outputs)
-            if self.budget is None or whole * _next_power_of_two(len(members)) <= self.budget:
-                return self.max_depth, self.max_width  # one program for the whole space
-        width = _next_power_of_two(width, floor=16)
-        depth = _next_power_of_two(depth)
-        if self.max_width and width > self.max_width >= max(max(m.spec.widths) for m in members):
-            width = self.max_width
-        if self.max_depth and depth > self.max_depth >= max(len(m.spec.widths) for m in members):
-            depth = self.max_depth
-        return depth, width
+                and width <= self.max_width and self._fits(members, self.max_depth,
+                                                           self.max_width):
+            return self.max_depth, self.max_width  # one program for the whole space
+        padded_depth, padded_width = _next_power_of_two(depth), _next_power_of_two(width, 16)
+        if self.max_width and padded_width > self.max_width >= width:
+            padded_width = self.max_width
+        if self.max_depth and padded_depth > self.max_depth >= depth:
+            padded_depth = self.max_depth
+        return padded_depth, padded_width
 
     def _pack(self, members):
         """`members[0]` and, smallest first, the others that fit K and the budget with it."""
@@ -305,14 +264,15 @@ class PopulationSearch:
                 chosen.append(other)
         return chosen
 
-    def _macs(self, members):
-        depth, width = self._shape(members)
+    def _macs(self, members, depth=None, width=None):
+        if depth is None:
+            depth, width = self._shape(members)
         spec = members[0].spec
         return dense_macs(int(np.prod(spec.input_shape)), [width] * depth, spec.outputs)
 
-    def _fits(self, members):
-        return self.budget is None or \
-            self._macs(members) * _next_power_of_two(len(members)) <= self.budget
+    def _fits(self, members, depth=None, width=None):
+        return self.budget is None or self._macs(members, depth, width) * _next_power_of_two(
+            len(members)) <= self.budget
 
     def _program(self, members):
         depth, width = self._shape(members)
@@ -341,14 +301,12 @@ class PopulationSearch:
         for request in requests:
             request.set_mode(mode)
         first = requests[0].kwargs
-        data = {k: v for k, v in first.items()
-                if k not in ("x", "y", "callbacks", "epochs", "initial_epoch", "verbose",
-                             "validation_data")}
+        data = requests[0].shared_kwargs()
         validation = first.get("validation_data")
         if validation is not None:
             data["validation_data"] = (validation[0], population.targets(validation[1]))
-        steps = steps_per_epoch(first)
-        self.params = {"epochs": max(r.epochs for r in requests), "steps": steps, "verbose": 0}
+        self.params = {"epochs": max(r.epochs for r in requests),
+                       "steps": steps_per_epoch(first), "verbose": 0}
         members = {slot: Member(r, slot, self.params) for slot, r in enumerate(requests)}
         router = Router(self, population, members)
         start = requests[0].initial_epoch
@@ -359,16 +317,15 @@ class PopulationSearch:
                 population.fit(first["x"], population.targets(first["y"]), epochs=epochs,
                                initial_epoch=start, callbacks=[router], verbose=0, **data)
             except Exception as error:
-                if router.epochs_ended == 0 and start == requests[0].initial_epoch:
-                    # Nothing trained yet: each trial fits alone, as KerasTuner would run it.
-                    for member in list(members.values()):
-                        del members[member.slot]
-                        self._run_alone(member.request, f"the population failed: {error}")
-                    return
-                for member in list(members.values()):
-                    member.request.error = error
-                    del members[member.slot]
-                    self.release(member.request)
+                # Nothing trained yet: each trial fits alone, as KerasTuner would run it.
+                alone = router.epochs_ended == 0 and start == requests[0].initial_epoch
+                for slot in list(members):
+                    request = members.pop(slot).request
+                    if alone:
+                        self._run_alone(request, f"the population failed: {error}")
+                    else:
+                        request.error = error
+                        self.release(request)
                 return
             start = epochs
             for slot, member in list(members.items()):

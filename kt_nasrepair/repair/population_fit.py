@@ -1,9 +1,8 @@
 """One fused fit of a population: which fits can share it, and each member's callbacks.
 
-`fit_key` says what a trial's fit must share with the others of one program (data, fit
-arguments, family, compile settings), or why it must fit alone. During the fused fit,
-`Router` hands every member's callbacks its own logs (`m3_loss` -> `loss`) and its compact
-model, freezes a member whose fit is over, and lets the search release its trial loop.
+`fit_key` says what a trial's fit must share with the others of one program, or why it must
+fit alone. During the fused fit `Router` hands every member's callbacks its own logs
+(`m3_loss` -> `loss`), freezes a member whose fit is over and releases its trial loop.
 """
 
 from __future__ import annotations
@@ -21,6 +20,8 @@ from kt_nasrepair.shape_stable.runner import compile_key, report_fit_mode
 _SHARED_FIT_ARGUMENTS = {"x", "y", "batch_size", "epochs", "initial_epoch", "callbacks",
                          "verbose", "validation_data", "validation_split", "shuffle",
                          "validation_batch_size", "validation_freq"}
+# The shared arguments each member passes on its own (the rest must be equal).
+_PER_MEMBER = ("x", "y", "validation_data", "callbacks", "epochs", "initial_epoch", "verbose")
 _BATCH_HOOKS = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin",
                 "on_batch_end", "on_test_batch_begin", "on_test_batch_end")
 
@@ -29,24 +30,20 @@ class FitRequest:
     """One trial's `model.fit(*args, **kwargs)`, waiting for its turn."""
 
     def __init__(self, loop, trial_id, compact, solo, args, kwargs):
-        self.loop = loop
-        self.trial_id = trial_id
-        self.compact = compact
-        self.solo = solo
-        self.args = args
-        self.kwargs = kwargs
-        self.key = None  # what members of one program share; None: fits alone
-        self.reason = ""
-        self.spec = None
-        self.rate = 1.0
-        self.result = None
-        self.error = None
-        self.mode = None
+        self.loop, self.trial_id, self.compact, self.solo = loop, trial_id, compact, solo
+        self.args, self.kwargs = args, kwargs
+        self.key, self.reason = None, ""  # what members of one program share; None: alone
+        self.spec, self.rate = None, 1.0
+        self.result = self.error = self.mode = None
 
     def set_mode(self, mode: str) -> None:
         """Records how the fit runs, and tells the trial's callbacks (its `EpochLog`)."""
         self.mode = mode
         report_fit_mode(self.kwargs.get("callbacks"), mode)
+
+    def shared_kwargs(self) -> dict:
+        """The fit arguments the whole population trains with (not each member's own)."""
+        return {k: v for k, v in self.kwargs.items() if k not in _PER_MEMBER}
 
     @property
     def epochs(self) -> int:
@@ -58,9 +55,8 @@ class FitRequest:
 
 
 def fit_key(request, tuner):
-    """What `request` must share with the other members of a program, or why it can't.
-
-    Also sets `request.spec` and `request.rate` when it can share one.
+    """What `request` must share with the other members of a program, or why it can't
+    (setting `request.spec` and `request.rate` when it can).
 
     Returns:
         `(key, "")` or `(None, reason)`.
@@ -87,7 +83,7 @@ def fit_key(request, tuner):
     if spec is None:
         return None, reason
     optimizer = getattr(model, "optimizer", None)
-    coupling = coupling_setting(optimizer) if optimizer is not None else None
+    coupling = optimizer is not None and coupling_setting(optimizer)
     if coupling:
         return None, f"the optimizer's {coupling} couples the members"
     compiled, reason = compile_key(model)
@@ -98,8 +94,7 @@ def fit_key(request, tuner):
     request.rate = _float_rate(model) if float_rate else 1.0
     data = tuple(id(v) for v in (x, y, *(validation or ())))
     settings = tuple(repr(kwargs.get(k)) for k in sorted(_SHARED_FIT_ARGUMENTS)
-                     if k not in ("x", "y", "validation_data", "callbacks", "epochs",
-                                  "initial_epoch", "verbose"))
+                     if k not in _PER_MEMBER)
     return (spec.family, key, data, settings), ""
 
 
@@ -107,25 +102,22 @@ class Member:
     """A request's place in a running population: its callbacks see its own logs."""
 
     def __init__(self, request, slot, params):
-        self.request = request
-        self.slot = slot
-        model = request.compact
+        self.request, self.slot = request, slot
         self.callbacks = keras.callbacks.CallbackList(
             list(request.kwargs.get("callbacks") or []), add_history=True,
-            add_progbar=False, model=model, **params,
+            add_progbar=False, model=request.compact, **params,
         )
-        model.stop_training = False
+        request.compact.stop_training = False
         self.callbacks.on_train_begin()
 
     def logs(self, logs):
         """The population's logs as this member alone would log them."""
-        own = {}
-        prefix, val_prefix = member_name(self.slot) + "_", "val_" + member_name(self.slot) + "_"
+        own, prefix = {}, member_name(self.slot) + "_"
         for key, value in logs.items():
             if key.startswith(prefix):
                 own[key[len(prefix):]] = value
-            elif key.startswith(val_prefix):
-                own["val_" + key[len(val_prefix):]] = value
+            elif key.startswith("val_" + prefix):
+                own["val_" + key[len(prefix) + 4:]] = value
         return own
 
     def finish(self):
@@ -138,8 +130,7 @@ class Router(keras.callbacks.Callback):
 
     def __init__(self, search, population, members):
         super().__init__()
-        self.search = search
-        self.population = population
+        self.search, self.population = search, population
         self.members = members  # slot -> Member, only the active ones
         self.epochs_ended = 0
 
@@ -157,9 +148,8 @@ class Router(keras.callbacks.Callback):
             member.callbacks.on_epoch_end(epoch, own)
             self._sync_rate(member)
             loss = own.get("loss")
-            finite = loss is None or math.isfinite(float(loss))
             if member.request.compact.stop_training or epoch + 1 >= member.request.epochs \
-                    or not finite:
+                    or (loss is not None and not math.isfinite(float(loss))):
                 self.end(slot)
                 follow = self.search.continuation_of(member.request, epoch + 1)
                 if follow is not None:

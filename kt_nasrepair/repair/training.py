@@ -1,11 +1,7 @@
 """One execution of a trial trained in segments, with one continuous history.
 
-A trial's `fit` may stop before `epochs` for two reasons: a `NeuralRepair` callback asked for
-growth (the model is widened, then training resumes), or a warm child reached its short
-budget (`warm_epochs`; it resumes only when promoted). Each resumption is the same training
-continued with `initial_epoch`, never a restart, and the epochs of all segments form one
-history, so KerasTuner scores the trial on its best epoch as usual. Epochs whose loss or
-objective is not finite are left out of that history: the trial is scored on its best finite
+A `fit` may stop early for growth or at a warm child's `warm_epochs`; each resumption
+continues with `initial_epoch`, and all segments form one history scored on its best finite
 epoch (KerasTuner never picks a NaN epoch as best either, unless it is the first).
 """
 
@@ -22,11 +18,8 @@ from kt_nasrepair.repair.budget import best_value
 
 
 class EpochLog(keras.callbacks.Callback):
-    """Keeps every epoch's number and logs across the `fit` calls of one execution.
-
-    Reading epochs from a callback (not from what `fit` returns) also works for a
-    `HyperModel.fit` that returns a dict or a float, as KerasTuner allows.
-    """
+    """Keeps every epoch's number and logs across the `fit` calls of one execution (also when
+    a `HyperModel.fit` returns a number)."""
 
     def __init__(self):
         super().__init__()
@@ -37,9 +30,8 @@ class EpochLog(keras.callbacks.Callback):
     def on_fit_mode(self, mode: str):
         """How the last fit ran, told by the fit itself (see `shape_stable.report_fit_mode`)."""
         if mode.startswith("alone:"):
-            self.fit_mode = f"{self.fit_mode or 'compact'}; {mode}"
-        else:
-            self.fit_mode = mode
+            mode = f"{self.fit_mode or 'compact'}; {mode}"
+        self.fit_mode = mode
 
     def on_epoch_end(self, epoch, logs=None):
         self.epochs.append(int(epoch))
@@ -54,18 +46,15 @@ class EpochLog(keras.callbacks.Callback):
         params and model."""
         keep = [True] * len(self.logs) if keep is None else keep
         merged = keras.callbacks.History()
-        merged.history = {}
-        merged.epoch = []
+        merged.history, merged.epoch = {}, []
         for epoch, logs, kept in zip(self.epochs, self.logs, keep):
-            if not kept:
-                continue
-            merged.epoch.append(epoch)
-            for key, value in logs.items():
-                merged.history.setdefault(key, []).append(value)
+            if kept:
+                merged.epoch.append(epoch)
+                for key, value in logs.items():
+                    merged.history.setdefault(key, []).append(value)
         merged.params = getattr(last, "params", None)
-        model = getattr(last, "model", None)
-        if model is not None:
-            merged.set_model(model)
+        if getattr(last, "model", None) is not None:
+            merged.set_model(last.model)
         return merged
 
 
@@ -79,11 +68,8 @@ def is_finite(value) -> bool:
 
 def finite_epoch(logs: dict, objective) -> bool:
     """Whether an epoch's loss and objective value (when logged) are finite."""
-    if "loss" in logs and not is_finite(logs["loss"]):
-        return False
-    if objective.has_value(logs) and not is_finite(objective.get_value(logs)):
-        return False
-    return True
+    return (("loss" not in logs or is_finite(logs["loss"]))
+            and (not objective.has_value(logs) or is_finite(objective.get_value(logs))))
 
 
 def results_value(results, objective):
@@ -103,22 +89,20 @@ def results_value(results, objective):
 def merged_results(log: EpochLog, last, segments: int, objective=None):
     """What the execution returns to KerasTuner.
 
-    When `fit` returns histories, one `History` of all the epochs logged, leaving out those
-    whose loss or objective is not finite; when nothing needs merging or leaving out, `fit`'s
-    own return value, untouched. Otherwise (a dict or a float) the last segment's value.
+    For histories, one `History` of the finite epochs logged (`fit`'s own when nothing needs
+    merging or leaving out); otherwise (a dict or a float) the last segment's value.
     """
     if not isinstance(last, keras.callbacks.History) or not log.logs:
         return last
-    keep = [True] * len(log.logs)
-    if objective is not None:
-        keep = [finite_epoch(logs, objective) for logs in log.logs]
-    if segments == 1 and all(keep):
-        return last
-    return log.history(last, keep)
+    keep = [objective is None or finite_epoch(logs, objective) for logs in log.logs]
+    return last if segments == 1 and all(keep) else log.history(last, keep)
 
 
 def raise_if_diverged(log, results, objective, record):
     """Fails a trial with no finite epoch; a trial with some is scored on its best finite one.
+
+    The checkpoint only ever holds finite epochs (`BestEpochGuard`), so a trial whose last
+    epochs diverged keeps the score and weights of its best finite epoch.
 
     Args:
         log: The execution's `EpochLog`.
@@ -128,11 +112,6 @@ def raise_if_diverged(log, results, objective, record):
 
     Raises:
         FailedTrialError: when no epoch has a finite loss and objective.
-
-    KerasTuner scores a trial on its best epoch and never picks a NaN one (unless it is the
-    first); the checkpoint only ever holds finite epochs (`BestEpochGuard`). So a trial whose
-    last epochs diverged keeps the score and weights of its best finite epoch, and the epochs
-    left out are recorded (`non_finite_epochs`).
     """
     if log.logs:
         finite = [finite_epoch(logs, objective) for logs in log.logs]
@@ -142,27 +121,19 @@ def raise_if_diverged(log, results, objective, record):
                 f"Training diverged: no epoch ended with a finite loss and objective (losses: "
                 f"{losses}; add kt_nasrepair.NeuralRepair to recover from non-finite losses)."
             )
-        record.non_finite_epochs = [
-            epoch for epoch, ok in zip(log.epochs, finite) if not ok
-        ]
+        record.non_finite_epochs = [epoch for epoch, ok in zip(log.epochs, finite) if not ok]
         return
     # No epoch seen (a fit that does not pass `callbacks` on): judge what it returned.
-    histories = results if isinstance(results, list) else [results]
-    for history in histories:
-        values = getattr(history, "history", None)
-        if not values:
-            continue
+    names = {o.name for o in getattr(objective, "objectives", [objective])}
+    for history in results if isinstance(results, list) else [results]:
+        values = getattr(history, "history", None) or {}
         losses = values.get("loss", [])
-        if losses and not any(v is not None and math.isfinite(v) for v in losses):
+        if losses and not _any_finite(losses):
             raise FailedTrialError(f"Training diverged: the loss was never finite: {losses}")
         for name, series in values.items():
-            if name in _objective_names(objective) and not any(
-                v is not None and math.isfinite(v) for v in series
-            ):
+            if name in names and not _any_finite(series):
                 raise FailedTrialError(f"The objective {name!r} was never finite: {series}")
 
 
-def _objective_names(objective):
-    if hasattr(objective, "objectives"):
-        return {o.name for o in objective.objectives}
-    return {objective.name}
+def _any_finite(series) -> bool:
+    return any(v is not None and math.isfinite(v) for v in series)

@@ -1,13 +1,9 @@
 """`PopulationDenseModel`: K padded MLPs trained by one compiled program.
 
-Each hidden layer holds the kernels of K members, shape `(K, in, out)`; member `k` runs the
-padded network of `shape_stable/slices.py` with its own unit masks, layer gates and dropout
-rate. The model has one output per member, named `m0 .. m{K-1}`, so Keras reports each
-member's loss and metrics separately (`m3_loss`, `val_m3_accuracy`) and sums the members'
-losses: the members share no weight, so member `k`'s gradient is exactly the gradient of its
-own loss. A per-member learning rate scales the optimizer's update (`member_optimizer`), not
-the loss, which Adam would cancel. This is HFTA's horizontal fusion (Wang et al., MLSys 2021)
-on the shape-stable network.
+Each layer holds K members' kernels, `(K, in, out)`, with per-member masks, gates and dropout
+rates (`slices.py`). One output per member (`m3_loss`) sums losses of members that share no
+weight, so each gets its own gradient; a per-member rate scales the optimizer's update, not
+the loss, which Adam would cancel. HFTA's horizontal fusion (Wang et al., MLSys 2021).
 """
 
 from __future__ import annotations
@@ -18,9 +14,8 @@ from keras import ops
 
 from kt_nasrepair.shape_stable import slices
 
-# Optimizer settings that mix the members' gradients or updates (a norm taken over a whole
-# variable, a decay or average applied with the shared learning rate): a population cannot
-# give each member the update it would get alone.
+# Optimizer settings that mix the members' gradients or updates (a norm over a whole variable,
+# a decay or average with the shared learning rate).
 COUPLING_OPTIMIZER_SETTINGS = ("clipnorm", "global_clipnorm", "weight_decay", "use_ema",
                                "gradient_accumulation_steps", "loss_scale_factor")
 
@@ -33,9 +28,8 @@ def member_name(index: int) -> str:
 class MemberDense(keras.layers.Layer):
     """A Dense layer of K members: `(B, in)` or `(K, B, in)` inputs to `(K, B, units)`.
 
-    Hidden layers multiply by a per-member unit mask, apply inverted dropout at a per-member
-    rate and, when `gated`, pass their input through where the member's gate is 0; the
-    output layer (`hidden=False`) does none of that.
+    Hidden layers apply a per-member unit mask, inverted dropout at a per-member rate and,
+    when `gated`, pass their input through where the member's gate is 0.
 
     Args:
         members: K.
@@ -50,12 +44,9 @@ class MemberDense(keras.layers.Layer):
     def __init__(self, members, units, activation, hidden=True, gated=False, dropout=False,
                  seed=None, **kwargs):
         super().__init__(**kwargs)
-        self.members = int(members)
-        self.units = int(units)
+        self.members, self.units = int(members), int(units)
         self.activation = keras.activations.get(activation)
-        self.hidden = bool(hidden)
-        self.gated = bool(gated)
-        self.dropout = bool(dropout)
+        self.hidden, self.gated, self.dropout = bool(hidden), bool(gated), bool(dropout)
         self.seed_generator = keras.random.SeedGenerator(seed) if dropout else None
 
     def build(self, input_shape):
@@ -96,10 +87,8 @@ class MemberDense(keras.layers.Layer):
 class MemberOutput(keras.layers.Layer):
     """Member `index`'s slice of a `(K, B, outputs)` tensor, through the output activation.
 
-    The activation comes after the slice, as in a compact model's last Dense layer: Keras's
-    softmax and sigmoid keep their logits on the output, and the crossentropy losses then
-    compute from the logits (a clipped probability would give other values and gradients
-    where the outputs saturate).
+    The activation comes after the slice, as in a compact model, so Keras's crossentropy
+    losses compute from the logits (a clipped probability differs where outputs saturate).
     """
 
     def __init__(self, index, activation="linear", **kwargs):
@@ -117,9 +106,9 @@ class MemberOutput(keras.layers.Layer):
 def member_optimizer(config: dict, members: int):
     """The optimizer `config` describes, with a per-member learning rate.
 
-    Each variable's update is multiplied by `member_rates[k]` along its leading member axis
-    (Adam's step is `lr * m_hat / (sqrt(v_hat) + eps)`, so scaling the loss would not change
-    it). `member_rates` is an optimizer variable: JAX's stateless train step sees its value.
+    Each variable's update is multiplied by `member_rates[k]` along its member axis (Adam's
+    step `lr * m_hat / (sqrt(v_hat) + eps)` ignores a loss scale); an optimizer variable, so
+    JAX's stateless train step sees it.
 
     Args:
         config: `keras.optimizers.serialize(optimizer)` of the members' optimizer.
@@ -150,20 +139,18 @@ def coupling_setting(optimizer) -> str | None:
     """The first optimizer setting that couples the members, or None."""
     for name in COUPLING_OPTIMIZER_SETTINGS:
         value = getattr(optimizer, name, None)
-        if value is None or value is False or (name == "gradient_accumulation_steps"
-                                               and value <= 1):
-            continue
-        return f"{name}={value!r}"
+        if value is not None and value is not False and not (
+                name == "gradient_accumulation_steps" and value <= 1):
+            return f"{name}={value!r}"
     return None
 
 
 class PopulationDenseModel(keras.Model):
     """K padded MLPs of `max_depth` x `max_width` that train as one program.
 
-    `load(slot, compact, spec, rate)` puts a compact model into member `slot`; `fit` on
-    `x` and `targets(y)` trains every member on the same batches; `unload(slot)` writes the
-    member's trained slices back into its compact model. `freeze(slot)` stops a member's
-    updates (its learning rate becomes 0) while the others train on.
+    `start(members)` loads compact models into the slots; `fit` on `x` and `targets(y)`
+    trains every member on the same batches; `unload(slots)` writes their trained slices back;
+    `freeze(slot)` stops one member's updates while the others train on.
 
     Args:
         members: K.
@@ -182,20 +169,16 @@ class PopulationDenseModel(keras.Model):
         x = keras.layers.Flatten(name="flatten")(inputs) if len(input_shape) > 1 else inputs
         hidden = []
         for i in range(max_depth):
-            layer = MemberDense(members, max_width, activation, gated=i > 0,
-                                dropout=dropout, name=f"member_dense_{i}")
-            x = layer(x)
-            hidden.append(layer)
+            hidden.append(MemberDense(members, max_width, activation, gated=i > 0,
+                                      dropout=dropout, name=f"member_dense_{i}"))
+            x = hidden[-1](x)
         output = MemberDense(members, outputs, "linear", hidden=False, name="member_output")
         logits = output(x)
         heads = [MemberOutput(k, output_activation, name=member_name(k))(logits)
                  for k in range(members)]
         super().__init__(inputs=inputs, outputs=heads, name=name)
-        self.members = int(members)
-        self.hidden_layers = hidden
-        self.output_layer = output
-        self.max_depth = int(max_depth)
-        self.max_width = int(max_width)
+        self.members, self.hidden_layers, self.output_layer = int(members), hidden, output
+        self.max_depth, self.max_width = int(max_depth), int(max_width)
         self.train_traces = 0
         object.__setattr__(self, "slots", [None] * self.members)  # not tracked by Keras
 
@@ -205,19 +188,17 @@ class PopulationDenseModel(keras.Model):
 
     def compile_members(self, compile_config: dict) -> None:
         """Compiles with the members' shared settings: one loss and metric set per output."""
-        names = [member_name(k) for k in range(self.members)]
-        config = dict(compile_config)
-        optimizer_config = config.pop("optimizer")
-        optimizer_config = {**optimizer_config, "config": dict(optimizer_config["config"])}
-        if isinstance(optimizer_config["config"].get("learning_rate"), (int, float)):
-            # Each member's float rate is its `member_rates` entry (`start`).
-            optimizer_config["config"]["learning_rate"] = 1.0
-        optimizer = member_optimizer(optimizer_config, self.members)
+        config = {k: v for k, v in compile_config.items()
+                  if k not in ("loss_weights", "weighted_metrics")}
+        optimizer = config.pop("optimizer")
+        optimizer = {**optimizer, "config": dict(optimizer["config"])}
+        if isinstance(optimizer["config"].get("learning_rate"), (int, float)):
+            optimizer["config"]["learning_rate"] = 1.0  # each member's is in `member_rates`
+        optimizer = member_optimizer(optimizer, self.members)
         loss = keras.losses.deserialize(config.pop("loss"))
-        metrics = config.pop("metrics", None) or []
-        metrics = [keras.metrics.deserialize(m) if isinstance(m, dict) else m for m in metrics]
-        for key in ("loss_weights", "weighted_metrics"):
-            config.pop(key, None)
+        metrics = [keras.metrics.deserialize(m) if isinstance(m, dict) else m
+                   for m in config.pop("metrics", None) or []]
+        names = [member_name(k) for k in range(self.members)]
         self.compile(optimizer=optimizer, loss={n: loss for n in names},
                      metrics={n: list(metrics) for n in names}, **config)
         self.optimizer.build(self.trainable_variables)
@@ -228,8 +209,6 @@ class PopulationDenseModel(keras.Model):
         """Every member's targets: `y` under each output's name."""
         return {member_name(k): y for k in range(self.members)}
 
-    # -- members ------------------------------------------------------------------------------
-
     def start(self, members) -> None:
         """Loads `members` (`[(compact, spec, learning_rate)]`, at most K) into slots
         `0..`, resets the optimizer as a fresh compile would have it and empties the rest."""
@@ -239,23 +218,19 @@ class PopulationDenseModel(keras.Model):
             variable.assign(value)
         arrays = self._read()
         rates = np.zeros((self.members,), "float32")
-        for slot in range(self.members):
-            entry = members[slot] if slot < len(members) else None
-            self.slots[slot] = entry
-            if entry is not None:
-                compact, spec, rate = entry
-                self._write_member(arrays, slot, compact, spec)
-                rates[slot] = rate
-            else:  # an empty slot: one hidden unit of zeros, never updated
-                self._write_empty(arrays, slot)
+        self.slots[:] = [*members, *[None] * (self.members - len(members))]
+        for slot, entry in enumerate(self.slots):
+            if entry is None:
+                self._write(arrays, slot)
+            else:
+                self._write(arrays, slot, *entry[:2])
+                rates[slot] = entry[2]
         self._assign(arrays)
         self.optimizer.member_rates.assign(rates)
 
     def freeze(self, slot: int) -> None:
         """Stops member `slot`'s updates; the others are unaffected."""
-        rates = np.array(ops.convert_to_numpy(self.optimizer.member_rates))
-        rates[slot] = 0.0
-        self.optimizer.member_rates.assign(rates)
+        self.set_rate(slot, 0.0)
 
     def set_rate(self, slot: int, rate: float) -> None:
         """Sets member `slot`'s learning rate (a callback of its trial changed it)."""
@@ -273,47 +248,36 @@ class PopulationDenseModel(keras.Model):
             for layer, pair in zip(spec.dense_layers(compact), pairs):
                 layer.set_weights(list(pair))
 
-    # -- arrays -------------------------------------------------------------------------------
-
-    def _member_layers(self):
-        return [*self.hidden_layers, self.output_layer]
+    def _variables(self):
+        """`(kernel, bias, mask, gate, rate)` per layer (None when absent)."""
+        return [(layer.kernel, layer.bias, layer.mask, layer.gate, layer.rate)
+                for layer in (*self.hidden_layers, self.output_layer)]
 
     def _read(self):
-        """`[kernel, bias, mask, gate, rate]` numpy arrays per layer (None when absent)."""
-        def value(variable):
-            return None if variable is None else np.array(ops.convert_to_numpy(variable))
-
-        return [[value(layer.kernel), value(layer.bias), value(layer.mask),
-                 value(getattr(layer, "gate", None)), value(getattr(layer, "rate", None))]
-                for layer in self._member_layers()]
+        return [[None if v is None else np.array(ops.convert_to_numpy(v)) for v in variables]
+                for variables in self._variables()]
 
     def _assign(self, arrays) -> None:
-        for layer, values in zip(self._member_layers(), arrays):
-            for variable, value in zip(
-                    (layer.kernel, layer.bias, layer.mask, layer.gate, layer.rate), values):
+        for variables, values in zip(self._variables(), arrays):
+            for variable, value in zip(variables, values):
                 if variable is not None:
                     variable.assign(value)
 
-    def _write_member(self, arrays, slot, compact, spec) -> None:
-        pairs = [layer.get_weights() for layer in spec.dense_layers(compact)]
-        padded = slices.padded_weights(pairs, self.max_depth, self.max_width)
-        gates = slices.layer_gates(len(spec.widths), self.max_depth)
+    def _write(self, arrays, slot, compact=None, spec=None) -> None:
+        """Writes `compact` into `slot` of `arrays`; without a `spec`, an empty slot (one
+        hidden unit of zeros, never updated)."""
+        depth = self.max_depth
+        if spec is None:
+            padded, widths, gates, rate = [(0.0, 0.0)] * len(arrays), [1] * depth, [0.0] * depth, 0.0
+        else:
+            pairs = [layer.get_weights() for layer in spec.dense_layers(compact)]
+            padded = slices.padded_weights(pairs, depth, self.max_width)
+            widths = [*spec.widths, *[0] * (depth - len(spec.widths))]
+            gates, rate = slices.layer_gates(len(spec.widths), depth), spec.dropout or 0.0
         for i, (values, (kernel, bias)) in enumerate(zip(arrays, padded)):
             values[0][slot], values[1][slot] = kernel, bias
-            if i < self.max_depth:
-                width = spec.widths[i] if i < len(spec.widths) else 0
-                values[2][slot] = slices.unit_mask(width, self.max_width)
-                if values[3] is not None:
-                    values[3][slot] = gates[i]
-                if values[4] is not None:
-                    values[4][slot] = spec.dropout or 0.0
-
-    def _write_empty(self, arrays, slot) -> None:
-        for i, values in enumerate(arrays):
-            values[0][slot], values[1][slot] = 0.0, 0.0
-            if i < self.max_depth:
-                values[2][slot] = slices.unit_mask(1, self.max_width)
-                if values[3] is not None:
-                    values[3][slot] = 0.0
-                if values[4] is not None:
-                    values[4][slot] = 0.0
+            if i < depth:
+                values[2][slot] = slices.unit_mask(widths[i], self.max_width)
+                for index, value in ((3, gates[i]), (4, rate)):
+                    if values[index] is not None:
+                        values[index][slot] = value

@@ -11,14 +11,12 @@ from kt_nasrepair.shape_stable.model import PaddedDenseModel
 from kt_nasrepair.shape_stable.spec import dense_spec
 
 MODES = (True, False, "auto")
-# `shape_stable="auto"` on TensorFlow. Tracing a new model costs ~0.4-1.3 s a trial on our
-# CPUs; the padded network trains at about 8e9 forward multiply-adds per second there
-# (docs/performance.md, "Compile once per search"). A trial runs padded when its extra
-# forward multiply-adds (padded minus its own, times samples and epochs) take at most the
-# ~0.4 s tracing saves.
+# NOTE: `shape_stable="auto"` on TensorFlow. Tracing costs ~0.4-1.3 s a trial on our CPUs, and
+# the padded network trains ~8e9 multiply-adds a second there (docs/performance.md, "Compile
+# once per search"): a trial runs padded when its extra multiply-adds take at most ~0.4 s.
 TF_MAX_EXTRA_MACS = 3e9
-# When the number of samples is unknown (a dataset or generator): the padded network's
-# multiply-adds per sample, above which it is not used.
+# The padded network's multiply-adds per sample above which it is not used when the number of
+# samples is unknown (a dataset or generator).
 TF_MAX_PADDED_MACS = 200_000
 
 
@@ -50,20 +48,20 @@ def auto_enabled(backend: str, padded_macs: int, own_macs: int,
     """
     if backend == "jax":
         return True, ""  # XLA compilation is 95-98% of a small trial
-    if backend == "tensorflow":
-        if sample_epochs is None:
-            if padded_macs <= TF_MAX_PADDED_MACS:
-                return True, ""
-            return False, (f"auto: on TensorFlow the padded network ({padded_macs:,} "
-                           f"multiply-adds per sample, above {TF_MAX_PADDED_MACS:,}) costs "
-                           "more than tracing saves")
-        extra = (padded_macs - own_macs) * sample_epochs
-        if extra <= TF_MAX_EXTRA_MACS:
+    if backend != "tensorflow":
+        return False, f"auto: the {backend} backend compiles nothing, so padding saves nothing"
+    if sample_epochs is None:
+        if padded_macs <= TF_MAX_PADDED_MACS:
             return True, ""
-        return False, (f"auto: on TensorFlow the padded network's extra {extra:.2g} "
-                       f"multiply-adds (above {TF_MAX_EXTRA_MACS:.0e}) cost more than "
-                       "tracing saves")
-    return False, f"auto: the {backend} backend compiles nothing, so padding saves nothing"
+        return False, (f"auto: on TensorFlow the padded network ({padded_macs:,} "
+                       f"multiply-adds per sample, above {TF_MAX_PADDED_MACS:,}) costs "
+                       "more than tracing saves")
+    extra = (padded_macs - own_macs) * sample_epochs
+    if extra <= TF_MAX_EXTRA_MACS:
+        return True, ""
+    return False, (f"auto: on TensorFlow the padded network's extra {extra:.2g} "
+                   f"multiply-adds (above {TF_MAX_EXTRA_MACS:.0e}) cost more than "
+                   "tracing saves")
 
 
 def sample_epochs(args, kwargs) -> float | None:
@@ -77,37 +75,26 @@ def sample_epochs(args, kwargs) -> float | None:
     return samples * epochs
 
 
-def _comparable_compile_config(model):
-    """The compile config as a key, and whether its learning rate is a plain float.
-
-    A float learning rate (and the optimizer's per-instance name) is left out of the key: it
-    is a variable of the padded model, set for each model.
-    """
-    config = model.get_compile_config()
-    if not config:
-        return None, False
-    optimizer = json.loads(json.dumps(config.get("optimizer"), default=repr))
-    optimizer_config = optimizer.get("config", {}) if isinstance(optimizer, dict) else {}
-    float_rate = isinstance(optimizer_config.get("learning_rate"), (int, float))
-    if float_rate:
-        optimizer_config.pop("learning_rate")
-    optimizer_config.pop("name", None)  # unique per instance: adam_1, ...
-    rest = {k: v for k, v in config.items() if k != "optimizer"}
-    return json.dumps([optimizer, rest], sort_keys=True, default=repr), float_rate
-
-
 def compile_key(model):
     """`((key, float_rate), "")` of a compiled model, or `(None, reason)` when it has none.
 
-    Models with one key (and a float learning rate when `float_rate`) can share a compiled
-    padded network: the rate is one of its variables.
+    Models with one key can share a compiled padded network. A float learning rate (and the
+    optimizer's per-instance name) is left out of the key: it is one of its variables.
     """
     try:
-        key, float_rate = _comparable_compile_config(model)
+        config = model.get_compile_config()
+        if not config:
+            return None, "the model is not compiled"
+        optimizer = json.loads(json.dumps(config.get("optimizer"), default=repr))
+        optimizer_config = optimizer.get("config", {}) if isinstance(optimizer, dict) else {}
+        float_rate = isinstance(optimizer_config.get("learning_rate"), (int, float))
+        if float_rate:
+            optimizer_config.pop("learning_rate")
+        optimizer_config.pop("name", None)  # unique per instance: adam_1, ...
+        rest = {k: v for k, v in config.items() if k != "optimizer"}
+        key = json.dumps([optimizer, rest], sort_keys=True, default=repr)
     except Exception as error:  # a loss or metric Keras cannot serialize
         return None, f"the compile settings cannot be compared: {error}"
-    if key is None:
-        return None, "the model is not compiled"
     return (key, float_rate), ""
 
 
@@ -115,9 +102,8 @@ class ShapeStableRunner:
     """Fits each compact MLP of a space in one padded network, traced and compiled once.
 
     One padded network is kept per family (input, activation, dropout on/off, output,
-    compile settings); a hypermodel with one activation has one. A model it cannot run (one
-    grown beyond the space, a user's own layers, a distribution strategy, a callback that
-    needs the model's own layers) is fitted as it is, and `last_reason` says why.
+    compile settings). A model it cannot run (grown beyond the space, a user's own layers, a
+    distribution strategy, ...) is fitted as it is, and `last_reason` says why.
 
     Args:
         max_depth: Most hidden layers of the space.
@@ -131,12 +117,9 @@ class ShapeStableRunner:
             raise ValueError(
                 f"`shape_stable` must be True, False or 'auto'. Received: shape_stable={mode!r}"
             )
-        self.max_depth = int(max_depth)
-        self.max_width = int(max_width)
-        self.mode = mode
+        self.max_depth, self.max_width, self.mode = int(max_depth), int(max_width), mode
         self.padded_models = {}
-        self.last_mode = None
-        self.last_reason = ""
+        self.last_mode, self.last_reason = None, ""
 
     @property
     def train_traces(self) -> int:
@@ -201,30 +184,21 @@ class ShapeStableRunner:
         key, float_rate = compiled
         padded = self.padded_models.get((spec.family, key))
         if padded is None:
-            padded = self.padded_models[(spec.family, key)] = self._new_padded(model, spec)
-        self._load(padded, model, spec, float_rate)
-        return padded, ""
-
-    def _new_padded(self, model, spec):
-        padded = PaddedDenseModel(
-            spec.input_shape, spec.activation, spec.dropout is not None, spec.outputs,
-            spec.output_activation, self.max_depth, self.max_width,
-        )
-        padded.compile_from_config(model.get_compile_config())
-        if not padded.optimizer.built:
-            padded.optimizer.build(padded.trainable_variables)
-        padded.snapshot_optimizer()
-        return padded
-
-    def _load(self, padded, model, spec, float_rate):
+            padded = self.padded_models[(spec.family, key)] = PaddedDenseModel(
+                spec.input_shape, spec.activation, spec.dropout is not None, spec.outputs,
+                spec.output_activation, self.max_depth, self.max_width,
+            )
+            padded.compile_from_config(model.get_compile_config())
+            if not padded.optimizer.built:
+                padded.optimizer.build(padded.trainable_variables)
+            padded.snapshot_optimizer()
         same_model = padded.compact is not None and padded.compact[0] is model
         padded.load(model, spec)
-        if same_model:
-            return  # a later segment of the same fit: its optimizer state carries on
-        # A new model starts with a fresh optimizer, as its own compile would give it.
-        padded.reset_optimizer()
-        if float_rate:
-            # The model's own rate: the trial's, or one a callback changed before this fit.
-            padded.optimizer.learning_rate = float(
-                keras.ops.convert_to_numpy(model.optimizer.learning_rate)
-            )
+        if not same_model:  # a later segment of the same fit keeps its optimizer state
+            # A new model starts with a fresh optimizer, as its own compile would give it,
+            # and its own rate (the trial's, or one a callback changed before this fit).
+            padded.reset_optimizer()
+            if float_rate:
+                padded.optimizer.learning_rate = float(
+                    keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+        return padded, ""
