@@ -1,7 +1,7 @@
 """`RepairMixin`: the KerasTuner hooks through which a tuner warm-starts its trials.
 
-`RepairTuner` and `with_repair(cls)` (`tuner.py`) put it on a tuner class. Each execution of a trial is one `TrialRun` (`trial_run.py`); the
-mixin holds only what KerasTuner calls (docs/architecture.md lists the private hooks).
+`RepairTuner` and `with_repair(cls)` (`tuner.py`) put it on a tuner class. Each execution of a
+trial is one `TrialRun` (`trial_run.py`); the mixin holds only what KerasTuner calls.
 """
 
 from __future__ import annotations
