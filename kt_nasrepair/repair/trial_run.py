@@ -1,10 +1,7 @@
 """`TrialRun`: one execution of one trial, from its hyperparameters to its score and record.
 
-It owns the whole path: build (a lazily built model from the data's shapes), the donor
-choice and the morph (`donors.py`), the budgeted fit in segments with growth on request, the
-best-epoch checkpoint guard, and the `TrialRecord`. The tuner (`RepairMixin`) only hands it
-the trial and the arguments of `search()`; population training (`population.py`) trains
-several runs' fits together, each run keeping all of this.
+It owns build, donor choice and morph, the budgeted fit in segments with growth, the
+checkpoint guard and the `TrialRecord`; population training fuses only the runs' fits.
 """
 
 from __future__ import annotations
@@ -48,7 +45,7 @@ class TrialRun:
                                   tuner_id=tuner.tuner_id, execution=execution)
         self.log = EpochLog()
         self.growth_on = True
-        self._built = None
+        self._built = self._unbuilt = None
 
     # -- the run ------------------------------------------------------------------------------
 
