@@ -56,7 +56,7 @@ class GaussianProcessSurrogate:
         self.regressor = None
 
     def fit(self, x, y, theta=None, optimize: bool = True):
-        """Fits (n, d) features `x` to targets `y`, from log-hyperparameters `theta` if given.
+        """Fits (n, d) features `x` to targets `y`, from log-hyperparameters `theta`; returns self.
 
         `theta` of another length is ignored; `optimize=False` keeps it as is (no ML-II fit).
         """
