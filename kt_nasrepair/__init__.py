@@ -1,7 +1,6 @@
 """kt-nasrepair: dense architecture search for KerasTuner, warm-starting trials from relatives.
 
-The public names are imported on first use (PEP 562), so `python -m kt_nasrepair --help` and
-`import kt_nasrepair.cli` answer without loading Keras and its backend.
+Public names are imported on first use (PEP 562): `--help` answers without loading Keras.
 """
 
 from __future__ import annotations
@@ -36,22 +35,11 @@ __all__ = sorted(_EXPORTS) + ["__version__"]
 if TYPE_CHECKING:  # static analysers and IDEs see ordinary imports
     from kt_nasrepair import datasets, morph, oracles
     from kt_nasrepair.hypermodel import DenseHyperModel
-    from kt_nasrepair.oracles import (
-        EntropySearch,
-        EntropySearchOracle,
-        QuasiRandomSearch,
-        QuasiRandomSearchOracle,
-    )
+    from kt_nasrepair.oracles import (EntropySearch, EntropySearchOracle, QuasiRandomSearch,
+                                      QuasiRandomSearchOracle)
     from kt_nasrepair.progress import SearchProgress
-    from kt_nasrepair.repair import (
-        GrowOnPlateau,
-        NeuralRepair,
-        RecoverNonFinite,
-        RecycleDormant,
-        RepairMixin,
-        RepairTuner,
-        with_repair,
-    )
+    from kt_nasrepair.repair import (GrowOnPlateau, NeuralRepair, RecoverNonFinite, RecycleDormant,
+                                     RepairMixin, RepairTuner, with_repair)
 
 
 def __getattr__(name: str):

@@ -7,15 +7,11 @@ import numpy as np
 
 
 class NumpyGlorotUniform(keras.initializers.Initializer):
-    """Keras' default `GlorotUniform`, drawn with numpy.
+    """Keras' default `GlorotUniform` (Glorot & Bengio 2010, eq. 16), drawn with numpy.
 
-    On JAX each new weight shape compiles its initializer (0.5-1 s for a small MLP on our
-    CPUs, measured in docs/performance.md), so a search of ever-new widths paid it every
-    trial; numpy draws the same distribution in microseconds. Draws come from numpy's global
-    state, which `keras.utils.set_random_seed` seeds. Only used while building: the built
-    layers get Keras' own `GlorotUniform` back, so saved models load without this package.
-
-    Limit `sqrt(6 / (fan_in + fan_out))` (Glorot & Bengio, AISTATS 2010, eq. 16).
+    NOTE: on JAX each new weight shape compiles its initializer (0.5-1 s, docs/performance.md).
+    Draws use numpy's global state (seeded by `keras.utils.set_random_seed`); built layers get
+    Keras' own `GlorotUniform` back, so saved models load without this package.
     """
 
     def __call__(self, shape, dtype=None):

@@ -8,11 +8,8 @@ import tempfile
 
 
 def atomic_write_json(path: str, data) -> None:
-    """Writes `data` as JSON to `path` so that readers see the old or the new file, never half.
-
-    The data goes to a temporary file in the same directory (so `os.replace` is a rename on
-    one file system), is flushed to disk, then replaces `path` atomically.
-    """
+    """Writes `data` as JSON to `path` so that readers see the old or the new file, never half."""
+    # A temporary file in the same directory: `os.replace` is then a rename on one file system.
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp_path = tempfile.mkstemp(prefix=".tmp_", suffix=".json", dir=directory)

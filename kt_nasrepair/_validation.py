@@ -17,14 +17,6 @@ def is_number(value) -> bool:
 
 
 def check(ok: bool, name: str, value, accepted: str, error=ValueError) -> None:
-    """Raises `error` naming the argument `name`, the `value` received and what is `accepted`.
-
-    Args:
-        ok: Whether the value is acceptable (then nothing is raised).
-        name: The argument's name, as the user wrote it.
-        value: The value received.
-        accepted: What is accepted, e.g. `"an integer >= 1"`.
-        error: The exception class to raise.
-    """
+    """Unless `ok`, raises `error` naming the argument, the `value` and what is `accepted`."""
     if not ok:
         raise error(f"`{name}` must be {accepted}. Received: {name}={value!r}")

@@ -1,7 +1,6 @@
-"""The main job (`python -m kt_nasrepair`, `kt-nasrepair`) and the flags it shares with the examples.
+"""The main job (`python -m kt_nasrepair`, `kt-nasrepair`) and the flags the examples share.
 
-Arguments are parsed before Keras is imported, so `--help` and a bad flag answer at once; the
-TensorFlow log level is set when this module is imported, before any backend can load.
+Arguments are parsed before Keras is imported, so `--help` and a bad flag answer at once.
 """
 
 from __future__ import annotations
@@ -28,8 +27,7 @@ DEFAULTS = {"dataset": "mnist-5k", "max_trials": 10, "epochs": 3, "batch_size": 
 # the fourth is the first that a finished relative can grow into: the smoke run shows a warm start.
 QUICK = {"max_trials": 4, "epochs": 1}
 VALIDATION_SPLIT = 0.2
-# TensorFlow 2.21's native libraries each log this at load time, before TensorFlow reads
-# TF_CPP_MIN_LOG_LEVEL (absl's "before InitializeLog" path): INFO lines, filtered by hand.
+# TensorFlow 2.21's native libraries log these INFO lines before reading TF_CPP_MIN_LOG_LEVEL.
 _NATIVE_INFO_LINE = re.compile(
     r"I\d{4} [\d:.]+ +\d+ \S+:\d+\] "
     r"|WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
@@ -56,15 +54,12 @@ _FLAGS = (  # (flag, type, help); defaults and choices come from DEFAULTS and th
 
 def build_parser(prog: str | None = None, description: str | None = None,
                  strategies=STRATEGIES) -> argparse.ArgumentParser:
-    """The argument parser shared by the main job and the examples (parse with `parse_args`).
+    """The parser (help showing every default) of the main job and the examples.
 
     Args:
         prog: Program name shown in the usage. Defaults to None (`kt-nasrepair`).
         description: Text shown under the usage. Defaults to the main job's.
         strategies: The `--strategy` choices. Defaults to `("entropy", "quasi_random")`.
-
-    Returns:
-        An `argparse.ArgumentParser` whose help shows every default.
     """
     parser = argparse.ArgumentParser(prog=prog or "kt-nasrepair",
                                      description=description or DESCRIPTION,
@@ -80,11 +75,7 @@ def build_parser(prog: str | None = None, description: str | None = None,
 
 
 def parse_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
-    """Parses `argv` (default `sys.argv[1:]`) with a `build_parser` parser.
-
-    `--quick` replaces the defaults only (`--quick --epochs 5` trains 5 epochs per trial); a
-    count below 1 exits with status 2 and a message naming the flag, as argparse does.
-    """
+    """Parses `argv` (default `sys.argv[1:]`); a count below 1 exits 2 naming the flag."""
     args = parser.parse_args(argv)
     if args.quick:  # quick sizes become the defaults, parsed again: what the user typed wins
         parser.set_defaults(**QUICK)
@@ -117,13 +108,7 @@ def announce_resume(tuner) -> int:
 
 @contextlib.contextmanager
 def native_startup_log_filtered():
-    """Drops the INFO lines TensorFlow's native libraries print at load time, when muted.
-
-    TensorFlow 2.21 prints its oneDNN notice once per native library, before its logging
-    reads `TF_CPP_MIN_LOG_LEVEL`. While the backend is imported, stderr goes to a temporary
-    file; afterwards every other line is written back, in order (only when the level mutes
-    INFO, i.e. `TF_CPP_MIN_LOG_LEVEL >= 1`).
-    """
+    """Drops native INFO lines from stderr while the backend loads (TF_CPP_MIN_LOG_LEVEL >= 1)."""
     level = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0").strip()
     if not level.isdigit() or int(level) < 1:
         yield
@@ -180,9 +165,7 @@ def _search(args, directory, overwrite) -> int:
               f"{args.epochs} epoch{'s' if args.epochs > 1 else ''} each, on {train} training "
               f"and {len(x_train) - train} validation digits ({args.dataset}; {len(x_test)} "
               f"test digits held out); {where}")
-    # verbose=0 mutes Keras's per-epoch output and KerasTuner's display; show_progress keeps
-    # the one line per trial.
-    tuner.show_progress = True
+    tuner.show_progress = True  # one line per trial; verbose=0 mutes Keras's and KerasTuner's
     tuner.search(x_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
                  validation_split=VALIDATION_SPLIT, verbose=0)
     lineage = tuner.lineage()

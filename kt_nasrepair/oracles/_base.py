@@ -1,4 +1,4 @@
-"""Behaviour shared by the oracles of this package."""
+"""Behaviour shared by the oracles of this package (the Oracle contract of docs/oracles.md)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from kt_nasrepair._validation import is_int
 from kt_nasrepair.oracles._encoding import UnitCubeEncoder
 from kt_nasrepair.oracles._encoding import UnitCubeSampler
 
-# Finite spaces with at most this many raw combinations are enumerated, so that the search stops
-# exactly when every configuration has been tried.
+# Finite spaces up to this many raw combinations are enumerated: the search stops exactly when
+# every configuration has been tried.
 ENUMERATION_LIMIT = 20_000
 # Quasi-random draws tried before falling back to enumeration / stopping.
 MAX_DRAWS = 64
@@ -29,12 +29,9 @@ def oracle_from_arguments(oracle_class, arguments: dict):
 
 
 class BaseSearchOracle(keras_tuner.Oracle):
-    """An `Oracle` with quasi-random proposals and clear errors.
+    """An `Oracle` with quasi-random proposals, clear errors and a resumable random stream.
 
-    Subclasses implement `populate_space` and may call `quasi_random_values`. The Sobol position
-    and the proposal counter are part of `get_state`, so a reloaded oracle, or the distributed
-    chief, continues the same random stream; the constructor's settings are never replaced from
-    a saved state (KerasTuner issue #803). The arguments are those of `RandomSearchOracle`.
+    Subclasses implement `populate_space`. The arguments are those of `RandomSearchOracle`.
     """
 
     def __init__(self, objective=None, max_trials=10, seed=None, hyperparameters=None,
@@ -44,8 +41,7 @@ class BaseSearchOracle(keras_tuner.Oracle):
               max_trials, "an integer >= 1 (or None for no limit)")
         check(seed is None or (is_int(seed) and seed >= 0), "seed", seed,
               "None or an integer >= 0")
-        # KerasTuner itself fails late and obscurely on these ('dict' object has no attribute
-        # '_exists'), or never stops on failures (max_consecutive_failed_trials=0).
+        # KerasTuner fails late and obscurely on these, or never stops on failures.
         check(hyperparameters is None or isinstance(hyperparameters, keras_tuner.HyperParameters),
               "hyperparameters", hyperparameters, "None or a `keras_tuner.HyperParameters`",
               error=TypeError)
@@ -79,39 +75,35 @@ class BaseSearchOracle(keras_tuner.Oracle):
         return next((values for values in candidates if not self._duplicate(values)), None)
 
     def quasi_random_values(self, encoder=None):
-        """Untried values from the sampler, or None when the space is exhausted.
+        """Untried values, or None when the space is exhausted.
 
-        Up to `MAX_DRAWS` points of the Sobol stream; when they all hit tried configurations, a
-        uniform draw among the untried ones of a finite space, or `MAX_DRAWS` plain random
-        draws where the space is too large to enumerate.
+        `MAX_DRAWS` Sobol points, then a uniform draw among the untried configurations of a
+        finite space, or `MAX_DRAWS` plain random draws of one too large to enumerate.
         """
         encoder = encoder or self.make_encoder()
         draws = (self._sampler.draw(encoder.num_probs) for _ in range(MAX_DRAWS))
-        values = self._first_untried(encoder.probs_to_values(p) for p in draws)
+        values = self._first_untried(map(encoder.probs_to_values, draws))
         if values is not None:
             return values
         configs = encoder.enumerate(ENUMERATION_LIMIT)
         rng = self.next_rng()
         if configs is None:
             draws = (rng.uniform(size=encoder.num_probs) for _ in range(MAX_DRAWS))
-            return self._first_untried(encoder.probs_to_values(p) for p in draws)
+            return self._first_untried(map(encoder.probs_to_values, draws))
         untried = [values for values in configs if not self._duplicate(values)]
         return untried[int(rng.integers(len(untried)))] if untried else None
 
     def quasi_random_response(self, encoder=None) -> dict:
         values = self.quasi_random_values(encoder)
-        status = TrialStatus.STOPPED if values is None else TrialStatus.RUNNING
-        return {"status": status, "values": values}
+        return {"status": TrialStatus.STOPPED if values is None else TrialStatus.RUNNING,
+                "values": values}
 
     def objective_names(self) -> list[str]:
         # KerasTuner's `MultiObjective` (not exported) has `name_to_direction`.
         return list(getattr(self.objective, "name_to_direction", [self.objective.name]))
 
     def known_trials(self) -> list:
-        """Every trial, in a fixed order: those started here (`start_order`), then others by id.
-
-        Others are known results seeding the search, or a state written by another version.
-        """
+        """Every trial: those started here (`start_order`), then the others by id."""
         # NOTE: not dict order: a reloaded oracle reads trials back in file-system order, and the
         # GP fit depends on row order in the last bits, which L-BFGS-B amplifies.
         started = [i for i in dict.fromkeys(self.start_order) if i in self.trials]
@@ -126,8 +118,7 @@ class BaseSearchOracle(keras_tuner.Oracle):
     def record_known_trials(self) -> None:
         """Marks trials added outside `create_trial` as tried (KerasTuner records only its own)."""
         for trial in self.trials.values():
-            # `_id_to_hash` holds every trial KerasTuner recorded (saved with the state).
-            if trial.trial_id not in self._id_to_hash:
+            if trial.trial_id not in self._id_to_hash:  # every trial KerasTuner recorded
                 self._record_values(trial)
 
     @keras_tuner.synchronized
@@ -146,8 +137,7 @@ class BaseSearchOracle(keras_tuner.Oracle):
         self._save_trial(trial)
         return trial
 
-    # Synchronized as KerasTuner's own: the checks read trial state other workers' calls share.
-    @keras_tuner.synchronized
+    @keras_tuner.synchronized  # as KerasTuner's: the checks read state other workers share
     def end_trial(self, trial):
         """Ends a trial; a `ValueError` names a completed trial's missing objective and metrics."""
         if trial.status == TrialStatus.COMPLETED:
@@ -157,8 +147,7 @@ class BaseSearchOracle(keras_tuner.Oracle):
                 raise ValueError(
                     f"The objective {missing if len(missing) > 1 else missing[0]!r} "
                     f"was not reported by trial {trial.trial_id}. Reported metrics: "
-                    f"{reported}. Pass an `objective` that names one of them."
-                )
+                    f"{reported}. Pass an `objective` that names one of them.")
         return super().end_trial(trial)
 
     def score_trial(self, trial):
@@ -171,20 +160,17 @@ class BaseSearchOracle(keras_tuner.Oracle):
         trial.best_step = trial.metrics.get_best_step(names[0])
 
     def save(self):
-        # KerasTuner writes oracle.json in place; a kill mid-write would leave a file that
-        # makes the next `overwrite=False` run fail. Write it atomically instead.
+        # KerasTuner writes oracle.json in place; a kill mid-write breaks `overwrite=False`.
         atomic_write_json(self._get_oracle_fname(), self.get_state())
 
     def _save_trial(self, trial):
-        # Same for each trial.json (KerasTuner's private hook; keras-tuner is pinned < 1.5 and
-        # tests/reliability/test_atomic_io.py checks the hook is still called).
+        # Same for trial.json (a private hook: tests/reliability/test_atomic_io.py checks it).
         path = os.path.join(self._get_trial_dir(trial.trial_id), "trial.json")
         atomic_write_json(path, trial.get_state())
 
     def get_state(self):
         state = super().get_state()
-        # KerasTuner writes its `_tried_so_far` set as a list in hash order, which changes
-        # with PYTHONHASHSEED; a saved state must not depend on it.
+        # KerasTuner saves its `_tried_so_far` set in hash order, which changes with PYTHONHASHSEED.
         state["tried_so_far"] = sorted(state.get("tried_so_far", []))
         state.update(sampler_state=self._sampler.get_state(), num_proposals=self._num_proposals)
         return state

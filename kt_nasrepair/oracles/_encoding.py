@@ -1,9 +1,7 @@
 """Hyperparameter values <-> points in the unit cube, and reproducible Sobol points in it.
 
-The *probability space* (quasi-random points, perturbations) has one coordinate in [0, 1) per
-tunable hyperparameter, read through its own `prob_to_value`, so `step` and `log`/`reverse_log`
-sampling are respected. The *feature space* (what the GP sees) has the same bucket-centred
-coordinates, but one-hot unordered `Choice`s: categories get no order, unlike KerasTuner's index.
+The probability space has one coordinate in [0, 1) per tunable hyperparameter (its own
+`prob_to_value`); the feature space (the GP's) is the same with unordered `Choice`s one-hot.
 """
 
 from __future__ import annotations
@@ -17,8 +15,7 @@ import numpy as np
 from keras_tuner.engine import hyperparameters as hp_module
 from scipy.stats import qmc
 
-# NOTE: `prob_to_index` floors prob * n; KerasTuner folds a prob of exactly 1.0 back, but staying
-# strictly below 1 keeps every mapping well inside.
+# NOTE: `prob_to_index` floors prob * n: staying strictly below 1 keeps every mapping inside.
 _PROB_MAX = 1.0 - 1e-9
 
 
@@ -36,12 +33,8 @@ def values_hash(values: dict) -> str:
 
 
 def prob_to_value(hp, prob: float):
-    """`hp.prob_to_value(prob)`, kept inside `[min_value, max_value]`.
-
-    NOTE: KerasTuner's `reverse_log` sampling can return a value below the range near
-    `prob = 0` (`Int(19, 20, sampling="reverse_log").prob_to_value(0.0)` is 18, keras-tuner
-    1.4.8); a proposal outside the space would be a trial KerasTuner rejects.
-    """
+    """`hp.prob_to_value(prob)`, kept inside `[min_value, max_value]`."""
+    # NOTE: `Int(19, 20, sampling="reverse_log").prob_to_value(0.0)` is 18 (keras-tuner 1.4.8).
     return _clamp(hp, hp.prob_to_value(prob))
 
 
@@ -57,20 +50,7 @@ def _one_hot(hp) -> bool:
 
 
 class UnitCubeEncoder:
-    """Maps a KerasTuner search space to and from the unit cube.
-
-    Args:
-        hyperparameters: a `keras_tuner.HyperParameters` search space; `Fixed` entries take
-            no coordinate.
-
-    Example:
-
-    ```python
-    encoder = UnitCubeEncoder(hps)  # hps: Int("units", 8, 64, step=8), Choice("act", [...])
-    values = encoder.probs_to_values([0.3, 0.9])   # {"units": 24, "act": "tanh"}
-    features = encoder.encode(values)              # shape (encoder.num_features,)
-    ```
-    """
+    """Maps a `keras_tuner.HyperParameters` space to and from the unit cube (`Fixed`: no axis)."""
 
     def __init__(self, hyperparameters):
         self.space = list(hyperparameters.space)
@@ -80,7 +60,6 @@ class UnitCubeEncoder:
         ends = np.cumsum([0] + widths).tolist()
         self._slices = [slice(a, b) for a, b in zip(ends, ends[1:])]
         self.num_features = ends[-1]
-        # Continuous coordinates (Float without step): refinable by L-BFGS-B.
         self.continuous = np.array([not is_discrete(hp) for hp in self.tunable], dtype=bool)
         # Keyed by identity: one name may be declared twice under different conditions.
         self._grid_sizes = {
@@ -97,9 +76,8 @@ class UnitCubeEncoder:
         if id(hp) not in self._grid_sizes:
             # NOTE: log sampling can land 1e-16 outside [0, 1] at the range's ends.
             return min(max(hp.value_to_prob(value), 0.0), 1.0)
-        # NOTE: KerasTuner's grid index (value - min) // step lands one step low when min + i * step
-        # is not exact in binary (0.25 // 0.05 == 4.0): such values were encoded, and decoded, a
-        # step lower. Rounding finds the grid point; the bucket centre is as KerasTuner's.
+        # NOTE: KerasTuner's (value - min) // step lands one step low when min + i * step is
+        # inexact in binary (0.25 // 0.05 == 4.0); rounding finds the grid point.
         size = self._grid_sizes[id(hp)]
         index = int(round((value - hp.min_value) / hp.step))
         return (min(max(index, 0), size - 1) + 0.5) / size
@@ -111,8 +89,7 @@ class UnitCubeEncoder:
                                     for hp, p in zip(self.tunable, probs)})
 
     def _active_values(self, by_name: dict) -> dict:
-        # Conditions are checked in space order, as KerasTuner does: a child is active only when
-        # its parent's value (just set) allows it.
+        # In space order, as KerasTuner: a child is active only if its parent's value allows it.
         hps = hp_module.HyperParameters()
         for hp in self.space:
             hps.merge([hp])
@@ -153,11 +130,7 @@ class UnitCubeEncoder:
         return self._active_values(by_name)
 
     def probs_to_features(self, probs) -> np.ndarray:
-        """Vectorised `encode(probs_to_values(p))` for a batch of points.
-
-        Discrete coordinates snap to their bucket centres: the surrogate is evaluated exactly
-        where a trial would run.
-        """
+        """Vectorised `encode(probs_to_values(p))` for a batch (discrete values snapped)."""
         probs = np.clip(np.atleast_2d(np.asarray(probs, dtype=float)), 0, _PROB_MAX)
         if self.has_conditions:
             return np.array([self.encode(self.probs_to_values(p)) for p in probs])
@@ -172,8 +145,7 @@ class UnitCubeEncoder:
                     self._value_to_prob(hp, prob_to_value(hp, float(p))) for p in column
                 ]
             else:
-                # NOTE: KerasTuner encodes the one value of a Float with min == max
-                # at 0.5, whatever the probability it was drawn from.
+                # NOTE: KerasTuner encodes the one value of a Float with min == max at 0.5.
                 features[:, cols.start] = column if hp.max_value > hp.min_value else 0.5
         return features
 
@@ -186,18 +158,15 @@ class UnitCubeEncoder:
             return None
         configs = {}
         for combination in itertools.product(*grids):
-            values = self._active_values(
-                {hp.name: v for hp, v in zip(self.tunable, combination)}
-            )
+            values = self._active_values({hp.name: v for hp, v in zip(self.tunable, combination)})
             configs.setdefault(values_hash(values), values)
         return list(configs.values())
 
 
 def _grid(hp):
     """Every value of a discrete `hp`, as `prob_to_value` returns it (clamped to the range)."""
-    # NOTE: `hp.values` is not that grid. `Int` without a step (log sampling) holds only 10 sample
-    # values, with a log step floats (2.0, 4.0) where `prob_to_value` returns ints; reverse_log
-    # `Float` steps can end above `max_value`. Enumerating it missed or re-proposed configurations.
+    # NOTE: `hp.values` is not that grid: 10 samples for a stepless `Int`, floats (2.0, 4.0) for a
+    # log step, reverse_log `Float` steps above `max_value`; enumerating it missed configurations.
     if isinstance(hp, hp_module.Int):
         if hp.step is None:
             return range(hp.min_value, hp.max_value + 1)
@@ -207,19 +176,15 @@ def _grid(hp):
 
 def _random(engine, num_points: int) -> np.ndarray:
     with warnings.catch_warnings():
-        # Balance warnings concern sample sizes; we draw one point, or a candidate set, at a time.
+        # Balance warnings concern sample sizes; we draw one point or candidate set at a time.
         warnings.simplefilter("ignore", UserWarning)
         return engine.random(num_points)
 
 
 class UnitCubeSampler:
-    """Draws the points of a scrambled Sobol sequence in [0, 1)^d one at a time.
+    """Draws a scrambled Sobol sequence in [0, 1)^d one point at a time, resumable.
 
-    The stream is a function of `(seed, dimension, position)`, so saving `position` is enough
-    to resume it; a new dimension (the space grew) starts a new stream.
-
-    Args:
-        seed: integer seed.
+    The stream is a function of `(seed, dimension, position)`; a new dimension starts anew.
     """
 
     def __init__(self, seed: int):

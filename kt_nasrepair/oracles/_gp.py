@@ -1,8 +1,6 @@
-"""Gaussian-process surrogate on the unit cube (scikit-learn).
+"""Gaussian-process surrogate on the unit cube (scikit-learn): ARD Matern 5/2 + white noise.
 
-A signal variance times a Matern 5/2 kernel with one length scale per feature (ARD, Rasmussen &
-Williams 2006, eq. 4.17, sec. 5.1), plus white noise; normalised targets; kernel hyperparameters
-fitted by maximising the log marginal likelihood (ML-II, Rasmussen & Williams sec. 5.4.1).
+Rasmussen & Williams 2006, eq. 4.17 and sec. 5.1 (kernel), sec. 5.4.1 (ML-II fit).
 """
 
 from __future__ import annotations
@@ -21,14 +19,12 @@ from sklearn.gaussian_process import kernels
 # between trials (median Hartmann-6 regret after 50 trials 0.13 with (1e-2, 1e2), 0.07 with
 # (0.1, 20), 10 seeds). Above 20 a feature is irrelevant anyway.
 LENGTH_SCALE_BOUNDS = (0.1, 20.0)
-# NOTE: the noise floor keeps the Cholesky factor well conditioned when two trials sit on the
-# same discrete configuration's neighbours.
+# NOTE: the noise floor keeps the Cholesky factor well conditioned for near-duplicate trials.
 NOISE_BOUNDS = (1e-6, 1.0)
 
 
 def _bounded_lbfgsb(obj_func, initial_theta, bounds, max_iter):
-    # NOTE: warm-started fits converge in a few dozen iterations; the cap bounds the cost of
-    # `populate_space` when the likelihood is flat.
+    # NOTE: warm-started fits converge in a few dozen iterations; the cap bounds flat likelihoods.
     result = optimize.minimize(obj_func, initial_theta, method="L-BFGS-B", jac=True,
                                bounds=bounds, options={"maxiter": max_iter})
     return result.x, result.fun
@@ -45,11 +41,10 @@ def make_kernel(num_features: int, theta=None):
 
 
 class GaussianProcessSurrogate:
-    """A GP that predicts the latent objective (noise removed): `fit(x, y).predict(x_new)`.
+    """A GP of the latent objective (noise removed): `fit(x, y).predict(x_new)`.
 
     Args:
-        num_restarts: extra random restarts of the marginal-likelihood optimiser (the first
-            start is `theta`, when given). Defaults to 1.
+        num_restarts: extra random restarts of the ML-II optimiser. Defaults to 1.
         seed: integer seed of the restarts.
         max_iter: L-BFGS-B iterations per start. Defaults to 60.
     """
@@ -61,13 +56,9 @@ class GaussianProcessSurrogate:
         self.regressor = None
 
     def fit(self, x, y, theta=None, optimize: bool = True):
-        """Fits kernel hyperparameters (ML-II) and the posterior; returns self.
+        """Fits (n, d) features `x` to targets `y`, from log-hyperparameters `theta`; returns self.
 
-        Args:
-            x: array (n, d) of features in the unit cube. y: array (n,) of targets.
-            theta: optional log-hyperparameters to start from (warm start); ignored when their
-                length does not match.
-            optimize: when False, `theta` is used as is (no ML-II fit).
+        `theta` of another length is ignored; `optimize=False` keeps it as is (no ML-II fit).
         """
         self.x, self.y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
         lbfgsb = functools.partial(_bounded_lbfgsb, max_iter=self.max_iter)
@@ -82,11 +73,7 @@ class GaussianProcessSurrogate:
         return self
 
     def with_fantasies(self, x_new) -> GaussianProcessSurrogate:
-        """This GP also conditioned on its own mean at `x_new`, hyperparameters kept.
-
-        The kriging believer (Ginsbourger et al. 2010): the posterior variance collapses at
-        points still being evaluated, so that a parallel worker is sent elsewhere.
-        """
+        """This GP also conditioned on its mean at `x_new` (kriging believer, Ginsbourger 2010)."""
         y_new, _ = self.predict(x_new)
         x, y = np.vstack([self.x, x_new]), np.concatenate([self.y, y_new])
         return GaussianProcessSurrogate(seed=self.seed).fit(x, y, theta=self.theta, optimize=False)
@@ -103,11 +90,8 @@ class GaussianProcessSurrogate:
         return float(noise * self.regressor._y_train_std ** 2)
 
     def predict(self, x):
-        """Posterior mean and standard deviation (arrays (n,)) of the latent function.
-
-        The white-noise variance is removed from sklearn's predictive variance because MES
-        reasons about the noise-free maximum f* (Wang & Jegelka 2017, sec. 3).
-        """
+        """Posterior mean and std (n,) of the latent function, noise removed."""
+        # MES reasons about the noise-free maximum (Wang & Jegelka 2017, sec. 3).
         x = np.atleast_2d(np.asarray(x, dtype=float))
         mean, std = self.regressor.predict(x, return_std=True)
         variance = np.maximum(np.square(std) - self.noise_variance, 1e-12)

@@ -1,8 +1,7 @@
 """Max-value Entropy Search acquisition (pure numpy/scipy).
 
-References:
-    Wang, Z. & Jegelka, S. (2017). Max-value Entropy Search for Efficient
-    Bayesian Optimization. ICML. arXiv:1703.01968.
+Reference: Wang, Z. & Jegelka, S. (2017). Max-value Entropy Search for Efficient Bayesian
+Optimization. ICML. arXiv:1703.01968.
 """
 
 from __future__ import annotations
@@ -16,20 +15,11 @@ _QUARTILES = np.array([0.25, 0.5, 0.75])
 
 
 def gumbel_max_value_samples(mean, std, num_samples, rng, floor):
-    """Samples of the maximum value y* by the Gumbel approximation.
+    """K = `num_samples` samples (K,) of the maximum y* by the Gumbel approximation.
 
-    Pr[y* < y] = prod_i Phi((y - mean_i) / std_i) over a set of points (Wang & Jegelka 2017,
-    sec. 3.1, eq. 7) is fitted by a Gumbel distribution through its quartiles.
-
-    Args:
-        mean, std: arrays (n,), the posterior on the points (std > 0).
-        num_samples: K, number of samples.
-        rng: a `numpy.random.Generator`.
-        floor: samples are raised to at least this value (the best observed value plus a small
-            epsilon: y* is not below what was seen; the authors' code sets them to epsilon).
-
-    Returns:
-        Array (K,) of samples.
+    Pr[y* < y] = prod_i Phi((y - mean_i) / std_i) over the points with posterior `mean`, `std`
+    (n,) (Wang & Jegelka 2017, sec. 3.1, eq. 7) is fitted by a Gumbel through its quartiles;
+    samples are raised to at least `floor` (the authors' code sets them to epsilon).
     """
     mean = np.asarray(mean, dtype=float)
     std = np.maximum(np.asarray(std, dtype=float), 1e-12)
@@ -53,18 +43,10 @@ def gumbel_max_value_samples(mean, std, num_samples, rng, floor):
 
 
 def mes_acquisition(mean, std, max_values):
-    """Max-value entropy search acquisition for maximisation.
+    """Max-value entropy search acquisition (n,), in nats, of the posterior `mean`, `std` (n,).
 
     alpha(x) = 1/K sum_k [gamma psi(gamma) / (2 Psi(gamma)) - log Psi(gamma)],
-    gamma = (y*_k - mean(x)) / std(x) (Wang & Jegelka 2017, eq. 6): the expected reduction of
-    the entropy of f(x) once f(x) < y* is known.
-
-    Args:
-        mean, std: arrays (n,), the posterior.
-        max_values: array (K,), samples of y*.
-
-    Returns:
-        Array (n,) of non-negative information gains (nats).
+    gamma = (y*_k - mean(x)) / std(x), over the K `max_values` (Wang & Jegelka 2017, eq. 6).
     """
     mean = np.asarray(mean, dtype=float)[:, None]
     std = np.maximum(np.asarray(std, dtype=float), 1e-12)[:, None]

@@ -1,9 +1,6 @@
 """Max-value Entropy Search: `EntropySearchOracle` and its `EntropySearch` tuner.
 
-References:
-    Wang, Z. & Jegelka, S. (2017). Max-value Entropy Search for Efficient Bayesian Optimization.
-    Ginsbourger, D., Le Riche, R. & Carraro, L. (2010). Kriging is well-suited to parallelize
-    optimization (the kriging believer).
+The method and references: docs/oracles.md; overridable steps: docs/guides/custom_oracle.md.
 """
 
 from __future__ import annotations
@@ -22,42 +19,26 @@ from kt_nasrepair.oracles._base import oracle_from_arguments
 from kt_nasrepair.oracles._encoding import sobol_points
 from kt_nasrepair.oracles._gp import GaussianProcessSurrogate
 
-# NOTE: candidates are read in acquisition order; this many distinct ones are checked against the
-# tried configurations before giving up.
+# Distinct candidates checked against the tried configurations before giving up.
 _MAX_CHECKED = 256
 
 
 class EntropySearchOracle(BaseSearchOracle):
-    """Bayesian optimisation with Max-value Entropy Search (MES).
+    """Bayesian optimisation with Max-value Entropy Search (Wang & Jegelka 2017).
 
-    Completed trials are encoded into the unit cube (`step`, log sampling, `Boolean` and
-    one-hot unordered `Choice`s respected) and modelled by a Gaussian process (ARD Matern 5/2 +
-    white noise, ML-II fit, see `_gp.py`). The next trial maximises the MES acquisition (Wang &
-    Jegelka 2017, eq. 6) over Sobol candidates plus perturbations of the best trials, with
-    continuous hyperparameters refined by L-BFGS-B. Trials still running on other workers enter
-    the GP as kriging-believer fantasies, so parallel workers receive different configurations.
-    Failed trials are not data; no configuration is ever proposed twice.
-
-    Each step is a method to override (docs/guides/custom_oracle.md): `encode_trials`,
-    `fit_surrogate`, `generate_candidates`, `sample_max_values`, `acquisition`, `choose_candidate`.
+    A GP on the encoded completed trials, MES over Sobol candidates and perturbations of the
+    best trials; running trials enter as kriging-believer fantasies (docs/oracles.md).
 
     Args:
         objective: a string, `keras_tuner.Objective` or list of them.
             Defaults to None (the value returned by `run_trial`, minimised).
         max_trials: integer >= 1 (or None). Defaults to 10.
-        num_initial_points: integer >= 1, the number of completed quasi-random trials before
-            the GP is used. Defaults to None: max(number of tunable hyperparameters + 1, 5).
-        num_max_samples: integer >= 1, K, the number of y* samples averaged by the
-            acquisition. Defaults to 10.
-        num_candidates: integer >= 1, the number of Sobol candidates per proposal (a quarter
-            as many perturbations of the best trials are added). Defaults to 1024.
+        num_initial_points: integer >= 1, completed quasi-random trials before the GP is used.
+            Defaults to None: max(number of tunable hyperparameters + 1, 5).
+        num_max_samples: integer >= 1, the y* samples averaged by the acquisition. Defaults to 10.
+        num_candidates: integer >= 1, Sobol candidates per proposal. Defaults to 1024.
         seed: optional integer seed.
         hyperparameters: as for any KerasTuner oracle; so are the other arguments.
-
-    Raises:
-        ValueError: for `max_trials`, `num_*` or `max_consecutive_failed_trials` < 1, `seed` or
-            `max_retries_per_trial` not an integer >= 0.
-        TypeError: for `hyperparameters` that are not a `keras_tuner.HyperParameters`.
 
     Example:
 
@@ -81,14 +62,12 @@ class EntropySearchOracle(BaseSearchOracle):
         self.num_initial_points = num_initial_points
         self.num_max_samples = int(num_max_samples)
         self.num_candidates = int(num_candidates)
-        # Warm start of the kernel hyperparameters (in the state: a reloaded oracle proposes
-        # exactly what the original would have).
-        self._theta = None
+        self._theta = None  # the kernel's warm start, saved: a reload proposes the same
 
     def populate_space(self, trial_id):
         """Proposes the untried configuration with the highest MES acquisition, or "STOPPED"."""
-        # NOTE: the matrices here are at most a few hundred rows; BLAS threads only add
-        # synchronisation (14x slower measured on 2 busy cores), so proposals run single-threaded.
+        # NOTE: matrices of a few hundred rows: BLAS threads only add synchronisation (14x
+        # slower measured on 2 busy cores).
         with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
             return self._propose()
 
@@ -119,30 +98,15 @@ class EntropySearchOracle(BaseSearchOracle):
         return {"status": TrialStatus.RUNNING, "values": values}
 
     def encode_trials(self, encoder, trials):
-        """Features and maximisation-oriented targets of completed trials.
-
-        Args:
-            encoder: the `UnitCubeEncoder` of the current space. trials: completed `Trial`s.
-
-        Returns:
-            (x, y): arrays (n, num_features) and (n,); y is the score, negated when minimised.
-        """
+        """`(x, y)`: features (n, num_features) and scores (n,) of trials, negated if minimised."""
         x = np.array([encoder.encode(t.hyperparameters.values) for t in trials])
         sign = 1.0 if self.objective.direction == "max" else -1.0
         return x, sign * np.array([float(t.score) for t in trials])
 
     def fit_surrogate(self, x, y, rng):
-        """Fits a `GaussianProcessSurrogate`, warm-started from the last fit.
-
-        Args:
-            x: features (n, d). y: targets (n,). rng: a numpy Generator.
-
-        Returns:
-            The fitted surrogate: anything with `predict(x) -> (mean, std)`, and
-            `with_fantasies(x_pending)` when trials run in parallel.
-        """
-        # NOTE: a random restart only every fifth proposal (or without a warm start): the warm start
-        # is usually at the optimum already, and a restart costs as much as the rest of a proposal.
+        """A `GaussianProcessSurrogate` fitted to `(x, y)`, warm-started from the last fit."""
+        # NOTE: a random restart only every fifth proposal (or without a warm start): the warm
+        # start is usually at the optimum already, and a restart costs as much as the rest.
         restarts = 1 if self._theta is None or self._num_proposals % 5 == 0 else 0
         surrogate = GaussianProcessSurrogate(restarts, seed=int(rng.integers(2**31 - 1)))
         surrogate.fit(x, y, theta=self._theta)
@@ -150,33 +114,18 @@ class EntropySearchOracle(BaseSearchOracle):
         return surrogate
 
     def generate_candidates(self, encoder, x, y, trials, rng):
-        """Sobol points, and Gaussian perturbations (sd 0.1) of the five best trials.
-
-        Args:
-            encoder: the `UnitCubeEncoder`. x, y: the encoded data. trials: the completed
-                trials, in the order of `x`. rng: a numpy Generator.
-
-        Returns:
-            Array (m, encoder.num_probs) of points of the probability space.
-        """
+        """Sobol points and perturbations (sd 0.1) of the five best trials: (m, num_probs)."""
         sobol = sobol_points(self.num_candidates, encoder.num_probs, rng)
-        best = np.argsort(-y)[:5]
         centres = np.array([encoder.values_to_probs(trials[i].hyperparameters.values)
-                            for i in best])
+                            for i in np.argsort(-y)[:5]])
         local = centres[rng.integers(len(centres), size=max(self.num_candidates // 4, 1))]
         local = local + rng.normal(scale=0.1, size=local.shape)
         return np.clip(np.vstack([sobol, local]), 0.0, 1.0 - 1e-9)
 
     def sample_max_values(self, surrogate, features, y, rng):
-        """`num_max_samples` samples of y* (Gumbel approximation), floored at the best y.
-
-        Args:
-            surrogate: the fitted surrogate. features: points (n, d) on which Pr[y* < v] is
-                approximated (candidates and data). y: observed targets. rng: a numpy Generator.
-        """
+        """`num_max_samples` Gumbel-approximated samples of y* on `features`, floored at max(y)."""
         mean, std = surrogate.predict(features)
-        # NOTE: the floor is max(y) + a tiny fraction of its spread; y* below an observed value
-        # is impossible (Wang & Jegelka 2017, sec. 3.1).
+        # NOTE: y* below an observed value is impossible (Wang & Jegelka 2017, sec. 3.1).
         floor = float(np.max(y)) + 1e-6 * (float(np.std(y)) + 1e-12)
         return _mes.gumbel_max_value_samples(mean, std, self.num_max_samples, rng, floor)
 
@@ -186,17 +135,9 @@ class EntropySearchOracle(BaseSearchOracle):
         return _mes.mes_acquisition(mean, std, max_values)
 
     def choose_candidate(self, encoder, probs, scores, score_fn):
-        """The best untried candidate, after refining the continuous coordinates.
+        """The best untried candidate (a values dict, or None), the three best refined first.
 
-        The three best candidates start an L-BFGS-B maximisation of `score_fn` over the
-        stepless `Float` coordinates; then the candidates are read in decreasing score.
-
-        Args:
-            encoder: the `UnitCubeEncoder`. probs: candidates (m, num_probs). scores: their
-                scores (m,). score_fn: features (n, d) -> scores.
-
-        Returns:
-            A values dict, or None when every candidate was already tried.
+        The refinement is L-BFGS-B on `score_fn` over the stepless `Float` coordinates.
         """
         order = np.argsort(-scores, kind="stable")
         if encoder.continuous.any() and not encoder.has_conditions:
@@ -208,20 +149,20 @@ class EntropySearchOracle(BaseSearchOracle):
         for index in order:
             values = encoder.probs_to_values(probs[index])
             key = tuple(sorted((k, str(v)) for k, v in values.items()))
-            if key not in seen:
-                seen.add(key)
-                if not self._duplicate(values):
-                    return values
-                if len(seen) >= _MAX_CHECKED:
-                    return None
+            if key in seen:
+                continue
+            seen.add(key)
+            if not self._duplicate(values):
+                return values
+            if len(seen) >= _MAX_CHECKED:
+                return None
         return None
 
     def _refine(self, encoder, start, score_fn):
         mask = encoder.continuous
-        num_free = int(mask.sum())
-        # NOTE: forward differences with step 1e-6 of the unit cube; the point and its num_free
-        # shifted copies go through the GP in one batch, which costs about as much as one point.
-        step = 1e-6
+        num_free, step = int(mask.sum()), 1e-6
+        # NOTE: forward differences: the point and its shifted copies go through the GP in one
+        # batch, which costs about as much as one point.
 
         def loss_and_grad(z):
             points = np.repeat(start[None], num_free + 1, axis=0)
@@ -243,9 +184,7 @@ class EntropySearchOracle(BaseSearchOracle):
         return state
 
     def set_state(self, state):
-        # NOTE: num_initial_points, num_max_samples and num_candidates are the user's settings:
-        # the constructor's values win over the saved ones (KerasTuner issue #803). Only search
-        # progress is restored.
+        # NOTE: the constructor's settings win over the saved ones (KerasTuner issue #803).
         super().set_state(state)
         theta = state.get("kernel_theta")
         self._theta = [float(v) for v in theta] if isinstance(theta, list) else None

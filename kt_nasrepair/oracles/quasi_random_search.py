@@ -9,14 +9,10 @@ from kt_nasrepair.oracles._base import oracle_from_arguments
 
 
 class QuasiRandomSearchOracle(BaseSearchOracle):
-    """Quasi-random search over a KerasTuner space.
+    """Quasi-random search: the i-th trial is the i-th point of a scrambled Sobol sequence.
 
-    The i-th trial uses the i-th point of a scrambled Sobol sequence (Owen 1998;
-    scipy.stats.qmc), one coordinate per tunable hyperparameter, mapped through that
-    hyperparameter's own `prob_to_value`: the trials cover the space more evenly than
-    independent draws, and `step`, `log` sampling and conditions are kept. No configuration is
-    proposed twice; a finite space is enumerated once the sequence only hits tried ones, and the
-    search reports `STOPPED` when every configuration has been tried.
+    Values go through each hyperparameter's `prob_to_value`; no configuration is proposed
+    twice, and a finite space ends with `STOPPED` once all are tried (docs/oracles.md).
 
     Args:
         objective: a string, `keras_tuner.Objective` or list of them. Defaults to None (the
@@ -25,11 +21,6 @@ class QuasiRandomSearchOracle(BaseSearchOracle):
         seed: optional integer seed of the sequence.
         hyperparameters: optional `HyperParameters` to register in advance; it and the other
             arguments are those of KerasTuner's `RandomSearchOracle`, in its order.
-
-    Raises:
-        TypeError: for `hyperparameters` that are not a `keras_tuner.HyperParameters`.
-        ValueError: for `max_trials` or `max_consecutive_failed_trials` < 1, `seed` or
-            `max_retries_per_trial` not an integer >= 0.
 
     Example:
 
@@ -46,9 +37,7 @@ class QuasiRandomSearchOracle(BaseSearchOracle):
 
 
 class QuasiRandomSearch(keras_tuner.Tuner):
-    """A `keras_tuner.Tuner` driven by `QuasiRandomSearchOracle`.
-
-    Positional arguments are those of `keras_tuner.RandomSearch`, in its order.
+    """A `keras_tuner.Tuner` driven by `QuasiRandomSearchOracle`, in `RandomSearch`'s order.
 
     Args:
         hypermodel: a `HyperModel` or a function `hp -> model`; optional when `run_trial` is

@@ -1,11 +1,4 @@
-"""Shape-stable execution: every trial of a dense space in one network, compiled once.
-
-Tracing and compiling a new model costs seconds per trial (TensorFlow ~1.3 s, XLA on JAX
-~2.7 s on our CPUs), often more than training it. Here each compact model is trained inside
-one padded network of the space's maximum shape whose masks, gates, dropout rate and learning
-rate are variables, with exactly the compact network's function and gradients (`slices.py`);
-checkpoints keep the compact model. `PopulationDenseModel` trains K of them as one program.
-"""
+"""Shape-stable execution: a dense space in one network (docs/guides/shape_stable.md)."""
 
 from kt_nasrepair.shape_stable.model import PaddedDenseModel
 from kt_nasrepair.shape_stable.population import PopulationDenseModel

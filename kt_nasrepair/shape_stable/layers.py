@@ -7,18 +7,10 @@ from keras import ops
 
 
 class MaskedDense(keras.layers.Layer):
-    """A Dense layer whose active units, dropout rate and on/off state are variables.
+    """A Dense layer whose active units (`mask`), dropout `rate` and on/off `gate` are variables.
 
-    `call` computes `h = dropout(activation(x @ kernel + bias) * mask)` and returns
-    `gate * h + (1 - gate) * x` when `gated` (gate 0: the identity), else `h`. Mask, gate and
-    rate are non-trainable variables, so one traced train step serves every architecture.
-
-    Args:
-        units: Padded width.
-        activation: Hidden activation name.
-        gated: Whether the layer may be switched off (its input must be `units` wide).
-        dropout: Whether the layer applies dropout at the rate held in its `rate` variable.
-        seed: Seed of the dropout noise.
+    `h = dropout(activation(x @ kernel + bias) * mask)`, then `gate * h + (1 - gate) * x`
+    when `gated` (gate 0: the identity; the input must then be `units` wide).
     """
 
     def __init__(self, units, activation, gated=False, dropout=False, seed=None, **kwargs):
@@ -34,15 +26,14 @@ class MaskedDense(keras.layers.Layer):
         if self.gated and in_dim != self.units:
             raise ValueError(f"A gated MaskedDense needs an input as wide as its {self.units} "
                              f"units. Received: input_shape={input_shape}")
-        self.kernel = self.add_weight(shape=(in_dim, self.units), initializer="zeros",
-                                      name="kernel")
-        self.bias = self.add_weight(shape=(self.units,), initializer="zeros", name="bias")
-        self.mask = self.add_weight(shape=(self.units,), initializer="ones", name="mask",
-                                    trainable=False)
-        self.gate = self.add_weight(shape=(), initializer="ones", name="gate",
-                                    trainable=False) if self.gated else None
-        self.rate = self.add_weight(shape=(), initializer="zeros", name="rate",
-                                    trainable=False) if self.dropout else None
+        add = self.add_weight
+        self.kernel = add(shape=(in_dim, self.units), initializer="zeros", name="kernel")
+        self.bias = add(shape=(self.units,), initializer="zeros", name="bias")
+        self.mask = add(shape=(self.units,), initializer="ones", name="mask", trainable=False)
+        self.gate = add(shape=(), initializer="ones", name="gate",
+                        trainable=False) if self.gated else None
+        self.rate = add(shape=(), initializer="zeros", name="rate",
+                        trainable=False) if self.dropout else None
 
     def call(self, inputs, training=False):
         hidden = self.activation(ops.matmul(inputs, self.kernel) + self.bias) * self.mask

@@ -13,9 +13,8 @@ from kt_nasrepair.shape_stable.layers import MaskedDense
 class PaddedDenseModel(keras.Model):
     """An MLP of `max_depth` hidden layers of `max_width` units that runs any smaller one.
 
-    `load(compact, spec)` writes a compact model's weights into the active slices and sets
-    the masks and gates (`slices.py`), `fit` trains exactly its function, `unload()` writes
-    the slices back. `save_weights`/`save` (the checkpoint callbacks') save the compact model.
+    `load(compact, spec)` puts a compact model in, `fit` trains exactly its function,
+    `unload()` writes it back; `save_weights`/`save` save the compact model.
 
     Args:
         input_shape: Shape of one sample.
@@ -30,28 +29,20 @@ class PaddedDenseModel(keras.Model):
 
     def __init__(self, input_shape, activation, dropout, outputs, output_activation,
                  max_depth, max_width, name="padded_dense"):
-        x = inputs = keras.Input(shape=tuple(input_shape))
-        if len(input_shape) > 1:
-            x = keras.layers.Flatten(name="flatten")(x)
-        hidden = []
-        for i in range(max_depth):
-            hidden.append(MaskedDense(max_width, activation, gated=i > 0, dropout=dropout,
-                                      name=f"masked_dense_{i}"))
-            x = hidden[-1](x)
+        inputs = keras.Input(shape=tuple(input_shape))
+        x = keras.layers.Flatten(name="flatten")(inputs) if len(input_shape) > 1 else inputs
+        hidden = [MaskedDense(max_width, activation, gated=i > 0, dropout=dropout,
+                              name=f"masked_dense_{i}") for i in range(max_depth)]
+        for layer in hidden:
+            x = layer(x)
         output = keras.layers.Dense(outputs, activation=output_activation, name="output")
         super().__init__(inputs=inputs, outputs=output(x), name=name)
-        self.hidden_layers = hidden
-        self.output_layer = output
-        self.max_depth = int(max_depth)
-        self.max_width = int(max_width)
+        self.hidden_layers, self.output_layer = hidden, output
+        self.max_depth, self.max_width = int(max_depth), int(max_width)
         # Python code in train_step/test_step runs once per trace (jit / tf.function).
-        self.train_traces = 0
-        self.test_traces = 0
-        self._set_untracked("compact", None)
-
-    def _set_untracked(self, name, value):
+        self.train_traces = self.test_traces = 0
         # Keras tracks a model's attributes: the compact model's variables must not join.
-        object.__setattr__(self, name, value)
+        object.__setattr__(self, "compact", None)
 
     def train_step(self, *args, **kwargs):
         self.train_traces += 1
@@ -63,8 +54,8 @@ class PaddedDenseModel(keras.Model):
 
     def snapshot_optimizer(self) -> None:
         """Remembers the (built) optimizer's variables as a fresh model's compile has them."""
-        self._set_untracked("initial_optimizer_state",
-                            [np.array(ops.convert_to_numpy(v)) for v in self.optimizer.variables])
+        object.__setattr__(self, "initial_optimizer_state",
+                           [np.array(ops.convert_to_numpy(v)) for v in self.optimizer.variables])
 
     def reset_optimizer(self) -> None:
         """Puts the optimizer's variables back to `snapshot_optimizer`'s values."""
@@ -76,17 +67,17 @@ class PaddedDenseModel(keras.Model):
         pairs = [layer.get_weights() for layer in spec.dense_layers(compact)]
         padded = slices.padded_weights(pairs, self.max_depth, self.max_width)
         gates = slices.layer_gates(len(spec.widths), self.max_depth)
+        widths = list(spec.widths) + [0] * self.max_depth
         for i, (layer, (kernel, bias)) in enumerate(zip(self.hidden_layers, padded)):
             layer.kernel.assign(kernel)
             layer.bias.assign(bias)
-            width = spec.widths[i] if i < len(spec.widths) else 0
-            layer.mask.assign(slices.unit_mask(width, self.max_width))
+            layer.mask.assign(slices.unit_mask(widths[i], self.max_width))
             if layer.gated:
                 layer.gate.assign(gates[i])
             if layer.dropout:
                 layer.rate.assign(spec.dropout or 0.0)
         self.output_layer.set_weights(list(padded[-1]))
-        self._set_untracked("compact", (compact, spec))
+        object.__setattr__(self, "compact", (compact, spec))
 
     def unload(self):
         """Writes the active slices back into the loaded compact model and returns it."""

@@ -1,16 +1,7 @@
 """Pure numpy algebra of the shape-stable mode: a compact MLP inside a padded one.
 
-A compact network with hidden widths `w_0 .. w_{d-1}` lives in a padded network of `D >= d`
-hidden layers of `M >= max(w_i)` units each:
-
-- padded hidden layer `i < d` holds the compact kernel in its top-left `(rows, w_i)` block and
-  the compact bias in its first `w_i` entries; its unit mask is 1 on those units, 0 elsewhere;
-- padded hidden layer `i >= d` is inactive: its gate is 0, so it passes its input through;
-- the output kernel holds the compact one in its first `w_{d-1}` rows.
-
-Everything outside the blocks is 0. A masked unit outputs exactly 0, so the rows of the next
-kernel that read it receive a zero gradient, and its own column receives a zero gradient
-through the mask: training moves only the compact network's weights.
+Layer `i < d` holds the compact kernel in its leading `(rows, w_i)` block (mask 1 there), layers
+`i >= d` are gated off, everything else is 0 (docs/guides/shape_stable.md).
 """
 
 from __future__ import annotations
@@ -50,49 +41,27 @@ def leading_block(array: np.ndarray, shape: Sequence[int]) -> np.ndarray:
 
 def padded_weights(compact: Sequence[tuple[np.ndarray, np.ndarray]], max_depth: int,
                    max_width: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The padded network's `(kernel, bias)` pairs holding a compact network.
+    """The `max_depth + 1` padded `(kernel, bias)` pairs holding the `compact` pairs.
 
-    Args:
-        compact: `(kernel, bias)` of each compact hidden layer, then of the output layer.
-        max_depth: Number of padded hidden layers.
-        max_width: Width of every padded hidden layer.
-
-    Returns:
-        `max_depth + 1` pairs: the padded hidden layers, then the output layer.
+    Both lists are the hidden layers' pairs, then the output layer's.
     """
     *hidden, (out_kernel, out_bias) = compact
     if not 1 <= len(hidden) <= max_depth:
         raise ValueError(f"{len(hidden)} hidden layers do not fit in {max_depth}.")
-    rows = np.shape(hidden[0][0])[0]
-    result = []
-    for i in range(max_depth):
-        kernel, bias = hidden[i] if i < len(hidden) else (np.zeros((rows, 0), "float32"),
-                                                          np.zeros((0,), "float32"))
-        result.append((pad_block(kernel, (rows, max_width)), pad_block(bias, (max_width,))))
-        rows = max_width
-    result.append((pad_block(out_kernel, (max_width, np.shape(out_kernel)[1])),
-                   np.asarray(out_bias)))
-    return result
+    rows = [np.shape(hidden[0][0])[0]] + [max_width] * (max_depth - 1)
+    empty = (np.zeros((0, 0), "float32"), np.zeros((0,), "float32"))  # a gated-off layer
+    result = [(pad_block(kernel, (r, max_width)), pad_block(bias, (max_width,)))
+              for (kernel, bias), r in zip(hidden + [empty] * (max_depth - len(hidden)), rows)]
+    return result + [(pad_block(out_kernel, (max_width, np.shape(out_kernel)[1])),
+                      np.asarray(out_bias))]
 
 
 def compact_weights(padded: Sequence[tuple[np.ndarray, np.ndarray]],
                     widths: Sequence[int]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The compact network's `(kernel, bias)` pairs read back from the padded ones.
-
-    Args:
-        padded: The padded hidden layers' pairs, then the output layer's.
-        widths: The compact hidden widths.
-
-    Returns:
-        `len(widths) + 1` pairs.
-    """
+    """The `len(widths) + 1` compact `(kernel, bias)` pairs read back from the padded ones."""
     *hidden, (out_kernel, out_bias) = padded
-    result = []
-    rows = np.shape(hidden[0][0])[0]
-    for i, width in enumerate(widths):
-        kernel, bias = hidden[i]
-        result.append((leading_block(kernel, (rows, width)), leading_block(bias, (width,))))
-        rows = width
-    result.append((leading_block(out_kernel, (rows, np.shape(out_kernel)[1])),
-                   np.array(out_bias)))
-    return result
+    rows = [np.shape(hidden[0][0])[0], *widths]
+    result = [(leading_block(kernel, (r, w)), leading_block(bias, (w,)))
+              for (kernel, bias), r, w in zip(hidden, rows, widths)]
+    return result + [(leading_block(out_kernel, (rows[-1], np.shape(out_kernel)[1])),
+                      np.array(out_bias))]

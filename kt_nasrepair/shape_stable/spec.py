@@ -13,7 +13,7 @@ class DenseSpec:
 
     input_shape: tuple  # of one sample
     widths: tuple  # hidden widths
-    activation: str  # the hidden layers' (one for all)
+    activation: str  # of every hidden layer
     dropout: float | None  # the rate after every hidden layer, or None
     outputs: int
     output_activation: str
@@ -42,14 +42,12 @@ def dense_spec(model) -> tuple[DenseSpec | None, str]:
     """The `DenseSpec` of a built model: `(spec, "")`, or `(None, why it is no plain MLP)`."""
     if not isinstance(model, keras.Sequential) or not model.built:
         return None, "the model is not a built keras.Sequential"
-    layers = list(model.layers)
     input_shape = tuple(model.input_shape[1:])
-    if layers and isinstance(layers[0], keras.layers.Flatten):
-        layers = layers[1:]
-    elif len(input_shape) != 1:
+    flatten = bool(model.layers) and isinstance(model.layers[0], keras.layers.Flatten)
+    if not flatten and len(input_shape) != 1:
         return None, "a model with a multi-dimensional input does not start with Flatten"
     denses, rates = [], []
-    for layer in layers:
+    for layer in model.layers[int(flatten):]:
         if type(layer) is keras.layers.Dense:
             denses.append(layer)
             rates.append(None)
