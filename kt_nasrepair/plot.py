@@ -1,10 +1,7 @@
-"""Pictures of a search: the best-so-far curve and the warm-start tree.
+"""PNGs of a search: the best-so-far curve and the warm-start tree.
 
-Both draw the rows of `kt_nasrepair.report.trial_table` (`history_table` here), for any
-KerasTuner tuner: a `RepairTuner` adds warm/cold marks, growth and trial times, `Hyperband`
-its links from a continued trial to the one it continues. matplotlib is an optional dependency
-(`pip install 'kt-nasrepair[examples]'`); the figures are `matplotlib.figure.Figure` objects,
-never pyplot's, so the user's backend and open figures are left alone.
+Both draw `kt_nasrepair.report.trial_table` rows for any KerasTuner tuner. matplotlib is optional
+(`pip install 'kt-nasrepair[examples]'`); figures are never pyplot's, so its state is untouched.
 """
 
 from __future__ import annotations
@@ -38,19 +35,12 @@ def _note(axes, text):
 
 
 def search_history(tuner, path, durations: dict | None = None) -> str:
-    """Saves a PNG of the search's progress: best so far against trial time and trial number.
-
-    The best-so-far objective against cumulative trial time (left; seconds) and trial number
-    (right). Each completed trial's score is a point: circles for cold starts, triangles for
-    warm starts, a ring for trials that grew in training, a star for the best; failed trials
-    are crosses along the bottom. Without trial times (a plain KerasTuner tuner and no
-    `durations`) the left panel says so.
+    """Saves a PNG of the best objective so far against trial time (left) and number (right).
 
     Args:
         tuner: A `keras_tuner.Tuner` (a `RepairTuner` adds warm/cold marks and times).
         path: Where to write the PNG; parent folders are created.
-        durations: Optional `{trial_id: seconds}`, e.g. `tuner.progress.durations` from
-            `kt_nasrepair.progress.with_progress`.
+        durations: Optional `{trial_id: seconds}`, e.g. `tuner.progress.durations`.
 
     Returns:
         `path`, as a string.
@@ -58,13 +48,6 @@ def search_history(tuner, path, durations: dict | None = None) -> str:
     Raises:
         ImportError: when matplotlib is missing (names the pip extra).
         TypeError: for a `tuner` without an oracle or a `path` that is not a path.
-
-    Example:
-
-    ```python
-    tuner.search(x, y, validation_data=(x_val, y_val), epochs=3)
-    kt_nasrepair.plot.search_history(tuner, "plots/history.png")
-    ```
     """
     rows = history_table(tuner, durations=durations)
     path, figure = _figure(path, 12.0, 4.8)
@@ -80,18 +63,16 @@ def search_history(tuner, path, durations: dict | None = None) -> str:
     _draw_history(trial_axes, rows, "order")
     trial_axes.set_xlabel("trial number")
     trial_axes.xaxis.get_major_locator().set_params(integer=True)
-    better = "higher" if direction == "max" else "lower"
     for axes in (time_axes, trial_axes):
-        axes.set_ylabel(f"{name} ({better} is better)")
+        axes.set_ylabel(f"{name} ({'higher' if direction == 'max' else 'lower'} is better)")
         axes.grid(True, alpha=0.3)
     if trial_axes.get_legend_handles_labels()[0]:
         trial_axes.legend(loc="best", fontsize="small")
+    failed = sum(row["status"] in _FAILED_STATUSES for row in rows)
     parts = [f"{len(rows)} trials"]
     if any(row["warm"] is not None for row in rows):
         parts.append(f"{sum(bool(row['warm']) for row in rows)} warm-started")
-    failed = sum(row["status"] in _FAILED_STATUSES for row in rows)
-    if failed:
-        parts.append(f"{failed} failed")
+    parts += [f"{failed} failed"] if failed else []
     if rows and rows[-1]["best_so_far"] is not None:
         parts.append(f"best {name} {rows[-1]['best_so_far']:.4g} "
                      f"(trial {rows[-1]['best_trial_id']})")
@@ -131,28 +112,15 @@ def _draw_history(axes, rows, x_key):
 def lineage(tuner, path) -> str:
     """Saves a PNG of the warm-start tree: an arrow from each donor to the trial it started.
 
-    Generations go top to bottom (a cold start is generation 0, a trial warm-started from a
-    generation-g donor is g + 1), each trial under its donor so that arrows never cross. A node
-    shows the trial id, its score and its hidden widths as trained (when the hyperparameters
-    name them, see `kt_nasrepair.dense_space`); nodes are coloured by score, the best is
-    outlined, failed trials are grey. A plain KerasTuner tuner's trials are all roots.
-
     Args:
-        tuner: A `keras_tuner.Tuner`, ideally a `RepairTuner`.
+        tuner: A `keras_tuner.Tuner`, ideally a `RepairTuner` (a plain one's trials are roots).
         path: Where to write the PNG; parent folders are created.
 
     Returns:
-        The path written, a string.
+        `path`, as a string.
 
     Raises:
-        ImportError: without matplotlib; TypeError: for a bad `tuner` or `path` (as
-            `search_history`).
-
-    Example:
-
-    ```python
-    kt_nasrepair.plot.lineage(tuner, "plots/lineage.png")
-    ```
+        ImportError: when matplotlib is missing; TypeError: as `search_history`.
     """
     rows = history_table(tuner)
     positions, depth = tree_layout(rows)
@@ -177,15 +145,10 @@ def lineage(tuner, path) -> str:
 
 
 def tree_layout(rows: list[dict]) -> tuple[dict, int]:
-    """Positions for the warm-start tree (pure).
+    """`({trial_id: (x, generation)}, deepest generation)` of the warm-start tree (pure).
 
-    Args:
-        rows: `history_table` rows (uses `trial_id`, `donor`).
-
-    Returns:
-        `({trial_id: (x, generation)}, deepest generation)`. Leaves take consecutive x slots in
-        depth-first order; a parent sits at the mean x of its children, so edges never cross.
-        A donor missing from `rows`, or a cycle, makes the trial a root.
+    Leaves take consecutive x slots depth-first and a parent sits at the mean x of its
+    children, so edges never cross; a donor missing from `rows`, or a cycle, makes a root.
     """
     ids = [row["trial_id"] for row in rows]
     known = set(ids)
@@ -220,15 +183,13 @@ def tree_layout(rows: list[dict]) -> tuple[dict, int]:
 
 
 def _node_label(row) -> str:
-    lines = [f"#{row['trial_id']}"]
-    lines.append(f"{row['score']:.4g}" if row["score"] is not None else str(row["status"]).lower())
     widths = row["widths"]
+    lines = [f"#{row['trial_id']}",
+             f"{row['score']:.4g}" if row["score"] is not None else str(row["status"]).lower()]
     if widths:
         lines.append(f"[{widths[0]}, ..., {widths[-1]}] x{len(widths)}" if len(widths) > 4
                      else str(list(widths)))
-    if row["grew"]:
-        lines.append("(grew)")
-    return "\n".join(lines)
+    return "\n".join(lines + (["(grew)"] if row["grew"] else []))
 
 
 def _draw_tree(axes, rows, positions, direction, fontsize):
@@ -240,8 +201,7 @@ def _draw_tree(axes, rows, positions, direction, fontsize):
     best_id = rows[-1]["best_trial_id"] if rows else None
     boxes = {}
     for trial_id, (x, generation) in positions.items():
-        row = by_id[trial_id]
-        face = "0.85"
+        row, face = by_id[trial_id], "0.85"
         if row["score"] is not None:
             fraction = 0.5 if high == low else (row["score"] - low) / (high - low)
             # Darker green is better in either direction; kept light enough for black text.
@@ -253,8 +213,7 @@ def _draw_tree(axes, rows, positions, direction, fontsize):
                                 edgecolor="gold" if best else "black", linewidth=3 if best else 1))
     for row in rows:
         if row["warm"] and row["donor"] in boxes and row["trial_id"] in boxes:
-            # From the donor box's bottom centre to the child box's top centre, so arrowheads
-            # are never hidden under a tall label.
+            # Donor box's bottom centre to the child's top centre: no arrowhead under a label.
             axes.annotate("", xy=(0.5, 1.0), xycoords=boxes[row["trial_id"]], xytext=(0.5, 0.0),
                           textcoords=boxes[row["donor"]], zorder=1,
                           arrowprops=dict(arrowstyle="-|>", color="0.35", shrinkA=2, shrinkB=2,

@@ -1,9 +1,6 @@
-"""The table of a search's trials, which the plots and the text tables draw.
+"""The table of a search's trials (one row each) that the plots and text tables draw.
 
-One row per trial, in the oracle's start order: its status, score, the best so far, its
-architecture, where it started from (warm, cold, or continuing a Hyperband trial), whether it
-grew, and its time, taken from its lineage record (one clock per trial). The progress line
-reads a finished trial through the same functions (`active_values`, `record_seconds`).
+The progress line reads a trial through the same helpers; a trial's time is its record's.
 """
 
 from __future__ import annotations
@@ -25,10 +22,7 @@ def active_values(trial) -> dict:
 
 
 def record_seconds(record: dict | None) -> float | None:
-    """A trial's seconds from its lineage record (None when it has none).
-
-    The wall time `ended_at - started_at` (both from `time.time()`), else `train_seconds`.
-    """
+    """A trial's seconds from its lineage record: `ended_at - started_at`, else `train_seconds`."""
     if not record:
         return None
     started, ended = record.get("started_at"), record.get("ended_at")
@@ -39,19 +33,11 @@ def record_seconds(record: dict | None) -> float | None:
 
 
 def ordered_trials(oracle) -> list:
-    """The oracle's trials in the order they started (KerasTuner's `oracle.start_order`).
-
-    Trials it does not list follow, numerically by id (`"10"` after `"9"`, whatever the
-    padding).
-    """
+    """The oracle's trials in `oracle.start_order`, then the unlisted ones numerically by id."""
     trials = oracle.trials
-
-    def numeric(trial_id):
-        text = str(trial_id)
-        return (0, int(text), text) if text.isdigit() else (1, 0, text)
-
     started = [t for t in getattr(oracle, "start_order", None) or [] if t in trials]
-    rest = sorted(set(trials) - set(started), key=numeric)
+    rest = sorted(set(trials) - set(started),
+                  key=lambda t: (0, int(t), str(t)) if str(t).isdigit() else (1, 0, str(t)))
     return [trials[t] for t in dict.fromkeys(started + rest)]
 
 
@@ -59,31 +45,18 @@ def trial_table(tuner, durations: dict | None = None) -> list[dict]:
     """One row per trial of `tuner`, in the oracle's start order.
 
     Args:
-        tuner: A `keras_tuner.Tuner`. With a `lineage()` method (a `RepairTuner`), donors,
-            growth and times come from the trials' records; otherwise a trial continued by
-            KerasTuner's `Hyperband` (`"tuner/trial_id"`) links to the trial it continues.
-        durations: Optional `{trial_id: seconds}` used instead of the records' times, e.g.
-            `SearchProgress.durations` for a tuner without records.
+        tuner: A `keras_tuner.Tuner`; a `RepairTuner`'s records give donors, growth and times.
+        durations: Optional `{trial_id: seconds}` used instead of the records' times.
 
     Returns:
-        Dicts with keys `trial_id`, `order` (1-based), `status`, `score` (None unless
-        completed with a finite score), `best_so_far`, `best_trial_id`, `architecture`,
-        `values` (the active hyperparameters), `widths` (hidden widths as trained, or None),
-        `origin` (`"warm"`, `"cold"`, `"continues"`, or None when the tuner records no
-        origins), `donor` (the trial it started from), `warm` (bool: it started from another
-        trial's weights, or None when unknown), `grew` (bool), `seconds` and
-        `cumulative_seconds` (None in every row when no trial has a time; an unknown time
-        adds nothing).
+        Dicts with keys `trial_id`, `order` (1-based), `status`, `score` (None unless completed
+        and finite), `best_so_far`, `best_trial_id`, `architecture`, `values` (active
+        hyperparameters), `widths` (as trained, or None), `origin` (`"warm"`, `"cold"`,
+        `"continues"`, or None when unknown), `donor`, `warm` (bool, None when unknown),
+        `grew`, `seconds` and `cumulative_seconds` (None in every row when no trial is timed).
 
     Raises:
         TypeError: when `tuner` has no `oracle` holding `trials`.
-
-    Example:
-
-    ```python
-    rows = trial_table(tuner)
-    rows[-1]["best_so_far"]  # the best objective value of the search
-    ```
     """
     oracle = getattr(tuner, "oracle", None)
     if oracle is None or not hasattr(oracle, "trials"):
@@ -106,7 +79,7 @@ def trial_table(tuner, durations: dict | None = None) -> list[dict]:
             seconds = float(durations[trial_id])
         total += seconds or 0.0
         parent = (getattr(trial.hyperparameters, "values", None) or {}).get(HYPERBAND_PARENT)
-        origin, donor = ("cold", None) if record else (None, None)
+        origin, donor = ("cold" if record else None), None
         if record.get("donor") is not None:
             origin, donor = "warm", record["donor"]
         elif parent is not None:
@@ -160,37 +133,21 @@ def format_table(header, rows) -> str:
 
 
 def trial_rows(tuner) -> list[dict]:
-    """One dict per trial, in start order: id, status, score and hyperparameter values.
-
-    Args:
-        tuner: A `keras_tuner.Tuner` (any subclass).
-
-    Returns:
-        A list of dicts with keys `trial_id`, `status`, `score` and one per active
-        hyperparameter.
-    """
+    """One dict per trial, in start order: `trial_id`, `status`, `score` and each active value."""
     return [{"trial_id": row["trial_id"], "status": row["status"], "score": row["score"],
              **row["values"]} for row in trial_table(tuner)]
 
 
 def results_table(tuner, extra_columns: dict | None = None) -> str:
-    """Formats every trial of `tuner` as an aligned text table.
+    """Every trial of `tuner` as an aligned text table.
 
     Args:
         tuner: A `keras_tuner.Tuner`.
         extra_columns: Optional `{column name: {trial_id: value}}` appended to each row.
-
-    Returns:
-        The table as a string.
     """
-    rows = trial_rows(tuner)
-    for row in rows:
-        for column, values in (extra_columns or {}).items():
-            row[column] = values.get(row["trial_id"], "")
+    rows = [{**row, **{column: values.get(row["trial_id"], "")
+                       for column, values in (extra_columns or {}).items()}}
+            for row in trial_rows(tuner)]
     columns = list(dict.fromkeys(c for row in rows for c in row))
-    return format_table(columns, [[_format_value(row.get(c, "")) for c in columns]
-                                  for row in rows])
-
-
-def _format_value(value) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+    return format_table(columns, [[f"{v:.4g}" if isinstance(v, float) else str(v)
+                                   for v in (row.get(c, "") for c in columns)] for row in rows])

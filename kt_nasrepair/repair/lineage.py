@@ -12,24 +12,24 @@ def describe_record(record: dict | None) -> str:
         return "Start: unknown (no lineage record)"
     if record.get("donor") is not None:
         ops = ", ".join(record.get("ops") or []) or "weights copied as they are"
-        line = f"Warm start from trial {record['donor']} ({ops})"
+        parts = [f"Warm start from trial {record['donor']} ({ops})"]
     else:
-        line = f"Cold start: {record.get('reason')}"
+        parts = [f"Cold start: {record.get('reason')}"]
     if record.get("promoted") is not None:
-        verdict = "promoted" if record["promoted"] else "stopped"
-        line += (f"; {verdict} after {record.get('warm_epochs')} warm epochs "
-                 f"({record.get('epochs_trained')} trained)")
-    for growth in record.get("growth") or []:
-        line += f"; grew at epoch {growth['epoch']}: {growth['widths_before']} -> {growth['widths_after']}"
-    for skipped in record.get("growth_skipped") or []:
-        line += f"; growth skipped at epoch {skipped['epoch']} ({skipped['reason']})"
+        parts.append(f"{'promoted' if record['promoted'] else 'stopped'} after "
+                     f"{record.get('warm_epochs')} warm epochs ({record.get('epochs_trained')} "
+                     "trained)")
+    parts += [f"grew at epoch {g['epoch']}: {g['widths_before']} -> {g['widths_after']}"
+              for g in record.get("growth") or []]
+    parts += [f"growth skipped at epoch {s['epoch']} ({s['reason']})"
+              for s in record.get("growth_skipped") or []]
     if record.get("non_finite_epochs"):
-        line += f"; non-finite epochs left out of the score: {record['non_finite_epochs']}"
-    return line
+        parts.append(f"non-finite epochs left out of the score: {record['non_finite_epochs']}")
+    return "; ".join(parts)
 
 
-# NOTE: a cold reason (the refusals of every donor, joined) can run to hundreds of characters;
-# the table keeps one line per trial and the record keeps the whole text.
+# NOTE: a cold reason (every donor's refusal, joined) can run to hundreds of characters; the
+# table keeps one line per trial and the record the whole text.
 _MAX_ORIGIN_CHARS = 60
 
 
@@ -47,27 +47,11 @@ def describe_origin(record: dict) -> str:
 
 
 class Lineage(dict):
-    """`{trial_id: record}` (what `lineage()` returns) that prints as a table.
-
-    It is a plain `dict` for indexing, iteration, comparison and `json.dump`; `str()` and
-    `repr()` give one row per trial: its id, architecture, origin (`warm from 03`,
-    `continues 0003` for a Hyperband trial that trains on, or `cold: <why>`), the epochs it
-    trained and its score.
+    """A plain `{trial_id: record}` dict (what `lineage()` returns) that prints as a table.
 
     Args:
         records: `{trial_id: record}`.
-        trials: `{trial_id: keras_tuner Trial}` for the architecture and score (the oracle's
-            `trials`). Defaults to None (those columns show `-`).
-
-    Example:
-
-    ```python
-    print(tuner.lineage())
-    # trial  architecture  origin                                      epochs trained  score
-    # -----  ------------  ------------------------------------------  --------------  ------
-    # 0      8 x 5         cold: no completed trial to start from yet  1               0.0875
-    # 3      8 x 9         warm from 1                                 1               0.3963
-    ```
+        trials: The oracle's `{trial_id: Trial}`, for the architecture and score columns.
     """
 
     def __init__(self, records: dict, trials: dict | None = None):
