@@ -6,6 +6,7 @@ from __future__ import annotations
 import keras_tuner
 
 from kt_nasrepair import morph
+from kt_nasrepair._validation import check
 from kt_nasrepair.progress import SearchProgressMixin
 from kt_nasrepair.repair.fit_checks import check_max_trials_accepted
 from kt_nasrepair.repair.mixin import RepairMixin, check_repair_arguments
@@ -97,21 +98,14 @@ class RepairTuner(RepairMixin, SearchProgressMixin, keras_tuner.Tuner):
         max_consecutive_failed_trials: int = 3,
         **tuner_kwargs,
     ):
-        if strategy not in STRATEGIES:
-            raise ValueError(
-                f"`strategy` must be one of {STRATEGIES}. Received: strategy={strategy!r}"
-            )
+        check(strategy in STRATEGIES, "strategy", strategy, f"one of {STRATEGIES}")
         check_repair_arguments(warm_start, donor_pool, noise_std, growth_factor, warm_epochs,
                                population)
         oracle_kwargs = dict(
-            objective=objective,
-            max_trials=max_trials,
-            hyperparameters=hyperparameters,
-            tune_new_entries=tune_new_entries,
-            allow_new_entries=allow_new_entries,
+            objective=objective, max_trials=max_trials, hyperparameters=hyperparameters,
+            tune_new_entries=tune_new_entries, allow_new_entries=allow_new_entries,
             max_retries_per_trial=max_retries_per_trial,
-            max_consecutive_failed_trials=max_consecutive_failed_trials,
-        )
+            max_consecutive_failed_trials=max_consecutive_failed_trials)
         if oracle is None:
             oracle_kwargs["max_trials"] = 10 if max_trials is None else max_trials
             oracle = _make_oracle(strategy, seed=seed, **oracle_kwargs)
@@ -159,21 +153,15 @@ def _check_given_oracle(oracle, oracle_kwargs):
 
 
 def with_repair(tuner_class: type) -> type:
-    """Returns a subclass of `tuner_class` that warm-starts its trials like `RepairTuner`.
+    """Returns `"<name>WithRepair"`, `tuner_class` warm-starting its trials like `RepairTuner`.
 
-    The tuner keeps its own search algorithm (its oracle) and arguments; it gains the
-    keyword arguments `warm_start`, `donor_pool`, `noise_std`, `growth_factor`,
-    `warm_epochs` and `repair_seed` (the morphing seed; defaults to the oracle's `seed`),
-    `lineage()`, a progress line per trial and `RepairTuner`'s lighter per-trial
-    bookkeeping. With `keras_tuner.Hyperband`, a continued
-    trial keeps Hyperband's own reload of its parent's weights and budget; only a new
-    configuration is warm-started from a relative.
+    It keeps its own oracle and arguments and gains `RepairTuner`'s `warm_start`,
+    `donor_pool`, `noise_std`, `growth_factor`, `warm_epochs`, `population` and
+    `repair_seed` (the morphing seed; defaults to the oracle's), `lineage()` and a progress
+    line. A continued Hyperband trial keeps Hyperband's own reload of its parent's weights.
 
     Args:
         tuner_class: A `keras_tuner.Tuner` subclass, e.g. `keras_tuner.Hyperband`.
-
-    Returns:
-        A class named `"<name>WithRepair"`.
 
     Raises:
         TypeError: when `tuner_class` is not a `keras_tuner.Tuner` subclass.
