@@ -51,8 +51,7 @@ def plan_repairs(model, probe) -> RepairPlan:
         return RepairPlan(None, [], "it does not have exactly one input")
     reason = "its layers do not form a single chain"
     try:
-        chained = _forward_chain(chain, probe)[-1]
-        direct = keras.ops.convert_to_numpy(model(_as_tensor(probe), training=False))
+        chained, direct = _forward_chain(chain, probe)[-1], _forward_chain([model], probe)[0]
         same = chained.shape == direct.shape and np.allclose(chained, direct, 1e-4, 1e-5)
     except Exception as error:  # a branching graph fails in many ways
         return RepairPlan(None, [], f"{reason} ({error})")
@@ -63,8 +62,7 @@ def recycle_model(plan, probe, threshold, rng, optimizer=None) -> dict:
     """Recycles units scoring `<= threshold` at `plan`'s sites: `{dense_name: count}` in order."""
     if not plan.sites:
         return {}
-    outputs = _forward_chain(plan.chain, probe)
-    per_layer = {}
+    outputs, per_layer = _forward_chain(plan.chain, probe), {}
     # Last layer first, so that a zeroed outgoing row is not refilled by a fresh column.
     for dense, scored, next_dense in reversed(plan.sites):
         dormant = dormant_scores(outputs[scored]) <= threshold
@@ -76,22 +74,19 @@ def recycle_model(plan, probe, threshold, rng, optimizer=None) -> dict:
             kernel, bias[0] if bias else None, next_weights[0], dormant, _fresh_kernel(dense, rng))
         dense.set_weights([kernel] + ([bias] if bias is not None else []))
         next_dense.set_weights(next_weights)
-        for variable, index in ((dense.kernel, (Ellipsis, dormant)), (dense.bias, dormant),
-                                (next_dense.kernel, dormant)):
+        for variable, mask in ((dense.kernel, dormant), (dense.bias, dormant),
+                               (next_dense.kernel, dormant[:, None])):
             if variable is not None:
-                _zero_slots(optimizer, variable, index)
+                _zero_slots(optimizer, variable, mask)
     return dict(reversed(per_layer.items()))
 
 
-def _forward_chain(chain, probe) -> list:
-    h = _as_tensor(probe)
-    return [keras.ops.convert_to_numpy(h := layer(h, training=False)) for layer in chain]
-
-
-def _as_tensor(probe):
-    probe = np.asarray(probe)
-    floating = np.issubdtype(probe.dtype, np.floating)
-    return keras.ops.convert_to_tensor(probe.astype(keras.config.floatx()) if floating else probe)
+def _forward_chain(layers, probe) -> list:
+    """The outputs, as numpy, of `layers` called in turn on `probe`."""
+    h = np.asarray(probe)
+    h = keras.ops.convert_to_tensor(
+        h.astype(keras.config.floatx()) if np.issubdtype(h.dtype, np.floating) else h)
+    return [keras.ops.convert_to_numpy(h := layer(h, training=False)) for layer in layers]
 
 
 def _activation_name(layer) -> str:
@@ -105,10 +100,9 @@ def _repair_sites(chain):
     sites = []
     for here, there in zip(dense_at, dense_at[1:]):
         dense, between = chain[here], chain[here + 1:there]
-        if (getattr(dense, "lora_enabled", False)
-                or not all(isinstance(layer, _ELEMENTWISE_LAYERS) for layer in between)
-                or any(_activation_name(layer) in _MIXING_ACTIVATIONS
-                       for layer in (dense, *between))):
+        mixing = any(_activation_name(layer) in _MIXING_ACTIVATIONS for layer in (dense, *between))
+        if mixing or getattr(dense, "lora_enabled", False) or not all(
+                isinstance(layer, _ELEMENTWISE_LAYERS) for layer in between):
             continue
         after = [i for i in range(here + 1, there) if isinstance(chain[i], _ACTIVATION_LAYERS)]
         # ReDo scores post-activation values: a linear Dense's after the next activation layer.
@@ -126,11 +120,9 @@ def _fresh_kernel(dense, rng):
     return keras.ops.convert_to_numpy(fresh(dense.kernel.shape, dtype=dense.kernel.dtype))
 
 
-def _zero_slots(optimizer, variable, index):
-    """Zeroes `index` of the slots Keras 3 names `{variable.path, '/' -> '_'}_{slot}`."""
+def _zero_slots(optimizer, variable, mask):
+    """Zeroes `mask` in the slots Keras 3 names `{variable.path, '/' -> '_'}_{slot}`."""
     prefix = variable.path.replace("/", "_") + "_"
     for slot in getattr(optimizer, "variables", ()):  # none without an optimizer
         if slot.name.startswith(prefix) and tuple(slot.shape) == tuple(variable.shape):
-            values = np.array(keras.ops.convert_to_numpy(slot))
-            values[index] = 0
-            slot.assign(values)
+            slot.assign(np.where(mask, 0, keras.ops.convert_to_numpy(slot)))

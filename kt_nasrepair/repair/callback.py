@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from functools import partialmethod
 
 from kt_nasrepair.repair._callback_base import RepairCallback
 from kt_nasrepair.repair.grow_on_plateau import GrowOnPlateau
@@ -28,17 +29,16 @@ class NeuralRepair(RepairCallback):
 
     def __init__(self, recycle_dormant: bool = True, dormant_threshold: float = 0.0,
                  frequency: int = 1, probe_data=None, probe_size: int = 256,
-                 recover_non_finite: bool = True, lr_factor: float = 0.1,
-                 max_recoveries: int = 3, grow_on_plateau: bool = False,
-                 monitor: str = "val_loss", mode: str = "auto", patience: int = 3,
-                 min_delta: float = 0.0, seed: int | None = None, verbose: int = 0):
+                 recover_non_finite: bool = True, lr_factor: float = 0.1, max_recoveries: int = 3,
+                 grow_on_plateau: bool = False, monitor: str = "val_loss", mode: str = "auto",
+                 patience: int = 3, min_delta: float = 0.0, seed: int | None = None,
+                 verbose: int = 0):
         super().__init__(verbose)
         self.recycler = RecycleDormant(dormant_threshold, frequency, probe_data, probe_size,
                                        seed, verbose)
         self.recoverer = RecoverNonFinite(lr_factor, max_recoveries, verbose)
         self.grower = GrowOnPlateau(monitor, mode, patience, min_delta, verbose)
-        # In this order: the weights kept at an epoch's end are the recycled ones.
-        self._parts = (self.recycler, self.recoverer, self.grower)
+        self._parts = (self.recycler, self.recoverer, self.grower)  # recycle, then keep weights
         self.recycle_dormant, self.recover_non_finite, self.grow_on_plateau = map(
             bool, (recycle_dormant, recover_non_finite, grow_on_plateau))
 
@@ -74,16 +74,12 @@ class NeuralRepair(RepairCallback):
         for part in self._parts:
             part.set_model(model)
 
-
-def _forwarded(hook: str):
-    def forward(self, *args, **kwargs):
+    def _each(self, hook, *args, **kwargs):
         switches = (self.recycle_dormant, self.recover_non_finite, self.grow_on_plateau)
         for part in (part for part, on in zip(self._parts, switches) if on):
             getattr(part, hook)(*args, **kwargs)
 
-    forward.__name__ = hook
-    return forward
-
-
-for _hook in ("on_train_begin", "on_epoch_begin", "on_epoch_end", "on_train_batch_end"):
-    setattr(NeuralRepair, _hook, _forwarded(_hook))
+    on_train_begin = partialmethod(_each, "on_train_begin")
+    on_epoch_begin = partialmethod(_each, "on_epoch_begin")
+    on_epoch_end = partialmethod(_each, "on_epoch_end")
+    on_train_batch_end = partialmethod(_each, "on_train_batch_end")

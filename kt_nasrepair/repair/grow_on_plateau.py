@@ -72,7 +72,7 @@ class GrowOnPlateau(RepairCallback):
         if self._best is None or sign * (current - self._best) > self.min_delta:
             self._best, self._wait = current, 0
             return
-        self._wait = (self._wait + 1) % self.patience  # 0: `patience` epochs without one
+        self._wait = 0 if self._wait + 1 >= self.patience else self._wait + 1  # 0: request due
         if self._wait:
             return
         self.growth_requests.append(epoch)

@@ -16,8 +16,7 @@ from kt_nasrepair.repair._callback_base import RepairCallback, to_float
 class RecoverNonFinite(RepairCallback):
     """Restores the last finite weights on a NaN or infinite batch loss, or fails the trial.
 
-    A non-finite loss after `max_recoveries` recoveries raises
-    `keras_tuner.errors.FailedTrialError(failure_reason)`: KerasTuner marks the trial FAILED.
+    After `max_recoveries` recoveries it raises `keras_tuner.errors.FailedTrialError`.
 
     Args:
         lr_factor: float in (0, 1), the learning-rate multiplier of a recovery.
@@ -62,9 +61,8 @@ class RecoverNonFinite(RepairCallback):
         if self.recoveries >= self.max_recoveries:
             self._fail(f"the loss became non-finite again after {self.recoveries} recoveries "
                        f"(max_recoveries={self.max_recoveries}); last finite weights restored")
-        for variable in model.optimizer.variables:
+        for variable in model.optimizer.variables:  # zero moments poisoned by inf/NaN
             values = keras.ops.convert_to_numpy(variable)
-            # Moments that saw an inf/NaN gradient would poison every update.
             if (np.issubdtype(values.dtype, np.floating) and not np.isfinite(values).all()
                     and not variable.path.endswith("learning_rate")):
                 variable.assign(np.zeros_like(values))

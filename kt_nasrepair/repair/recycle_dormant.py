@@ -78,8 +78,7 @@ class RecycleDormant(RepairCallback):
             return
         repaired = sum(per_layer.values())
         self.total_repaired += repaired
-        self.repair_history.append(
-            {"epoch": epoch, "repaired_units": repaired, "per_layer": per_layer})
+        self.repair_history.append(dict(epoch=epoch, repaired_units=repaired, per_layer=per_layer))
         if repaired:
             self._say(f"\nEpoch {epoch + 1}: RecycleDormant recycled {repaired} dormant "
                       f"units {per_layer}.")
