@@ -38,7 +38,8 @@ class GrowOnPlateau(RepairCallback):
         self.direction = mode if mode != "auto" else infer_metric_direction(monitor)
         if self.direction is None:
             raise ValueError(f"`mode='auto'` cannot tell whether `monitor={monitor!r}` should "
-                             "be minimised or maximised. Pass `mode='min'` or `mode='max'`.")
+                             "be minimised or maximised (KerasTuner's `infer_metric_direction` "
+                             "does not know it). Pass `mode='min'` or `mode='max'`.")
         self.monitor, self.mode, self.patience = monitor, mode, patience
         self.min_delta, self.growth_requests, self._growth_hook = float(min_delta), [], None
         self.on_train_begin()
