@@ -10,15 +10,13 @@ import numpy as np
 
 def to_float(value) -> float:
     """A scalar log value or variable, on any backend, as a Python float."""
-    return float(np.asarray(keras.ops.convert_to_numpy(value)).reshape(-1)[0])
+    return float(np.ravel(keras.ops.convert_to_numpy(value))[0])
 
 
 class RepairCallback(keras.callbacks.Callback):
-    # The shape-stable mode and population training leave a model with a repair callback in
-    # its compact shape: the callbacks rewrite its layers, the tuner grows the model stopped.
+    # Shape-stable and population training would leave its model in its compact shape.
     needs_own_model = True
-    # Bound to one model or tuner: a copy (KerasTuner makes one per execution) starts without.
-    _detached = ("_model",)
+    _detached = ("_model",)  # bound to one model or tuner: a copy starts without
 
     def __init__(self, verbose: int = 0):
         super().__init__()

@@ -14,39 +14,15 @@ from kt_nasrepair.repair._callback_base import RepairCallback, to_float
 class GrowOnPlateau(RepairCallback):
     """Requests growth when `monitor` has not improved for `patience` epochs.
 
-    A request appends the epoch to `growth_requests`, restarts the patience count and calls
-    the growth hook (`set_growth_hook`). If the hook returns True, training stops and
-    `growth_requested` is True until the next `on_train_begin` (`RepairTuner` then grows the
-    model and fits it on from `initial_epoch`); if it returns False, training goes on.
-    Without a hook (a plain `model.fit` cannot swap its model) the request is only recorded,
-    with `growth_requested` set. Each `fit` starts the plateau afresh; `growth_requests`
-    starts afresh with a `fit` from epoch 0 and carries on through one from `initial_epoch`.
+    A request is appended to `growth_requests` and put to the growth hook (`set_growth_hook`).
 
     Args:
-        monitor: str, the metric watched. Defaults to `"val_loss"`.
-        mode: `"auto"` (default), `"min"` or `"max"`. `"auto"` infers the direction from
-            the name as KerasTuner does (`infer_metric_direction`); a name it cannot place
-            raises.
-        patience: int >= 1, epochs without improvement before a request. Defaults to 3.
-        min_delta: float >= 0, the smallest change that counts as improvement. Defaults to 0.
+        monitor: str, the metric watched.
+        mode: `"auto"`, `"min"` or `"max"`; `"auto"` infers the direction as KerasTuner does
+            and raises `ValueError` for a `monitor` it cannot place.
+        patience: int >= 1, epochs without improvement before a request.
+        min_delta: float >= 0, the smallest change that counts as improvement.
         verbose: int, 0 is silent, 1 prints each request.
-
-    Attributes:
-        direction: `"min"` or `"max"`, what `mode` resolves to.
-        growth_requests: epochs at which growth was requested.
-        growth_requested: bool, read-only: a request of this `fit` was not refused.
-
-    Raises:
-        ValueError: for an argument out of range (the message names it), or `mode="auto"`
-            with a `monitor` whose direction cannot be inferred.
-
-    Example:
-
-    ```python
-    grow = GrowOnPlateau(monitor="val_loss", patience=2)
-    model.fit(x, y, validation_split=0.1, epochs=20, callbacks=[grow])
-    print(grow.growth_requests)
-    ```
     """
 
     _detached = ("_model", "_growth_hook")
@@ -64,10 +40,8 @@ class GrowOnPlateau(RepairCallback):
             raise ValueError(f"`mode='auto'` cannot tell whether `monitor={monitor!r}` should "
                              "be minimised or maximised (KerasTuner's `infer_metric_direction` "
                              "does not know it). Pass `mode='min'` or `mode='max'`.")
-        self.monitor, self.mode = monitor, mode
-        self.patience, self.min_delta = patience, float(min_delta)
-        self.growth_requests = []
-        self._growth_hook = None
+        self.monitor, self.mode, self.patience = monitor, mode, patience
+        self.min_delta, self.growth_requests, self._growth_hook = float(min_delta), [], None
         self.on_train_begin()
 
     @property
@@ -76,15 +50,7 @@ class GrowOnPlateau(RepairCallback):
         return self._growth_requested
 
     def set_growth_hook(self, hook: Callable[[int], bool] | None) -> None:
-        """Sets who is asked to grow the model on a plateau.
-
-        Args:
-            hook: `hook(epoch) -> bool`, True when it will grow the model (training then
-                stops), False when it cannot (training goes on); or `None`.
-
-        Raises:
-            TypeError: if `hook` is neither callable nor `None`.
-        """
+        """Sets `hook(epoch) -> bool` (True: it grows the model, so training stops) or `None`."""
         check(hook is None or callable(hook), "hook", hook, "a callable or None", TypeError)
         self._growth_hook = hook
 
@@ -107,10 +73,9 @@ class GrowOnPlateau(RepairCallback):
         if self._best is None or sign * (current - self._best) > self.min_delta:
             self._best, self._wait = current, 0
             return
-        self._wait += 1
-        if self._wait < self.patience:
+        self._wait = 0 if self._wait + 1 >= self.patience else self._wait + 1  # 0: request due
+        if self._wait:
             return
-        self._wait = 0
         self.growth_requests.append(epoch)
         self._say(f"\nEpoch {epoch + 1}: GrowOnPlateau requests growth ({self.monitor} "
                   f"has not improved for {self.patience} epochs).")

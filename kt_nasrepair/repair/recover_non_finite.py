@@ -13,41 +13,15 @@ from kt_nasrepair._validation import check, is_int, is_number
 from kt_nasrepair.repair._callback_base import RepairCallback, to_float
 
 
-def _all_finite(arrays) -> bool:
-    return all(np.isfinite(a).all() for a in arrays)
-
-
 class RecoverNonFinite(RepairCallback):
-    """Recovers from a NaN or infinite batch loss, or fails the trial.
+    """Restores the last finite weights on a NaN or infinite batch loss, or fails the trial.
 
-    The weights are copied at the start of training and at every epoch end whose weights are
-    finite. On a non-finite batch loss the copy is restored, non-finite optimizer variables
-    are zeroed, the learning rate is multiplied by `lr_factor` (a `LearningRateSchedule` is
-    left alone, with a warning), the epoch's metrics are reset and training goes on. A
-    non-finite loss after `max_recoveries` recoveries restores the copy and raises
-    `keras_tuner.errors.FailedTrialError(failure_reason)`: KerasTuner records the trial as
-    FAILED and goes on; a plain `model.fit` ends with it. The counts start afresh with a
-    `fit` from epoch 0 and carry on through one from `initial_epoch`.
+    After `max_recoveries` recoveries it raises `keras_tuner.errors.FailedTrialError`.
 
     Args:
-        lr_factor: float in (0, 1), the learning-rate multiplier of a recovery. Defaults
-            to 0.1.
-        max_recoveries: int >= 0, recoveries allowed before the trial fails. Defaults to 3.
+        lr_factor: float in (0, 1), the learning-rate multiplier of a recovery.
+        max_recoveries: int >= 0, recoveries allowed before the trial fails.
         verbose: int, 0 is silent, 1 prints each recovery.
-
-    Attributes:
-        recoveries: recoveries made.
-        failure_reason: `None`, or why the trial failed.
-
-    Raises:
-        ValueError: for an argument out of range (the message names it).
-
-    Example:
-
-    ```python
-    recover = RecoverNonFinite(lr_factor=0.1, max_recoveries=3)
-    model.fit(x, y, epochs=10, callbacks=[recover])
-    ```
     """
 
     _detached = ("_model", "_snapshot")
@@ -62,8 +36,8 @@ class RecoverNonFinite(RepairCallback):
         self.recoveries, self.failure_reason, self._snapshot = 0, None, None
 
     def on_train_begin(self, logs=None):
-        weights = self.model.get_weights()
-        self._snapshot = weights if _all_finite(weights) else None
+        self._snapshot = None  # until weights are finite
+        self.on_epoch_end(None)
 
     def on_epoch_begin(self, epoch, logs=None):
         if epoch == 0:  # a new run; `initial_epoch > 0` continues the last one
@@ -75,7 +49,7 @@ class RecoverNonFinite(RepairCallback):
 
     def on_epoch_end(self, epoch, logs=None):
         weights = self.model.get_weights()
-        if _all_finite(weights):
+        if all(np.isfinite(w).all() for w in weights):
             self._snapshot = weights
 
     def _recover(self, batch):
@@ -87,25 +61,22 @@ class RecoverNonFinite(RepairCallback):
         if self.recoveries >= self.max_recoveries:
             self._fail(f"the loss became non-finite again after {self.recoveries} recoveries "
                        f"(max_recoveries={self.max_recoveries}); last finite weights restored")
-        optimizer = model.optimizer
-        for variable in optimizer.variables:
+        for variable in model.optimizer.variables:  # zero moments poisoned by inf/NaN
             values = keras.ops.convert_to_numpy(variable)
-            if variable.path.endswith("learning_rate"):
-                continue
-            if np.issubdtype(values.dtype, np.floating) and not np.isfinite(values).all():
-                # Moments that saw an inf/NaN gradient would poison every update.
+            if (np.issubdtype(values.dtype, np.floating) and not np.isfinite(values).all()
+                    and not variable.path.endswith("learning_rate")):
                 variable.assign(np.zeros_like(values))
         try:
-            optimizer.learning_rate = to_float(optimizer.learning_rate) * self.lr_factor
+            model.optimizer.learning_rate = (to_float(model.optimizer.learning_rate)
+                                             * self.lr_factor)
         except TypeError:
             warnings.warn("RecoverNonFinite cannot scale a LearningRateSchedule; the "
                           "learning rate is left unchanged.", stacklevel=2)
-        # Otherwise the running loss mean stays NaN for the rest of the epoch.
-        model.reset_metrics()
+        model.reset_metrics()  # else the running loss mean stays NaN for the epoch
         self.recoveries += 1
         self._say(f"\nRecoverNonFinite: non-finite loss at batch {batch}; weights restored, "
-                  f"learning rate x{self.lr_factor} "
-                  f"(recovery {self.recoveries}/{self.max_recoveries}).")
+                  f"learning rate x{self.lr_factor} (recovery {self.recoveries}/"
+                  f"{self.max_recoveries}).")
 
     def _fail(self, reason):
         self.failure_reason = f"RecoverNonFinite: {reason}."

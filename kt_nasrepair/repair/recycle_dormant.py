@@ -1,4 +1,4 @@
-"""`RecycleDormant`: re-initialises hidden Dense units that stopped firing (ReDo)."""
+"""`RecycleDormant`: re-initialises the hidden Dense units that stopped firing (ReDo)."""
 
 from __future__ import annotations
 
@@ -13,45 +13,17 @@ from kt_nasrepair.repair._callback_base import RepairCallback
 
 
 class RecycleDormant(RepairCallback):
-    """Recycles the dormant units of hidden Dense layers (ReDo).
+    """Recycles the dormant units of hidden Dense layers every `frequency` epochs (ReDo).
 
-    Every `frequency` epochs each unit of every Dense but the last is scored by its mean
-    |activation| on a probe batch over its layer's mean (ReDo, Eq. 1). Units scoring
-    `<= dormant_threshold` get fresh incoming weights from the layer's initializer, bias 0,
-    zero outgoing weights (the model's output is unchanged at the moment of repair) and zeroed
-    optimizer slots. Models that are not a single-input Dense chain are skipped with a warning.
-    Callbacks do not see the training data: without a probe batch (`probe_data`,
-    `set_probe_data()`; `RepairTuner` passes one) nothing is recycled, with a warning. The
-    counts stay out of the epoch logs (whatever is there becomes a trial metric); they start
-    afresh with a `fit` from epoch 0 and carry on through one from `initial_epoch`.
+    Records what it did in `total_repaired` and `repair_history`.
 
     Args:
-        dormant_threshold: float >= 0, ReDo's tau. `0.0` (default) recycles only units
-            silent on the whole probe batch; ReDo uses up to `0.1`.
-        frequency: int >= 1, recycle every `frequency` epochs. Defaults to 1.
-        probe_data: array of model inputs to score units on, or `None` (default).
-        probe_size: int >= 1, the number of probe samples kept. Defaults to 256.
+        dormant_threshold: float >= 0, ReDo's tau: units scoring `<=` it are recycled.
+        frequency: int >= 1, recycle every `frequency` epochs.
+        probe_data: array of model inputs to score units on, or `None` (see `set_probe_data`).
+        probe_size: int >= 1, the number of probe samples kept.
         seed: int or `None`, seeds the re-initialisation draws.
         verbose: int, 0 is silent, 1 prints each recycling.
-
-    Attributes:
-        total_repaired: units recycled.
-        repair_history: one dict per check,
-            `{"epoch", "repaired_units", "per_layer": {layer_name: count}}`.
-
-    Raises:
-        ValueError: for an argument out of range (the message names it).
-
-    References:
-        Sokar, Agarwal, Castro & Evci, "The Dormant Neuron Phenomenon in Deep Reinforcement
-        Learning", ICML 2023 (ReDo).
-
-    Example:
-
-    ```python
-    recycle = RecycleDormant(probe_data=x_train[:256], dormant_threshold=0.025)
-    model.fit(x_train, y_train, epochs=10, callbacks=[recycle])
-    ```
     """
 
     _detached = ("_model", "_plan")
@@ -62,25 +34,16 @@ class RecycleDormant(RepairCallback):
         check(is_number(dormant_threshold) and dormant_threshold >= 0,
               "dormant_threshold", dormant_threshold, "a number >= 0")
         check(is_int(frequency) and frequency >= 1, "frequency", frequency, "an integer >= 1")
-        check(is_int(probe_size) and probe_size >= 1,
-              "probe_size", probe_size, "an integer >= 1")
+        check(is_int(probe_size) and probe_size >= 1, "probe_size", probe_size, "an integer >= 1")
         check(seed is None or is_int(seed), "seed", seed, "an integer or None")
         self.dormant_threshold, self.frequency = float(dormant_threshold), frequency
-        self.probe_size, self.seed, self.probe_data = probe_size, seed, None
+        self.probe_size, self.seed, self.probe_data, self._plan = probe_size, seed, None, None
         if probe_data is not None:
             self.set_probe_data(probe_data)
-        self._plan = None
         self.on_epoch_begin(0)
 
     def set_probe_data(self, x) -> None:
-        """Keeps the first `probe_size` samples of `x` to score units on.
-
-        Args:
-            x: array-like of model inputs, batch first.
-
-        Raises:
-            ValueError: if `x` has no samples.
-        """
+        """Keeps the first `probe_size` samples of `x` (model inputs, batch first) to score on."""
         x = np.asarray(keras.ops.convert_to_numpy(x))
         if x.ndim < 1 or x.shape[0] == 0:
             raise ValueError("`probe_data` must hold at least one sample, batch first. "
@@ -90,9 +53,9 @@ class RecycleDormant(RepairCallback):
     def on_train_begin(self, logs=None):
         self._plan = None  # the model may be new (grown): plan its repairs again
         if self.probe_data is None:
-            warnings.warn("RecycleDormant has no probe data, so dormant units are not "
-                          "recycled. Pass `probe_data=x_train[:256]` or call "
-                          "`set_probe_data(x)`.", stacklevel=2)
+            warnings.warn("RecycleDormant has no probe data, so dormant units are not recycled. "
+                          "Pass `probe_data=x_train[:256]` or call `set_probe_data(x)`.",
+                          stacklevel=2)
 
     def on_epoch_begin(self, epoch, logs=None):
         if epoch == 0:  # a new run; `initial_epoch > 0` continues the last one
@@ -110,13 +73,12 @@ class RecycleDormant(RepairCallback):
                               f"'{model.name}' is skipped because {self._plan.reason}.",
                               stacklevel=2)
         per_layer = _dormant.recycle_model(self._plan, self.probe_data, self.dormant_threshold,
-                                           self._rng, optimizer=getattr(model, "optimizer", None))
+                                           self._rng, getattr(model, "optimizer", None))
         if not per_layer:
             return
         repaired = sum(per_layer.values())
         self.total_repaired += repaired
-        self.repair_history.append(
-            {"epoch": epoch, "repaired_units": repaired, "per_layer": per_layer})
+        self.repair_history.append(dict(epoch=epoch, repaired_units=repaired, per_layer=per_layer))
         if repaired:
             self._say(f"\nEpoch {epoch + 1}: RecycleDormant recycled {repaired} dormant "
                       f"units {per_layer}.")
