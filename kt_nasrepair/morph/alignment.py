@@ -41,9 +41,7 @@ def block_shape(block: km.Block) -> BlockShape:
     last = max((i for i, t in enumerate(tokens) if t[0] != "bn"), default=len(tokens) - 1)
     head, tail = tokens[:last + 1], tokens[last + 1:]
     acts = [t for t in tokens if t[0] != "bn"]
-    value_range = act.REAL_LINE
-    for _, name, _ in acts:
-        value_range = act.activation_range(name, value_range)
+    value_range = functools.reduce(lambda r, t: act.activation_range(t[1], r), acts, act.REAL_LINE)
     mixing = next((r for r in (act.mixing_reason(t[2]) for t in acts) if r is not None), None)
     return BlockShape(block, block.dense.name, block.units, tuple(t[0] for t in acts),
                       tuple(t[1] for t in acts), value_range, tuple(t[0] for t in head),
@@ -72,10 +70,8 @@ class Plan:
 
     def span(self, i: int) -> range:
         """Target blocks of donor block `i`: its copy, then identity layers (output: itself)."""
-        last = len(self.target_blocks) - 1
-        if i == len(self.positions):
-            return range(last, last + 1)
-        return range(self.positions[i], (*self.positions, last)[i + 1])
+        ends = (*self.positions, len(self.target_blocks) - 1)
+        return range(ends[i], ends[i + 1] if i + 1 < len(ends) else ends[i] + 1)
 
 
 def _prefix_pairs(donor, target) -> list:
@@ -148,7 +144,16 @@ def analyse(donor_model, target_model) -> Plan:
     prefix_pairs = _prefix_pairs(donor, target)
     d_blocks = [block_shape(b) for b in donor.blocks]
     t_blocks = [block_shape(b) for b in target.blocks]
-    _check_donor_normalisations(d_blocks)
+    for shape in d_blocks:
+        if shape.tail_bns and shape is d_blocks[-1]:
+            raise NotMorphableError(
+                f"Donor output layer {shape.name!r} is followed by a BatchNormalization "
+                "after its activation; transfer cannot move that normalisation.")
+        first_act = next((j for j, t in enumerate(shape.head) if t != "bn"), len(shape.head))
+        if "bn" in shape.head[first_act:]:
+            raise NotMorphableError(
+                f"Donor layer {shape.name!r} applies an activation after a BatchNormalization "
+                "that follows another activation; transfer cannot move that normalisation.")
     d_out, t_out = d_blocks[-1], t_blocks[-1]
     if d_out.units != t_out.units:
         raise NotMorphableError(f"Output widths differ: donor {d_out.units}, target {t_out.units}.")
@@ -170,21 +175,17 @@ def analyse(donor_model, target_model) -> Plan:
         if i < len(d_blocks) - 1:
             plan.carry_tail.append(bool(d_block.tail_bns)
                                    and _carriable(d_block.tail_bns, last.tail_bns))
-    _check_biases(plan)
+        # A bias-less target Dense can hold no donor bias unless a BN right after absorbs it.
+        needs_bias = (bool(d_block.block.dense.use_bias)
+                      or (bool(d_block.head_bns) and not plan.carry_head[i])
+                      or (i > 0 and bool(d_blocks[i - 1].tail_bns) and not plan.carry_tail[i - 1]))
+        dense = copy.block.dense
+        if needs_bias and not dense.use_bias and copy.head[:1] != ("bn",):
+            raise NotMorphableError(
+                f"Target layer {dense.name!r} has no bias (use_bias=False) but donor layer "
+                f"{d_block.name!r} needs one (a bias, or a BatchNormalization folded into it), "
+                "and no BatchNormalization directly after the target layer can absorb it.")
     return plan
-
-
-def _check_donor_normalisations(d_blocks):
-    for shape in d_blocks:
-        if shape.tail_bns and shape is d_blocks[-1]:
-            raise NotMorphableError(
-                f"Donor output layer {shape.name!r} is followed by a BatchNormalization "
-                "after its activation; transfer cannot move that normalisation.")
-        first_act = next((j for j, t in enumerate(shape.head) if t != "bn"), len(shape.head))
-        if "bn" in shape.head[first_act:]:
-            raise NotMorphableError(
-                f"Donor layer {shape.name!r} applies an activation after a BatchNormalization "
-                "that follows another activation; transfer cannot move that normalisation.")
 
 
 def _no_alignment_reason(donor, target) -> str:
@@ -201,19 +202,3 @@ def _no_alignment_reason(donor, target) -> str:
         f"Donor layer {mixing.name!r}: {mixing.mixing}; Net2Net widening is only exact for "
         f"element-wise activations, so the target layer copying it must have the same width. "
         f"{reason}")
-
-
-def _check_biases(plan: Plan):
-    """Refuses a bias-less target Dense that must hold a donor bias no BN right after absorbs."""
-    for i, d_block in enumerate(plan.donor_blocks):
-        t_block = plan.target_blocks[plan.span(i)[0]]
-        dense = t_block.block.dense
-        needs_bias = (bool(d_block.block.dense.use_bias)
-                      or (bool(d_block.head_bns) and not plan.carry_head[i])
-                      or (i > 0 and bool(plan.donor_blocks[i - 1].tail_bns)
-                          and not plan.carry_tail[i - 1]))
-        if needs_bias and not dense.use_bias and t_block.head[:1] != ("bn",):
-            raise NotMorphableError(
-                f"Target layer {dense.name!r} has no bias (use_bias=False) but donor layer "
-                f"{d_block.name!r} needs one (a bias, or a BatchNormalization folded into it), "
-                "and no BatchNormalization directly after the target layer can absorb it.")

@@ -1,8 +1,4 @@
-"""Keras model <-> chain of layers (a prefix, then Dense blocks): parsing, rebuilding, numpy pass.
-
-A block is a Dense layer and the Activation/Dropout/BatchNormalization layers after it; the
-last one is the output layer, the others *hidden* (docs/morph.md lists what is supported).
-"""
+"""Keras model <-> chain of layers (a prefix, then Dense blocks): parse, rebuild, numpy pass."""
 
 from __future__ import annotations
 
@@ -25,7 +21,7 @@ class NotMorphableError(ValueError):
 
 @dataclasses.dataclass
 class Block:
-    """A Dense layer and the elementwise layers that follow it."""
+    """A Dense layer and the elementwise layers after it; all but the output block are *hidden*."""
 
     dense: keras.layers.Layer
     post: list
@@ -43,11 +39,7 @@ class Chain:
     input_shape: tuple
     input_layer: keras.layers.Layer | None
     prefix: list
-    blocks: list
-
-    @property
-    def hidden(self) -> list:
-        return self.blocks[:-1]
+    blocks: list  # the output block last
 
 
 def _kind(layer) -> str:
@@ -73,9 +65,9 @@ def _model_layers(model) -> tuple[list, keras.layers.Layer | None]:
             "models can be morphed." if model.built else
             f"Model {model.name!r} is not built; build it with an `Input` (or call it once) first.")
     if len(inputs) != 1 or len(outputs) != 1:
-        raise NotMorphableError(
-            f"Model {model.name!r} has {len(inputs)} inputs and {len(outputs)} outputs; only "
-            "single-input, single-output chains can be morphed.")
+        raise NotMorphableError(f"Model {model.name!r} has {len(inputs)} inputs and "
+                                f"{len(outputs)} outputs; only single-input, single-output "
+                                "chains can be morphed.")
     layers = list(model.layers)
     input_layer = layers.pop(0) if layers and _kind(layers[0]) == "InputLayer" else None
     if not isinstance(model, keras.Sequential):
@@ -130,24 +122,19 @@ def parse_model(model) -> Chain:
 
 def hidden_block(chain: Chain, layer) -> tuple[int, Block]:
     """A hidden Dense layer's index and block, from its name or its index among them."""
-    hidden = chain.hidden
+    hidden, model = chain.blocks[:-1], chain.model.name
     names = [block.dense.name for block in hidden]
-    if isinstance(layer, str):
-        if layer not in names:
-            hint = " (it is the output layer)" if layer == chain.blocks[-1].dense.name else ""
-            raise NotMorphableError(
-                f"`layer` must name a hidden Dense layer of model {chain.model.name!r}{hint}. "
-                f"Received: layer={layer!r}; hidden Dense layers: {names}")
-        index = names.index(layer)
-    elif not is_int(layer):
+    if isinstance(layer, str) and layer not in names:
+        hint = " (it is the output layer)" if layer == chain.blocks[-1].dense.name else ""
+        raise NotMorphableError(f"`layer` must name a hidden Dense layer of model {model!r}"
+                                f"{hint}. Received: layer={layer!r}; hidden Dense layers: {names}")
+    if not isinstance(layer, str) and not is_int(layer):
         raise TypeError(
             f"`layer` must be a layer name (str) or an index (int). Received: layer={layer!r}")
-    elif not -len(hidden) <= layer < len(hidden):
-        raise NotMorphableError(
-            f"`layer` index out of range: model {chain.model.name!r} has {len(hidden)} hidden "
-            f"Dense layers {names}. Received: layer={layer!r}")
-    else:
-        index = int(layer) % len(hidden)
+    if not isinstance(layer, str) and not -len(hidden) <= layer < len(hidden):
+        raise NotMorphableError(f"`layer` index out of range: model {model!r} has {len(hidden)} "
+                                f"hidden Dense layers {names}. Received: layer={layer!r}")
+    index = names.index(layer) if isinstance(layer, str) else int(layer) % len(hidden)
     return index, hidden[index]
 
 

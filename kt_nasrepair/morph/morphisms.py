@@ -30,12 +30,12 @@ def describe(model: keras.Model) -> list[dict]:
              "batch_norm": bool(km.batchnorms(block.post)),
              "dropout": next((float(layer.rate) for layer in block.post
                               if type(layer).__name__ == "Dropout"), None)}
-            for block in km.parse_model(model).hidden]
+            for block in km.parse_model(model).blocks[:-1]]
 
 
 def hidden_widths(model: keras.Model) -> list[int]:
     """Widths of the hidden Dense layers of a morphable model (else NotMorphableError)."""
-    return [block.units for block in km.parse_model(model).hidden]
+    return [block.units for block in km.parse_model(model).blocks[:-1]]
 
 
 def _fresh_layers(chain):
@@ -46,7 +46,7 @@ def _fresh_layers(chain):
 
 def widen(model: keras.Model, layer: str | int, units: int, *,
           noise_std: float = DEFAULT_NOISE_STD, seed: int | None = None) -> keras.Model:
-    """Net2WiderNet: a wider copy of `model` that computes the same function.
+    """Net2WiderNet: a wider copy of `model` (same kind, fresh optimizer), same function.
 
     Args:
         model: A built Sequential or single-chain functional model (not modified).
@@ -55,9 +55,6 @@ def widen(model: keras.Model, layer: str | int, units: int, *,
         noise_std: Zero-sum symmetry-breaking noise, relative to the std of the next layer's
             kernel. Defaults to `DEFAULT_NOISE_STD`.
         seed: Seed of the random mapping and the noise.
-
-    Returns:
-        A new model of the same kind (compiled with a fresh optimizer if `model` was).
 
     Raises:
         NotMorphableError: for unsupported models, an unknown or output layer, `units`
@@ -125,10 +122,7 @@ def _activation_name(activation) -> str:
 
 def deepen(model: keras.Model, after: str | int, *, activation: str | None = None,
            noise_std: float = DEFAULT_NOISE_STD, seed: int | None = None) -> keras.Model:
-    """Net2DeeperNet: inserts an identity-initialised Dense layer after a hidden layer.
-
-    The layer goes at the latest place in `after`'s block where its activation is the
-    identity on its inputs (`linear`; `relu` after a ReLU-like activation).
+    """Net2DeeperNet: a copy of `model` with an identity-initialised Dense layer after `after`.
 
     Args:
         model: A built Sequential or single-chain functional model (not modified).
@@ -136,9 +130,6 @@ def deepen(model: keras.Model, after: str | int, *, activation: str | None = Non
         activation: Activation of the new layer; `None` (default): that of `after`.
         noise_std: Accepted for symmetry with `widen` (must be >= 0); nothing is copied.
         seed: Accepted for symmetry with `widen`.
-
-    Returns:
-        A new model of the same kind (compiled with a fresh optimizer if `model` was).
 
     Raises:
         NotMorphableError: for unsupported models or when no exact identity layer with that
@@ -164,8 +155,7 @@ def deepen(model: keras.Model, after: str | int, *, activation: str | None = Non
     insert_at = flat.index(([block.dense] + block.post)[position]) + 1
     taken, new_name, suffix = {layer.name for layer in flat}, f"{name}_identity", 1
     while new_name in taken:
-        suffix += 1
-        new_name = f"{name}_identity_{suffix}"
+        new_name, suffix = f"{name}_identity_{suffix + 1}", suffix + 1
     layers.insert(insert_at, keras.layers.Dense(
         block.units, activation=activation, dtype=block.dense.dtype_policy, name=new_name))
     weights.insert(insert_at, list(net2net.identity_dense(block.units)))

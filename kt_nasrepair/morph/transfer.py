@@ -1,6 +1,6 @@
 """`transfer`: the Net2Net steps on numpy arrays along `alignment.analyse`'s plan.
 
-The function `kt_nasrepair.morph.transfer` shadows this module: use `importlib.import_module`.
+NOTE: the function `kt_nasrepair.morph.transfer` shadows this module (use importlib).
 """
 
 from __future__ import annotations
@@ -23,15 +23,11 @@ from kt_nasrepair.morph.morphisms import check_noise_std
 from kt_nasrepair.morph.net2net import DEFAULT_NOISE_STD
 
 _PROBE_SIZE = 32
+_blas_controller = functools.lru_cache(maxsize=1)(ThreadpoolController)
 
 # NOTE: exact transfers measure below 1e-5 of the output scale; real changes of function
 # measure 0.49 (softmax widened 4 -> 7) or 0.37 (BatchNormalization across modes).
 DEFAULT_MAX_DEVIATION = 1e-3
-
-
-@functools.lru_cache(maxsize=1)
-def _blas_controller():
-    return ThreadpoolController()
 
 
 @dataclasses.dataclass
@@ -92,10 +88,7 @@ def can_transfer(donor: keras.Model, target: keras.Model) -> tuple[bool, str | N
 
 def transfer(donor: keras.Model, target: keras.Model, *, noise_std: float = DEFAULT_NOISE_STD,
              seed: int | None = None, probe=None) -> MorphReport:
-    """Writes into `target` weights that make it compute what `donor` computes.
-
-    Aligned target hidden layers copy donor ones widened, the others become identity layers;
-    see docs/morph.md for BatchNormalization. Dropout and optimizer state are not touched.
+    """Writes into `target` weights that make it compute what `donor` computes (docs/morph.md).
 
     Args:
         donor: A trained morphable model (not modified).
@@ -157,8 +150,7 @@ def _write_identity_bn(layer, shift=None, mean=None, var=None):
     units, eps = int(layer.moving_mean.shape[0]), float(layer.epsilon)
     shift = np.zeros(units) if shift is None else np.asarray(shift, np.float64)
     mean = np.zeros(units) if mean is None else np.asarray(mean, np.float64)
-    var = np.full(units, 1.0 - eps) if var is None or not layer.scale else np.asarray(
-        var, np.float64)
+    var = np.asarray(var, float) if var is not None and layer.scale else np.full(units, 1 - eps)
     moving_mean = mean if layer.center else -shift
     beta = moving_mean + shift if layer.center else np.zeros(units)
     layer.set_weights(km.weight_list(
@@ -204,8 +196,7 @@ def _transfer(donor, target, noise_std, seed, probe) -> MorphReport:
             in_mapping = out_mapping
     _carry(plan.prefix_pairs, slice(None), carried)
     if probe is None:
-        probe = rng.standard_normal((_PROBE_SIZE,) + tuple(plan.donor.input_shape)).astype(
-            np.float32)
+        probe = rng.standard_normal((_PROBE_SIZE, *plan.donor.input_shape)).astype(np.float32)
     bns = km.batchnorms(km.chain_layers(plan.target))
     _set_identities(plan.target, [l for l in bns if l.name not in carried], shifts, probe)
     report = MorphReport(ops, 0.0, math.nan, alignment,
@@ -214,15 +205,14 @@ def _transfer(donor, target, noise_std, seed, probe) -> MorphReport:
     return report
 
 
-def _set_identities(chain, identities, shifts, probe):
-    """Sets BNs to the identity on the probe's statistics (unit ones if numpy fails)."""
+def _set_identities(chain, identities, shifts, x):
+    """Sets BNs to the identity on the statistics of probe `x` (unit ones if numpy fails)."""
     pending = {id(layer): layer for layer in identities}
     try:
-        x = km.as_batch(probe, chain.input_shape)
         for layer in km.chain_layers(chain):
             if id(layer) in pending:
-                mean, var = km.batch_moments(layer, x)
-                _write_identity_bn(pending.pop(id(layer)), shifts.get(id(layer)), mean, var)
+                _write_identity_bn(pending.pop(id(layer)), shifts.get(id(layer)),
+                                   *km.batch_moments(layer, x))
             x = km.forward_layer(layer, x, training=True)
     except Exception:  # any failure of the numpy pass: fall back to unit statistics
         pass
@@ -254,15 +244,14 @@ def _outputs(model, x, training):
 def _measure(report: MorphReport, donor, target, probe):
     def deviation(training):
         a, b = _outputs(target, probe, training), _outputs(donor, probe, training)
+        if not training and b is not None and b.size:
+            report.output_scale = float(np.max(np.abs(b)))
         if a is None or b is None or a.shape != b.shape:
-            return None, b
-        return float(np.max(np.abs(a.astype(np.float64) - b))), b
+            return None
+        return float(np.max(np.abs(a.astype(np.float64) - b)))
 
-    inference, donor_out = deviation(False)
+    inference = deviation(False)
     report.max_deviation = math.nan if inference is None else inference
-    if km.batchnorms(donor.layers) or km.batchnorms(target.layers):
-        report.max_deviation_training, _ = deviation(True)
-    else:  # Dropout aside, both modes compute the same function
-        report.max_deviation_training = inference
-    if donor_out is not None and donor_out.size:
-        report.output_scale = float(np.max(np.abs(donor_out)))
+    # Without BatchNormalization, and Dropout aside, both modes compute the same function.
+    with_bn = km.batchnorms(donor.layers) or km.batchnorms(target.layers)
+    report.max_deviation_training = deviation(True) if with_bn else inference
