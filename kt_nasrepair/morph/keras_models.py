@@ -1,10 +1,4 @@
-"""Keras model <-> chain of layers: parsing and rebuilding.
-
-A morphable model is one chain `Input -> prefix -> block_0 -> ... -> block_L`: a prefix of
-`Flatten`/`Reshape`/`Dropout`/`BatchNormalization`/`Activation` layers, then blocks of a
-`Dense` layer and the `Activation`/`Dropout`/`BatchNormalization` layers after it. The last
-block is the output layer, the others are *hidden*.
-"""
+"""Keras model <-> chain of layers (a prefix, then Dense blocks): parse, rebuild, numpy pass."""
 
 from __future__ import annotations
 
@@ -15,6 +9,7 @@ import keras
 import numpy as np
 
 from kt_nasrepair._validation import is_int
+from kt_nasrepair.morph import activations
 
 SUPPORTED_LAYERS = ("InputLayer", "Flatten", "Reshape", "Dense", "Activation", "Dropout",
                     "BatchNormalization")
@@ -26,7 +21,7 @@ class NotMorphableError(ValueError):
 
 @dataclasses.dataclass
 class Block:
-    """A Dense layer and the elementwise layers that follow it."""
+    """A Dense layer and the elementwise layers after it; all but the output block are *hidden*."""
 
     dense: keras.layers.Layer
     post: list
@@ -44,11 +39,7 @@ class Chain:
     input_shape: tuple
     input_layer: keras.layers.Layer | None
     prefix: list
-    blocks: list
-
-    @property
-    def hidden(self) -> list:
-        return self.blocks[:-1]
+    blocks: list  # the output block last
 
 
 def _kind(layer) -> str:
@@ -68,18 +59,15 @@ def _model_layers(model) -> tuple[list, keras.layers.Layer | None]:
         inputs, outputs = model.inputs, model.outputs
     except (AttributeError, ValueError):
         inputs = outputs = None
-    if not inputs and model.built:
-        raise NotMorphableError(
-            f"Model {model.name!r} is a subclassed model: its layers form no graph to read; "
-            "only Sequential and functional models can be morphed.")
     if not inputs:
         raise NotMorphableError(
-            f"Model {model.name!r} is not built; build it with an `Input` (or call it once) "
-            "before morphing.")
+            f"Model {model.name!r} is a subclassed model; only Sequential and functional "
+            "models can be morphed." if model.built else
+            f"Model {model.name!r} is not built; build it with an `Input` (or call it once) first.")
     if len(inputs) != 1 or len(outputs) != 1:
-        raise NotMorphableError(
-            f"Model {model.name!r} has {len(inputs)} inputs and {len(outputs)} outputs; only "
-            "single-input, single-output chains can be morphed.")
+        raise NotMorphableError(f"Model {model.name!r} has {len(inputs)} inputs and "
+                                f"{len(outputs)} outputs; only single-input, single-output "
+                                "chains can be morphed.")
     layers = list(model.layers)
     input_layer = layers.pop(0) if layers and _kind(layers[0]) == "InputLayer" else None
     if not isinstance(model, keras.Sequential):
@@ -100,15 +88,10 @@ def _model_layers(model) -> tuple[list, keras.layers.Layer | None]:
 
 
 def parse_model(model) -> Chain:
-    """Splits a model into its prefix and Dense blocks.
-
-    Raises:
-        NotMorphableError: for unsupported layers or topologies, naming the layer.
-    """
+    """Splits a model into its prefix and Dense blocks (NotMorphableError names the layer)."""
     layers, input_layer = _model_layers(model)
-    input_shape = tuple(model.inputs[0].shape[1:])
+    input_shape = feature_shape = tuple(model.inputs[0].shape[1:])
     prefix, blocks = [], []
-    feature_shape = input_shape
     for layer in layers:
         kind = _kind(layer)
         if kind not in SUPPORTED_LAYERS:
@@ -139,24 +122,19 @@ def parse_model(model) -> Chain:
 
 def hidden_block(chain: Chain, layer) -> tuple[int, Block]:
     """A hidden Dense layer's index and block, from its name or its index among them."""
-    hidden = chain.hidden
+    hidden, model = chain.blocks[:-1], chain.model.name
     names = [block.dense.name for block in hidden]
-    if isinstance(layer, str):
-        if layer not in names:
-            hint = " (it is the output layer)" if layer == chain.blocks[-1].dense.name else ""
-            raise NotMorphableError(
-                f"`layer` must name a hidden Dense layer of model {chain.model.name!r}{hint}. "
-                f"Received: layer={layer!r}; hidden Dense layers: {names}")
-        index = names.index(layer)
-    elif is_int(layer):
-        if not -len(hidden) <= layer < len(hidden):
-            raise NotMorphableError(
-                f"`layer` index out of range: model {chain.model.name!r} has {len(hidden)} "
-                f"hidden Dense layers {names}. Received: layer={layer!r}")
-        index = int(layer) % len(hidden)
-    else:
+    if isinstance(layer, str) and layer not in names:
+        hint = " (it is the output layer)" if layer == chain.blocks[-1].dense.name else ""
+        raise NotMorphableError(f"`layer` must name a hidden Dense layer of model {model!r}"
+                                f"{hint}. Received: layer={layer!r}; hidden Dense layers: {names}")
+    if not isinstance(layer, str) and not is_int(layer):
         raise TypeError(
             f"`layer` must be a layer name (str) or an index (int). Received: layer={layer!r}")
+    if not isinstance(layer, str) and not -len(hidden) <= layer < len(hidden):
+        raise NotMorphableError(f"`layer` index out of range: model {model!r} has {len(hidden)} "
+                                f"hidden Dense layers {names}. Received: layer={layer!r}")
+    index = names.index(layer) if isinstance(layer, str) else int(layer) % len(hidden)
     return index, hidden[index]
 
 
@@ -168,28 +146,23 @@ def chain_layers(chain: Chain) -> list:
 def batchnorm_weights(layer):
     """`(gamma, beta, moving_mean, moving_variance)`; ones/zeros without scale/center."""
     weights = list(layer.get_weights())
-    gamma = weights.pop(0) if layer.scale else None
-    beta = weights.pop(0) if layer.center else None
-    mean, var = weights
-    gamma = np.ones_like(mean) if gamma is None else gamma
-    return gamma, np.zeros_like(mean) if beta is None else beta, mean, var
-
-
-def batchnorm_weight_list(layer, gamma, beta, mean, var) -> list:
-    """The `set_weights` list of a BatchNormalization layer from its four vectors."""
-    return [gamma] * bool(layer.scale) + [beta] * bool(layer.center) + [mean, var]
+    mean, var = weights[-2:]
+    gamma = weights.pop(0) if layer.scale else np.ones_like(mean)
+    beta = weights.pop(0) if layer.center else np.zeros_like(mean)
+    return gamma, beta, mean, var
 
 
 def dense_weights(layer) -> tuple[np.ndarray, np.ndarray]:
     """`(kernel, bias)` of a Dense layer; a zero bias when it has none."""
     weights = layer.get_weights()
-    bias = weights[1] if len(weights) > 1 else np.zeros(weights[0].shape[1], np.float32)
-    return weights[0], bias
+    return weights[0], weights[1] if len(weights) > 1 else np.zeros(weights[0].shape[1], np.float32)
 
 
-def dense_weight_list(layer, kernel, bias) -> list:
-    """The `set_weights` list of a Dense layer."""
-    return [kernel, bias] if layer.use_bias else [kernel]
+def weight_list(layer, *arrays) -> list:
+    """The `set_weights` list of a Dense `(kernel, bias)` or BN `(gamma, beta, mean, var)`."""
+    kept = (True, layer.use_bias) if _kind(layer) == "Dense" else (
+        layer.scale, layer.center, True, True)
+    return [array for array, keep in zip(arrays, kept) if keep]
 
 
 _LIVE_ATTRIBUTES = ("activation", "kernel_regularizer", "bias_regularizer", "kernel_constraint",
@@ -201,11 +174,7 @@ def _refusal(head: str, error: Exception, tail: str = ".") -> NotMorphableError:
 
 
 def clone_layer(layer, **overrides):
-    """A fresh, unbuilt copy of `layer` with some config entries replaced.
-
-    It shares `layer`'s live activation, regularizers and constraints (a custom activation
-    need not be registered); raises NotMorphableError when the config cannot be copied.
-    """
+    """A fresh, unbuilt copy of `layer` with config `overrides`, sharing its live functions."""
     live = {name: getattr(layer, name) for name in _LIVE_ATTRIBUTES
             if hasattr(layer, name) and name not in overrides}
     try:
@@ -224,14 +193,28 @@ def clone_layer(layer, **overrides):
     return copy
 
 
-def _compile_like(model, source):
-    """Compiles `model` as `source` was, with a fresh optimizer (see docs/morph.md).
-
-    The config may name unregistered user functions (a custom loss): the live ones are offered.
-    """
-    config = source.get_compile_config()
+def rebuild(chain: Chain, layers: list, weights: list) -> keras.Model:
+    """A model of `chain`'s kind from fresh layers and weight lists, compiled as the source was."""
+    source = chain.model
+    try:
+        x = inputs = keras.Input(shape=chain.input_shape, dtype=source.inputs[0].dtype, name=(
+            None if chain.input_layer is None or isinstance(source, keras.Sequential)
+            else chain.input_layer.name))
+        if isinstance(source, keras.Sequential):
+            model = keras.Sequential([inputs] + layers, name=source.name)
+        else:
+            for layer in layers:
+                x = layer(x)
+            model = keras.Model(inputs, x, name=source.name)
+        for layer, layer_weights in zip(layers, weights):
+            if layer_weights is not None:
+                layer.set_weights(layer_weights)
+    except Exception as error:  # a layer Keras cannot rebuild from its config
+        raise _refusal(f"Model {source.name!r} cannot be rebuilt from copies of its layers",
+                       error) from error
+    config = source.get_compile_config() if getattr(source, "compiled", False) else None
     if config is None:
-        return
+        return model
     live = {value.__name__: value for value in keras.tree.flatten(getattr(source, "loss", None))
             if callable(value) and isinstance(getattr(value, "__name__", None), str)}
     try:
@@ -241,35 +224,66 @@ def _compile_like(model, source):
         raise _refusal(f"Model {source.name!r} was compiled with objects its compile config "
                        "cannot restore", error, "; register them with "
                        "`keras.saving.register_keras_serializable`.") from error
-
-
-def rebuild(chain: Chain, layers: list, weights: list) -> keras.Model:
-    """A new model of `chain`'s kind from fresh layers in chain order, with their weights.
-
-    `weights` holds each layer's `set_weights` list, or `None` to keep its initial weights.
-    The model is compiled with a fresh optimizer when the source model was compiled.
-    """
-    try:
-        model = _assemble(chain, layers)
-        for layer, layer_weights in zip(layers, weights):
-            if layer_weights is not None:
-                layer.set_weights(layer_weights)
-    except Exception as error:  # a layer Keras cannot rebuild from its config
-        raise _refusal(f"Model {chain.model.name!r} cannot be rebuilt from copies of its layers",
-                       error) from error
-    if getattr(chain.model, "compiled", False):
-        _compile_like(model, chain.model)
     return model
 
 
-def _assemble(chain: Chain, layers: list) -> keras.Model:
-    source = chain.model
-    dtype = source.inputs[0].dtype
-    if isinstance(source, keras.Sequential):
-        return keras.Sequential(
-            [keras.Input(shape=chain.input_shape, dtype=dtype)] + layers, name=source.name)
-    input_name = chain.input_layer.name if chain.input_layer is not None else None
-    x = inputs = keras.Input(shape=chain.input_shape, dtype=dtype, name=input_name)
-    for layer in layers:
-        x = layer(x)
-    return keras.Model(inputs, x, name=source.name)
+def _batchnorm_axes(layer, ndim: int) -> tuple[tuple, tuple]:
+    axis = (layer.axis if isinstance(layer.axis, int) else layer.axis[0]) % ndim
+    shape = [1] * ndim
+    shape[axis] = -1
+    return tuple(i for i in range(ndim) if i != axis), tuple(shape)
+
+
+def batch_moments(layer, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-unit batch mean and (biased) variance, as BatchNormalization computes in training."""
+    axes, _ = _batchnorm_axes(layer, x.ndim)
+    x64 = np.asarray(x, dtype=np.float64)
+    return x64.mean(axis=axes), x64.var(axis=axes)
+
+
+def forward_layer(layer, x: np.ndarray, training: bool = False) -> np.ndarray:
+    """One layer of a morphable chain in numpy (Dropout is the identity in both modes)."""
+    kind = _kind(layer)
+    if kind == "Dense":
+        weights = layer.get_weights()
+        x = x @ weights[0] + (weights[1] if len(weights) > 1 else 0)
+    if kind in ("Dense", "Activation"):
+        return activations.apply(layer.activation, x)
+    if kind == "BatchNormalization":
+        gamma, beta, mean, var = batchnorm_weights(layer)
+        if training:
+            mean, var = batch_moments(layer, x)
+        _, shape = _batchnorm_axes(layer, x.ndim)
+        scale = (gamma / np.sqrt(var + layer.epsilon)).reshape(shape)
+        return ((x - mean.reshape(shape)) * scale + beta.reshape(shape)).astype(x.dtype)
+    if kind == "Flatten":
+        return x.reshape(x.shape[0], -1)
+    if kind == "Reshape":
+        return x.reshape((x.shape[0],) + tuple(layer.output.shape[1:]))
+    return x
+
+
+def forward(model, x, training: bool = False) -> np.ndarray:
+    """Output of a morphable model computed with numpy (float32) from its weights.
+
+    Args:
+        model: A morphable model (else NotMorphableError).
+        x: A batch of inputs of the input's size, reshaped if needed (else ValueError).
+        training: Whether BatchNormalization uses the batch's statistics (Dropout: identity).
+    """
+    chain = parse_model(model)
+    x = as_batch(x, chain.input_shape)
+    for layer in chain_layers(chain):
+        x = forward_layer(layer, x, training)
+    return x
+
+
+def as_batch(x, input_shape: tuple) -> np.ndarray:
+    """`x` as a float32 batch of samples of shape `input_shape`."""
+    x = np.asarray(x, dtype=np.float32)
+    if tuple(x.shape[1:]) == tuple(input_shape):
+        return x
+    if x.ndim >= 1 and x.shape[0] and x.size == x.shape[0] * int(np.prod(input_shape)):
+        return x.reshape((x.shape[0],) + tuple(input_shape))
+    raise ValueError(f"Expected a batch of inputs of shape (n,) + {tuple(input_shape)}. "
+                     f"Received: an array of shape {x.shape}")

@@ -1,4 +1,4 @@
-"""Net2WiderNet and Net2DeeperNet on Keras models, and model inspection."""
+"""Net2WiderNet and Net2DeeperNet on Keras models, and model inspection (docs/morph.md)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ from kt_nasrepair.morph.net2net import DEFAULT_NOISE_STD
 
 
 def check_noise_std(noise_std) -> float:
-    check(is_number(noise_std) and noise_std >= 0, "noise_std", noise_std,
-          "a finite number >= 0")
+    check(is_number(noise_std) and noise_std >= 0, "noise_std", noise_std, "a finite number >= 0")
     return float(noise_std)
 
 
@@ -25,30 +24,18 @@ def describe(model: keras.Model) -> list[dict]:
     Returns:
         One dict per hidden Dense layer: `name`, `units`, `activation` (the Dense layer's),
         `batch_norm` (whether one follows) and `dropout` (a following Dropout's rate, or None).
-
-    Raises:
-        NotMorphableError: when the model holds unsupported layers or is not a chain.
     """
-    layers = []
-    for block in km.parse_model(model).hidden:
-        dropout = [layer.rate for layer in block.post if type(layer).__name__ == "Dropout"]
-        layers.append({
-            "name": block.dense.name,
-            "units": block.units,
-            "activation": act.activation_name(block.dense.activation),
-            "batch_norm": bool(km.batchnorms(block.post)),
-            "dropout": float(dropout[0]) if dropout else None,
-        })
-    return layers
+    return [{"name": block.dense.name, "units": block.units,
+             "activation": act.activation_name(block.dense.activation),
+             "batch_norm": bool(km.batchnorms(block.post)),
+             "dropout": next((float(layer.rate) for layer in block.post
+                              if type(layer).__name__ == "Dropout"), None)}
+            for block in km.parse_model(model).blocks[:-1]]
 
 
 def hidden_widths(model: keras.Model) -> list[int]:
-    """Widths of the hidden Dense layers of a morphable model.
-
-    Raises:
-        NotMorphableError: when the model holds unsupported layers or is not a chain.
-    """
-    return [block.units for block in km.parse_model(model).hidden]
+    """Widths of the hidden Dense layers of a morphable model (else NotMorphableError)."""
+    return [block.units for block in km.parse_model(model).blocks[:-1]]
 
 
 def _fresh_layers(chain):
@@ -57,129 +44,85 @@ def _fresh_layers(chain):
     return flat, [km.clone_layer(l) for l in flat], [l.get_weights() or None for l in flat]
 
 
-def widen(
-    model: keras.Model,
-    layer: str | int,
-    units: int,
-    *,
-    noise_std: float = DEFAULT_NOISE_STD,
-    seed: int | None = None,
-) -> keras.Model:
-    """Net2WiderNet: a wider copy of `model` that computes the same function.
-
-    The new units of hidden Dense layer `layer` copy random ones (Chen, Goodfellow & Shlens,
-    ICLR 2016, eq. 6), with a following BatchNormalization's vectors; the next layer's
-    weights from each copy are divided by the number of copies, plus zero-sum noise.
+def widen(model: keras.Model, layer: str | int, units: int, *,
+          noise_std: float = DEFAULT_NOISE_STD, seed: int | None = None) -> keras.Model:
+    """Net2WiderNet: a wider copy of `model` (same kind, fresh optimizer), same function.
 
     Args:
         model: A built Sequential or single-chain functional model (not modified).
         layer: Name of a hidden Dense layer, or its index among the hidden Dense layers.
         units: New width, at least the current one.
-        noise_std: Symmetry-breaking noise, relative to the standard deviation of the next
-            layer's kernel. Defaults to `DEFAULT_NOISE_STD`.
+        noise_std: Zero-sum symmetry-breaking noise, relative to the std of the next layer's
+            kernel. Defaults to `DEFAULT_NOISE_STD`.
         seed: Seed of the random mapping and the noise.
-
-    Returns:
-        A new model of the same kind (compiled with a fresh optimizer if `model` was).
 
     Raises:
         NotMorphableError: for unsupported models, an unknown or output layer, `units`
             below the current width, or a layer whose activation mixes units (softmax).
-
-    Example:
-
-    ```python
-    wider = widen(model, "dense_0", 128, seed=0)
-    ```
     """
     noise_std = check_noise_std(noise_std)
     chain = km.parse_model(model)
     index, block = km.hidden_block(chain, layer)
+    name = block.dense.name
     if not is_int(units):
         raise TypeError(f"`units` must be an integer. Received: units={units!r}")
     if units < block.units:
         raise NotMorphableError(
-            f"Cannot widen layer {block.dense.name!r} from {block.units} to {units} units: "
-            "Net2WiderNet only grows layers (shrinking is not function-preserving). "
-            f"Received: units={units}")
-    for source in [block.dense] + block.post:
-        reason = act.mixing_reason(getattr(source, "activation", None))
-        if reason is not None:
-            raise NotMorphableError(
-                f"Cannot widen layer {block.dense.name!r}: {reason}; Net2Net widening is only "
-                "exact for element-wise activations.")
+            f"Cannot widen layer {name!r} from {block.units} to {units} units: Net2WiderNet "
+            f"only grows layers (shrinking is not function-preserving). Received: units={units}")
+    reason = next(filter(None, (act.mixing_reason(getattr(source, "activation", None))
+                                for source in [block.dense] + block.post)), None)
+    if reason is not None:
+        raise NotMorphableError(f"Cannot widen layer {name!r}: {reason}; Net2Net widening is "
+                                "only exact for element-wise activations.")
     rng = np.random.default_rng(seed)
     mapping = net2net.random_mapping(block.units, int(units), rng)
     flat, layers, weights = _fresh_layers(chain)
     position = flat.index(block.dense)
     layers[position] = km.clone_layer(block.dense, units=int(units))
     kernel, bias = km.dense_weights(block.dense)
-    weights[position] = km.dense_weight_list(block.dense, *net2net.remap_dense(
+    weights[position] = km.weight_list(block.dense, *net2net.remap_dense(
         kernel, bias, net2net.identity_mapping(kernel.shape[0]), mapping))
     for bn in km.batchnorms(block.post):
-        weights[flat.index(bn)] = km.batchnorm_weight_list(
+        weights[flat.index(bn)] = km.weight_list(
             bn, *(v[mapping] for v in km.batchnorm_weights(bn)))
     next_dense = chain.blocks[index + 1].dense
     kernel, bias = km.dense_weights(next_dense)
-    weights[flat.index(next_dense)] = km.dense_weight_list(next_dense, *net2net.remap_dense(
+    weights[flat.index(next_dense)] = km.weight_list(next_dense, *net2net.remap_dense(
         kernel, bias, mapping, net2net.identity_mapping(kernel.shape[1]), noise_std=noise_std,
         rng=rng))
     return km.rebuild(chain, layers, weights)
 
 
 def insertion_point(block, activation: str) -> int | None:
-    """How many post layers of `block` precede an exact identity layer, or `None`.
-
-    The latest position whose values lie where `activation` is the identity.
-    """
+    """The latest count of `block`'s post layers after which `activation` is the identity."""
     value_range = act.activation_range(act.activation_name(block.dense.activation))
-    ranges = [value_range]
-    for layer in block.post:
+    exact = None if not act.is_identity_on(activation, value_range) else 0
+    for i, layer in enumerate(block.post, 1):
         kind = type(layer).__name__
         if kind == "Activation":
-            value_range = act.activation_range(act.activation_name(layer.activation),
-                                               value_range)
+            value_range = act.activation_range(act.activation_name(layer.activation), value_range)
         elif kind == "BatchNormalization":
             value_range = act.REAL_LINE
-        ranges.append(value_range)
-    exact = [i for i, r in enumerate(ranges) if act.is_identity_on(activation, r)]
-    return exact[-1] if exact else None
-
-
-def _unique_name(base: str, taken: set) -> str:
-    name, suffix = base, 1
-    while name in taken:
-        suffix += 1
-        name = f"{base}_{suffix}"
-    return name
+        if act.is_identity_on(activation, value_range):
+            exact = i
+    return exact
 
 
 def _activation_name(activation) -> str:
-    if not isinstance(activation, str):
-        raise TypeError(
-            "`activation` must be None or an activation name such as 'relu' or 'linear'. "
-            f"Received: activation={activation!r}")
     try:
-        return act.activation_name(keras.activations.get(activation))
+        if isinstance(activation, str):
+            return act.activation_name(keras.activations.get(activation))
     except ValueError:
-        raise ValueError(
-            "`activation` must be None or a Keras activation name such as 'relu' or "
-            f"'linear'. Received: activation={activation!r}") from None
+        pass
+    raise (ValueError if isinstance(activation, str) else TypeError)(
+        "`activation` must be None or a Keras activation name such as 'relu' or 'linear'. "
+        f"Received: activation={activation!r}") from None
 
 
-def deepen(
-    model: keras.Model,
-    after: str | int,
-    *,
-    activation: str | None = None,
-    noise_std: float = DEFAULT_NOISE_STD,
-    seed: int | None = None,
-) -> keras.Model:
-    """Net2DeeperNet: inserts an identity-initialised Dense layer after a hidden layer.
-
-    Kernel `I`, bias 0, the width of `after` (Chen, Goodfellow & Shlens, ICLR 2016, section
-    2.3): exact where its activation is the identity on its inputs (`linear`; `relu` after a
-    ReLU-like activation), so it goes at the latest such place in `after`'s block.
+def deepen(model: keras.Model, after: str | int, *, activation: str | None = None,
+           noise_std: float = DEFAULT_NOISE_STD, seed: int | None = None) -> keras.Model:
+    """Net2DeeperNet: a copy of `model` with an identity-initialised Dense layer after `after`.
 
     Args:
         model: A built Sequential or single-chain functional model (not modified).
@@ -188,39 +131,32 @@ def deepen(
         noise_std: Accepted for symmetry with `widen` (must be >= 0); nothing is copied.
         seed: Accepted for symmetry with `widen`.
 
-    Returns:
-        A new model of the same kind (compiled with a fresh optimizer if `model` was).
-
     Raises:
         NotMorphableError: for unsupported models or when no exact identity layer with that
             activation exists (e.g. `tanh`), with the reason.
-
-    Example:
-
-    ```python
-    deeper = deepen(model, "dense_1")  # a ReLU identity layer after dense_1
-    ```
     """
     check_noise_std(noise_std)
     chain = km.parse_model(model)
     _, block = km.hidden_block(chain, after)
+    name = block.dense.name
     activation = (act.activation_name(block.dense.activation) if activation is None
                   else _activation_name(activation))
     position = insertion_point(block, activation)
     if position is None:
-        reason = (
-            f"activation {activation!r} is not idempotent, so an identity-initialised "
-            f"{activation} layer changes its inputs"
-            if activation not in ("relu", "relu6", "linear")
-            else f"{activation} is not the identity on the values that layer "
-            f"{block.dense.name!r} outputs (they can be negative or unbounded)")
+        reason = (f"{activation} is not the identity on the values that layer {name!r} "
+                  "outputs (they can be negative or unbounded)"
+                  if activation in ("relu", "relu6", "linear") else
+                  f"activation {activation!r} is not idempotent, so an identity-initialised "
+                  f"{activation} layer changes its inputs")
         raise NotMorphableError(
-            f"Cannot deepen after {block.dense.name!r} with activation={activation!r}: "
-            f"{reason}. Pass activation='linear' to insert a linear identity layer.")
+            f"Cannot deepen after {name!r} with activation={activation!r}: {reason}. Pass "
+            "activation='linear' to insert a linear identity layer.")
     flat, layers, weights = _fresh_layers(chain)
     insert_at = flat.index(([block.dense] + block.post)[position]) + 1
+    taken, new_name, suffix = {layer.name for layer in flat}, f"{name}_identity", 1
+    while new_name in taken:
+        new_name, suffix = f"{name}_identity_{suffix + 1}", suffix + 1
     layers.insert(insert_at, keras.layers.Dense(
-        block.units, activation=activation, dtype=block.dense.dtype_policy,
-        name=_unique_name(f"{block.dense.name}_identity", {layer.name for layer in flat})))
+        block.units, activation=activation, dtype=block.dense.dtype_policy, name=new_name))
     weights.insert(insert_at, list(net2net.identity_dense(block.units)))
     return km.rebuild(chain, layers, weights)

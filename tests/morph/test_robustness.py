@@ -10,7 +10,7 @@ from morph_factories import build_chain, infer, inputs
 
 from kt_nasrepair import morph
 from kt_nasrepair.morph import activations
-from kt_nasrepair.morph import numpy_forward
+from kt_nasrepair.morph import keras_models
 
 TOL = morph.DEFAULT_MAX_DEVIATION
 
@@ -57,7 +57,7 @@ def test_deviation_falls_back_to_keras_when_numpy_cannot_evaluate(monkeypatch):
     def broken(layer, x, training=False):
         raise RuntimeError("numpy pass unavailable")
 
-    monkeypatch.setattr(numpy_forward, "forward_layer", broken)
+    monkeypatch.setattr(keras_models, "forward_layer", broken)
     report = morph.transfer(donor, target, seed=0, probe=x)
     monkeypatch.undo()
     assert report.max_deviation == pytest.approx(keras_gap(target, donor, x), abs=1e-6)
