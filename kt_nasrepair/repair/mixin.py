@@ -252,12 +252,8 @@ class RepairMixin:
         return self._load_checkpoint(self._architecture(trial), trial)
 
     def donor_model(self, trial, weights=True):
-        """`trial`'s model as a donor, with its checkpoint loaded when `weights` is true.
-
-        A completed trial's architecture never changes, so it is built once per process (the
-        `MAX_CACHED_DONORS` most recently used are kept); the checkpoint is loaded before
-        every use and the transfer only reads the donor.
-        """
+        """`trial`'s model as a donor, its checkpoint loaded when `weights` is true; built once
+        per process for a completed trial (the transfer only reads it)."""
         if trial.status != keras_tuner.engine.trial.TrialStatus.COMPLETED:
             model = self._architecture(trial)
         else:
@@ -289,13 +285,8 @@ class RepairMixin:
         super().on_trial_begin(trial)
 
     def on_trial_end(self, trial):
-        """KerasTuner's `on_trial_end`, then what the trial left in TensorFlow goes.
-
-        Its custom-gradient registrations (without the release every trial's training graph
-        stays alive) and the eager kernels of its traced functions; both cheap
-        (docs/performance.md). A full `gc.collect()` per trial is left out: on a loaded
-        machine it costs more than a small model's trial.
-        """
+        """KerasTuner's `on_trial_end`, then the trial's TensorFlow state is released (its
+        custom-gradient registrations and eager kernels: docs/performance.md, "Memory")."""
         try:
             super().on_trial_end(trial)
         finally:
@@ -312,12 +303,8 @@ class RepairMixin:
                               f"state ({type(error).__name__}: {error}); memory may grow per trial")
 
     def save(self):
-        """Saves the oracle as KerasTuner does; writes the tuner file only when it changes.
-
-        The oracle is saved on every call (the save after `end_trial` drops the trial from
-        `ongoing_trials`; without it a resumed search would rerun it). `<tuner_id>.json`
-        (`{}` for KerasTuner's tuners) is written the first time, on a change, or when missing.
-        """
+        """Saves the oracle on every call, as KerasTuner does (a resumed search relies on it);
+        writes the tuner file only when it changes or is missing."""
         if not self._is_worker():
             self.oracle.save()
         fname = self._get_tuner_fname()

@@ -149,28 +149,21 @@ class TrialRun:
             if checkpoints.is_best_epoch_callback(callback, fname):
                 callback = checkpoints.BestEpochGuard(callback, self._on_checkpoint)
             if hasattr(callback, "set_growth_hook"):
-                callback.set_growth_hook(self._growth_hook)
+                callback.set_growth_hook(lambda epoch: self.growth_on)
             if probe is not None and getattr(callback, "probe_data", False) is None:
                 callback.set_probe_data(probe)
             callbacks.append(callback)
         return {**kwargs, "callbacks": [*callbacks, self.log]}
 
     def _on_checkpoint(self, model, epoch):
-        """After every save of the trial's best-epoch checkpoint: its architecture and record.
-
-        The architecture is stored whenever it is not the one the hyperparameters build (the
-        model grew, or it continues a grown Hyperband trial), so `load_model` rebuilds the
-        weights it reads, whichever execution or retry wrote them.
-        """
+        """After each save of the trial's checkpoint: the architecture (when not the one the
+        hyperparameters build, so `load_model` rebuilds what it reads) and the record."""
         grown = model is not self._built or self._stored_from_start
         checkpoints.store_architecture(self.trial_dir, model if grown else None)
         self.record.checkpoint = {"execution": self.execution, "epoch": int(epoch),
                                   "grown": grown}
         self.record.fit_mode = self.log.fit_mode
         self.record.write(self.trial_dir)
-
-    def _growth_hook(self, epoch) -> bool:
-        return self.growth_on
 
     @staticmethod
     def _repair_totals(kwargs):
@@ -184,15 +177,11 @@ class TrialRun:
     # -- training in segments: growth and the warm budget -------------------------------------
 
     def _fit_in_segments(self, model, args, kwargs):
-        """Trains, growing on request and stopping at the warm budget unless promoted.
-
-        Returns:
-            `(results, model)`: what KerasTuner scores and the final (maybe grown) model.
-        """
+        """`(results, final model)`: trains, growing on request, to the warm budget unless
+        promoted."""
         record, log = self.record, self.log
         growers = [cb for cb in kwargs["callbacks"] if hasattr(cb, "set_growth_hook")]
-        epochs = kwargs.get("epochs", 1)
-        done = kwargs.get("initial_epoch", 0)
+        epochs, done = kwargs.get("epochs", 1), kwargs.get("initial_epoch", 0)
         stop_at = epochs
         budget = self._warm_budget(epochs - done)
         if budget is not None:
@@ -244,11 +233,8 @@ class TrialRun:
         return None if donor is None else donor.score
 
     def _grow_or_skip(self, model, epoch):
-        """The grown model; on any failure the model itself, with the reason recorded.
-
-        Growth then stays off for the rest of this execution (the growth hook says no), so
-        training runs on to its `epochs`.
-        """
+        """The grown model; on a failure the model itself, the reason recorded and growth off
+        for the rest of the execution (the growth hook then says no)."""
         start = time.perf_counter()
         try:
             before = morph.hidden_widths(model)
