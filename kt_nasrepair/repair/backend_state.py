@@ -1,7 +1,6 @@
 """What a backend keeps per process between trials, and how it is released.
 
-`RepairMixin` calls these once per trial (`benchmarks/trial_overhead.py` and
-`benchmarks/memory_growth.py` measure what each saves, docs/performance.md).
+`RepairMixin` calls these once per trial; docs/performance.md measures what each saves.
 """
 
 from __future__ import annotations
@@ -22,9 +21,6 @@ _jax_cache_dir = None  # the directory this process set, once
 def enable_jax_compilation_cache(directory: str) -> str | None:
     """Turns on JAX's persistent compilation cache in `directory` unless one is configured.
 
-    Args:
-        directory: Where compiled programs are stored (created if missing).
-
     Returns:
         The cache directory in use, or None when the backend is not JAX.
     """
@@ -39,8 +35,7 @@ def enable_jax_compilation_cache(directory: str) -> str | None:
             if not _jax_cache_dir:
                 os.makedirs(directory, exist_ok=True)
                 jax.config.update("jax_compilation_cache_dir", directory)
-                # NOTE: JAX stores only programs that took >= 1 s to compile; a small MLP's
-                # step compiles faster, and every program repeats in a resumed search.
+                # NOTE: JAX caches only >= 1 s compiles by default; a small MLP's step is faster.
                 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
                 jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
                 _jax_cache_dir = directory
@@ -67,21 +62,14 @@ def custom_gradient_names() -> frozenset:
 
 
 def release_trial_gradients(before: frozenset) -> int:
-    """Drops the custom gradients registered since `before`; returns how many were dropped.
+    """Drops the custom gradients registered since `before`; returns how many (0 off TF).
 
-    Why: each traced training step on TensorFlow registers the optimizer's all-reduce
-    gradient under a fresh name and never removes it, keeping the trial's whole graph alive
-    (KerasTuner's RandomSearch grows 6-7 MB a trial, docs/performance.md).
-
-    Why it is safe: the registry is read only when a symbolic gradient of that graph is
-    built; a trial that has ended is never traced or differentiated again, and a function
-    still in use runs without the registry.
+    Each traced TF step registers one under a fresh name and never removes it, keeping the
+    trial's graph alive (6-7 MB a trial, docs/performance.md). Safe: an ended trial is never
+    differentiated again, and a function still in use runs without the registry.
 
     Args:
         before: `custom_gradient_names()` taken when the trial began.
-
-    Returns:
-        The number of registrations dropped (0 on other backends).
     """
     registry = _tf_gradient_registry()
     if registry is None:
@@ -93,13 +81,9 @@ def release_trial_gradients(before: frozenset) -> int:
 
 
 def clear_eager_kernel_cache() -> bool:
-    """Empties TensorFlow's eager kernel cache (what `clear_session` also does); TF only.
+    """Empties TensorFlow's eager kernel cache, as `clear_session` does; False off TF.
 
-    Why: every traced function a trial called stays cached as an eager kernel, about 1-3 MB
-    a trial (docs/performance.md); the next trial recreates the few it needs.
-
-    Returns:
-        Whether a cache was emptied (False on other backends).
+    Each traced function a trial called stays cached, 1-3 MB a trial (docs/performance.md).
     """
     context = sys.modules.get("tensorflow.python.eager.context")
     if keras.backend.backend() != "tensorflow" or context is None:

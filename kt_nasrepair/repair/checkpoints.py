@@ -1,8 +1,6 @@
 """A trial's best-epoch checkpoint: what architecture it holds, and how it is read back.
 
-A model may grow while it trains, so the architecture of the saved weights is stored next
-to them at every save (`architecture.json`, only when it differs from what the trial's
-hyperparameters build): it always describes the checkpoint, whoever wrote it last.
+A grown model's architecture is stored beside its weights at every save (`architecture.json`).
 """
 
 from __future__ import annotations
@@ -55,12 +53,7 @@ def _deserialize(stored: dict):
 
 
 def check_storable(model) -> None:
-    """Raises when `model`'s architecture cannot be stored and rebuilt (`load_model` could
-    not read it back).
-
-    Raises:
-        TypeError: naming what could not be rebuilt and how to fix it.
-    """
+    """Raises a `TypeError` when `model`'s architecture cannot be stored and rebuilt."""
     try:
         _deserialize(_serialize(model))
     except Exception as error:
@@ -72,13 +65,7 @@ def check_storable(model) -> None:
 
 
 def store_architecture(trial_dir: str, model) -> None:
-    """Records the architecture of the weights just saved to the trial's checkpoint.
-
-    Args:
-        trial_dir: The trial's directory.
-        model: The grown model whose weights were saved; None when they have the
-            architecture the trial's hyperparameters build (any stored one is removed).
-    """
+    """Records the architecture of the weights just saved (None: the hyperparameters' own)."""
     path = architecture_fname(trial_dir)
     if model is not None:
         atomic_write_json(path, _serialize(model))
@@ -87,16 +74,8 @@ def store_architecture(trial_dir: str, model) -> None:
 
 
 class BestEpochGuard(keras.callbacks.Callback):
-    """Stands in for KerasTuner's best-epoch checkpoint callback during one execution.
-
-    It forwards only epochs whose loss and objective are finite (so a checkpoint stays a
-    valid donor), and calls `on_save(model, epoch)` after every save so the stored
-    architecture follows the weights.
-
-    Args:
-        inner: KerasTuner's `SaveBestEpoch` (with `objective`, `best_value`, `on_epoch_end`).
-        on_save: Called with the saved model and the epoch.
-    """
+    """Wraps KerasTuner's `SaveBestEpoch` `inner`: forwards only finite epochs (a checkpoint
+    stays a valid donor) and calls `on_save(model, epoch)` after every save."""
 
     def __init__(self, inner, on_save):
         super().__init__()

@@ -1,7 +1,6 @@
 """Donor choice and the warm start itself: which finished trial a new trial grows from.
 
-Nothing here knows KerasTuner's `Tuner`: it takes the oracle's trials and callables that
-rebuild a donor, so it can be tested without a search.
+Takes the oracle's trials and a callable that rebuilds a donor, never a `Tuner`.
 """
 
 from __future__ import annotations
@@ -16,19 +15,16 @@ import numpy as np
 from kt_nasrepair import morph
 from kt_nasrepair.repair.fit_checks import shapes_compatible, single_input_shape
 
-# NOTE: the largest output change a warm start may cause on the probe batch. Net2Net is
-# function-preserving up to float32 rounding (~1e-6 on softmax outputs); above this, start cold.
+# NOTE: the largest output change a warm start may cause (Net2Net rounding is ~1e-6).
 MAX_DEVIATION = getattr(morph, "DEFAULT_MAX_DEVIATION", 1e-3)
 
 # How many rows of `x` the transfer's deviation (and NeuralRepair's dormancy) is measured on.
 PROBE_ROWS = 256
 
-# NOTE: checking a donor costs a model build (milliseconds for an MLP); 25 bounds the
-# per-trial overhead of a long search.
+# NOTE: checking a donor costs a model build (ms for an MLP); 25 bounds a trial's overhead.
 MAX_DONOR_CANDIDATES = 25
 
-# NOTE: a child widened from a 1-unit layer keeps near-identical copies of one unit and trails
-# a cold trial of its size (benchmarks/donor_choice.py, docs/performance.md "Donor choice").
+# NOTE: a child widened from a 1-unit layer trails a cold trial (docs/performance.md).
 MAX_BOTTLENECK_RATIO = 4.0
 
 
@@ -37,16 +33,12 @@ def _why(error: BaseException) -> str:
 
 
 def donor_candidates(oracle, trial_id, donor_pool: float) -> list:
-    """The completed trials that may be donors for `trial_id`, best first.
+    """The finite-scored completed trials that may be donors for `trial_id`, best first.
 
     Args:
         oracle: The search's `keras_tuner.Oracle`.
         trial_id: The trial being started (never its own donor).
-        donor_pool: The share of the best `MAX_DONOR_CANDIDATES` completed trials that may be
-            donors (at least one always may).
-
-    Returns:
-        A list of `keras_tuner` trials with a finite score, best first.
+        donor_pool: The share of the best `MAX_DONOR_CANDIDATES` that may be donors (>= 1 may).
     """
     completed = [
         t for t in oracle.get_best_trials(MAX_DONOR_CANDIDATES)
@@ -84,25 +76,23 @@ def _checked_donor(donor_trial, model, load_donor):
 
 def warm_start(model, candidates, *, load_donor, noise_std, seed, probe=None,
                max_deviation=None) -> dict:
-    """Writes the first reachable candidate's function into `model`.
+    """Writes the first reachable candidate's function into `model`; never raises.
 
-    A candidate that cannot be rebuilt or reached, or whose transfer fails or changes the
-    function by more than `max_deviation`, is skipped with its reason. Never raises.
+    A candidate that cannot be rebuilt or reached, or whose transfer fails or deviates by more
+    than `max_deviation`, is skipped with its reason.
 
     Args:
         model: The freshly built target model (modified in place on success).
         candidates: Donor trials, best first (see `donor_candidates`).
-        load_donor: `load_donor(trial, weights=True)` returns the donor's model (with its
-            best checkpoint when `weights`).
+        load_donor: `load_donor(trial, weights=bool)`: the donor's model (with its checkpoint).
         noise_std: Net2Net symmetry-breaking noise.
         seed: Seed of the morphing noise.
         probe: Optional input batch on which the transfer's deviation is measured.
-        max_deviation: The largest deviation accepted (inference and, when `morph` reports
-            it, training mode); defaults to `MAX_DEVIATION`.
+        max_deviation: The largest deviation accepted; defaults to `MAX_DEVIATION`.
 
     Returns:
-        The lineage fields `donor` (trial id or None), `ops`, `transfer_seconds`,
-        `max_deviation`, `reason` (why it started cold) and `refused` (each skipped donor).
+        The lineage fields `donor`, `ops`, `transfer_seconds`, `max_deviation`, `reason` (why
+        it started cold) and `refused` (each skipped donor).
     """
     tolerance = MAX_DEVIATION if max_deviation is None else float(max_deviation)
     refusals, initial = [], None
@@ -145,11 +135,7 @@ def bottleneck(donor, target, max_ratio: float = MAX_BOTTLENECK_RATIO) -> str | 
     Args:
         donor: The donor's model (weights not needed).
         target: The target model.
-        max_ratio: The largest accepted ratio of the target's narrowest hidden layer to the
-            donor's.
-
-    Returns:
-        A reason naming both widths when the ratio exceeds `max_ratio`, else None.
+        max_ratio: The largest accepted ratio of target's to donor's narrowest hidden layer.
     """
     try:
         donor_widths, target_widths = morph.hidden_widths(donor), morph.hidden_widths(target)
@@ -167,17 +153,15 @@ def bottleneck(donor, target, max_ratio: float = MAX_BOTTLENECK_RATIO) -> str | 
 
 def _worst_deviation(report):
     """The larger of the report's inference- and training-mode deviations (None if unmeasured)."""
-    values = [float(v) for v in (getattr(report, "max_deviation", None),
-                                 getattr(report, "max_deviation_training", None))
-              if v is not None]
+    values = [float(v) for v in (getattr(report, f"max_deviation{mode}", None)
+                                 for mode in ("", "_training")) if v is not None]
     if any(math.isnan(v) for v in values):
         return math.nan
     return max(values, default=None)
 
 
 def probe_batch(args, kwargs, model):
-    """The first rows of array `x`, shaped as the model's input (or None): Keras feeds
-    `(n, 64, 1)` data to a `(None, 64)` input, and the probe gets the same reshape."""
+    """The first rows of array `x`, reshaped as Keras would for the model's input, or None."""
     x = args[0] if args else kwargs.get("x")
     if not (isinstance(x, np.ndarray) and x.ndim >= 2 and len(x)):
         return None

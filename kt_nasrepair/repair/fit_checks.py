@@ -15,11 +15,7 @@ _FIT = "HyperModel.fit()"
 
 
 def check_input_shapes(model, trial_id, args, kwargs) -> None:
-    """Fails the trial when NumPy `x` or `validation_data` cannot feed `model`'s one input.
-
-    Raises:
-        FailedTrialError: naming the input shape the model expects and the shape received.
-    """
+    """Raises `FailedTrialError` when NumPy `x` or `validation_data` cannot feed `model`."""
     expected = single_input_shape(model)
     if expected is None:
         return
@@ -37,15 +33,8 @@ def check_input_shapes(model, trial_id, args, kwargs) -> None:
 
 
 def check_fit_results(results, objective) -> None:
-    """Stops the search when `HyperModel.fit()` returned something KerasTuner cannot score.
-
-    KerasTuner's own rules and wording, naming `HyperModel.fit()` (the user's code).
-
-    Raises:
-        FatalTypeError: for None, an unsupported type, or anything but a number or a dict
-            holding the default objective when no `objective` was given.
-        FatalValueError: for a dict without the objective.
-    """
+    """Stops the search when `HyperModel.fit()` returned what KerasTuner cannot score
+    (KerasTuner's own rules and wording)."""
     if isinstance(results, list):
         for result in results:
             check_fit_results(result, objective)
@@ -74,11 +63,7 @@ def check_fit_results(results, objective) -> None:
 
 
 def check_objective_reported(results, objective) -> None:
-    """Fails the trial when a training `History` lacks an objective metric.
-
-    Raises:
-        FailedTrialError: naming the missing objective and the metrics that were reported.
-    """
+    """Raises `FailedTrialError` when a training `History` lacks an objective metric."""
     names = [o.name for o in getattr(objective, "objectives", [objective])]
     for history in results if isinstance(results, list) else [results]:
         if not isinstance(history, keras.callbacks.History):
@@ -112,10 +97,8 @@ def single_input_shape(model):
 
 
 def shapes_compatible(expected, received) -> bool:
-    """Whether data of shape `received` feeds an input of shape `expected` (batch axes
-    ignored)."""
-    # NOTE: Keras squeezes or expands one trailing axis of size 1 to match the input's rank
-    # (Functional._adjust_input_rank), so trailing 1s are ignored on both sides.
+    """Whether data of shape `received` feeds an input of shape `expected` (batch axes aside)."""
+    # Keras squeezes or expands a trailing axis of size 1 (Functional._adjust_input_rank).
     want, got = (_strip_ones(tuple(shape[1:])) for shape in (expected, received))
     return len(want) == len(got) and all(w is None or w == g for w, g in zip(want, got))
 
@@ -125,11 +108,7 @@ def _strip_ones(shape):
 
 
 def check_max_trials_accepted(tuner_class: type, kwargs: dict) -> None:
-    """Refuses `max_trials` for a Hyperband tuner class unless a subclass declares it.
-
-    Raises:
-        ValueError: naming `max_trials`, the value given and what Hyperband is sized by.
-    """
+    """Raises `ValueError` for `max_trials` given to a Hyperband class that does not take it."""
     if "max_trials" not in kwargs or not issubclass(tuner_class, keras_tuner.Hyperband):
         return
     if any("max_trials" in inspect.signature(cls.__init__).parameters

@@ -1,7 +1,4 @@
-"""Growth during a trial: widen the live model (the checkpoint keeps its own architecture).
-
-Growing never fails a trial: a model that cannot grow keeps training, and the lineage says why.
-"""
+"""Growth during a trial: widen the live model; one that cannot grow trains on unchanged."""
 
 from __future__ import annotations
 
@@ -13,19 +10,9 @@ from kt_nasrepair import morph
 
 
 def widen_all(model, growth_factor: float, noise_std: float, seed=None):
-    """Widens every hidden Dense layer of `model` by `growth_factor` (Net2WiderNet).
+    """Widens every hidden Dense layer by `growth_factor`, at least one unit (Net2WiderNet).
 
-    Args:
-        model: A morphable model (see `kt_nasrepair.morph.describe`).
-        growth_factor: Width multiplier (>= 1).
-        noise_std: Net2Net symmetry-breaking noise.
-        seed: Seed of the mappings and noise; layer `i` uses `seed + i`.
-
-    Returns:
-        `(grown_model, ops)`; at least one unit is added to each layer.
-
-    Raises:
-        kt_nasrepair.morph.NotMorphableError: when `model` cannot be widened.
+    Layer `i` uses `seed + i`. Returns `(grown_model, ops)`; raises `morph.NotMorphableError`.
     """
     grown, ops = model, []
     for index, layer in enumerate(morph.describe(model)):
@@ -42,8 +29,7 @@ def growth_seed(seed, trial_id, execution: int, epoch: int) -> int:
 
 
 def call_grow(grow, model, seed):
-    """Calls a tuner's `grow(model)` hook, with `seed=` when it accepts one (an override
-    written for the older `grow(self, model)` keeps working)."""
+    """Calls a tuner's `grow(model)` hook, with `seed=` when it accepts one."""
     try:
         parameters = inspect.signature(grow).parameters.values()
     except (TypeError, ValueError):
@@ -55,14 +41,9 @@ def call_grow(grow, model, seed):
 
 def growth_entry(epoch: int, ops, before, grown, started: float, seed=None) -> dict:
     """The lineage entry of one growth."""
-    return {
-        "epoch": epoch,
-        "ops": list(ops),
-        "widths_before": before,
-        "widths_after": morph.hidden_widths(grown),
-        "seconds": time.perf_counter() - started,
-        "seed": seed,
-    }
+    return {"epoch": epoch, "ops": list(ops), "widths_before": before,
+            "widths_after": morph.hidden_widths(grown), "seconds": time.perf_counter() - started,
+            "seed": seed}
 
 
 def skipped_entry(epoch: int, error: BaseException) -> dict:

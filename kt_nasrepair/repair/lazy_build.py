@@ -1,8 +1,6 @@
-"""Builds a lazily built model from the shapes of the trial's data, before its warm start.
+"""Builds a lazily built model from the shapes of the trial's data, so it can warm-start.
 
-A `keras.Sequential()` without `Input` or a subclassed model has no weights until `fit` sees
-a batch, so cannot be morphed; built from the data's shapes it warm-starts like any other. No
-batch is consumed: a Python iterator's first element is put back in front of it.
+No batch is consumed: a Python iterator's first element is put back in front of it.
 """
 
 from __future__ import annotations
@@ -21,12 +19,8 @@ class NoSample(Exception):
 
 
 def input_shapes(x):
-    """The input shape(s) of one batch of `x` (an array, a list/tuple/dict of arrays, a
-    `tf.data.Dataset` or a `keras.utils.PyDataset`), batch axis `None`.
-
-    Raises:
-        NoSample: naming what `x` is when it gives no shape (None, a Python iterator, ...).
-    """
+    """The input shape(s) of one batch of `x` (arrays, a `tf.data.Dataset` or a `PyDataset`),
+    batch axis `None`; raises `NoSample` when `x` gives none."""
     if x is None:
         raise NoSample("no `x` given to search()")
     if hasattr(x, "element_spec"):  # a tf.data.Dataset, read without iterating
@@ -66,18 +60,11 @@ def _shapes(element, shape_of, features=False):
 
 
 def build_from_data(model, args, kwargs, rebuild):
-    """Builds `model` from the trial's data when it has no weights yet; never raises.
-
-    Args:
-        model: The trial's freshly built model.
-        args: The positional arguments of `search()` (`x` first).
-        kwargs: Its keyword arguments.
-        rebuild: Returns a fresh model, used when a build failed halfway.
+    """Builds `model` from the data of `search(*args, **kwargs)` when it has no weights; never
+    raises. `rebuild()` gives a fresh model when a build failed halfway.
 
     Returns:
-        `(model, args, kwargs, why)`: the model (built, or left for `fit` to build), the
-        arguments to train with (a peeked iterator put back together) and None when the
-        model is built, else why it is not.
+        `(model, args, kwargs, why)`: `why` is None when the model is built, else why not.
     """
     if model.built:
         return model, args, kwargs, None
@@ -99,8 +86,7 @@ def build_from_data(model, args, kwargs, rebuild):
     failure = ""
     try:
         with warnings.catch_warnings():
-            # A symbolic call builds every kind of model as its first batch would (and marks
-            # it built, which `build_from_config` does not do for a subclassed model).
+            # Unlike `build_from_config`, a symbolic call also marks a subclassed model built.
             warnings.simplefilter("ignore")
             model(keras.tree.map_shape_structure(keras.KerasTensor, shapes))
     except Exception as error:

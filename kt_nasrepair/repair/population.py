@@ -1,10 +1,7 @@
-"""Trials trained together: K trial loops whose fits one program trains at once.
+"""Trials trained together: K trial loops, one thread each, whose fits one program trains.
 
-`PopulationSearch` runs KerasTuner's trial loop in K threads, each with its own tuner id, so
-the oracle hands out K trials as to distributed workers; only the innermost `model.fit`
-becomes a request. The threads take turns in a fixed order (reproducible, and Keras is never
-used from two threads at once). When every loop waits, the requests that can share a program
-train together in a `PopulationDenseModel`; a member that is done is frozen and its loop runs.
+The threads take turns in a fixed order (reproducible; Keras never runs in two at once), and
+each loop's `model.fit` becomes a request; docs/guides/population.md has the rest.
 """
 
 from __future__ import annotations
@@ -21,8 +18,7 @@ from kt_nasrepair.repair.population_fit import Member, FitRequest, Router, steps
 from kt_nasrepair.shape_stable.population import PopulationDenseModel
 from kt_nasrepair.shape_stable.runner import dense_macs
 
-# NOTE: on 2 CPU cores fusing pays under ~2M multiply-adds per sample: 8 x (64, 64) on 784
-# inputs trained 3.2x faster fused, 4 x (512, 512) 0.81x (docs/performance.md).
+# NOTE: on 2 CPU cores fusing pays under ~2M multiply-adds a sample (docs/performance.md).
 CPU_MACS_BUDGET = 2_000_000
 _MAIN = -1
 
@@ -32,12 +28,8 @@ class _Aborted(keras_tuner.errors.FatalError):
 
 
 def auto_population_size(backend: str, max_trials=None) -> int:
-    """K for `population="auto"`, chosen by measurement (docs/performance.md).
-
-    8 on TensorFlow and JAX (20 trials took 0.27x and 0.20x `RandomSearch`'s time fused on 2
-    CPU cores); 1 on torch (one scalar learning rate). At most a quarter of `max_trials`, so
-    most trials can warm-start from earlier ones (members of one population cannot).
-    """
+    """K for `population="auto"`: 8 on TensorFlow and JAX, 1 on torch, at most a quarter of
+    `max_trials` so most trials can warm-start from earlier ones (docs/performance.md)."""
     size = 8 if backend in ("tensorflow", "jax") else 1
     if max_trials:
         size = min(size, max(1, int(max_trials) // 4))
@@ -79,8 +71,7 @@ class PopulationSearch:
     def run(self, fit_args, fit_kwargs) -> None:
         """Runs every trial loop to its end; raises the first error one of them raised."""
         policy = keras.config.dtype_policy()
-        # NOTE: KerasTuner's `synchronized` oracle lock is re-entrant by thread name and never
-        # released when an oracle method raises; the loops never run at once, so share it.
+        # NOTE: one thread name for all: KerasTuner's oracle lock is re-entrant by name.
         name = threading.current_thread().name
         threads = [threading.Thread(target=self._loop_main, daemon=True,
                                     args=(index, policy, fit_args, fit_kwargs), name=name)
@@ -243,16 +234,12 @@ class PopulationSearch:
     def _shape(self, members):
         depth = max(len(m.spec.widths) for m in members)
         width = max(max(m.spec.widths) for m in members)
-        if self.max_depth and self.max_width and depth <= self.max_depth \
-                and width <= self.max_width and self._fits(members, self.max_depth,
-                                                           self.max_width):
-            return self.max_depth, self.max_width  # one program for the whole space
-        padded_depth, padded_width = _next_power_of_two(depth), _next_power_of_two(width, 16)
-        if self.max_width and padded_width > self.max_width >= width:
-            padded_width = self.max_width
-        if self.max_depth and padded_depth > self.max_depth >= depth:
-            padded_depth = self.max_depth
-        return padded_depth, padded_width
+        space = (self.max_depth, self.max_width)
+        if all(space) and depth <= space[0] and width <= space[1] and self._fits(members, *space):
+            return space  # one program for the whole space
+        return tuple(cap if cap and padded > cap >= value else padded for padded, cap, value in (
+            (_next_power_of_two(depth), self.max_depth, depth),
+            (_next_power_of_two(width, 16), self.max_width, width)))
 
     def _pack(self, members):
         """`members[0]` and, smallest first, the others that fit K and the budget with it."""
@@ -276,8 +263,7 @@ class PopulationSearch:
 
     def _program(self, members):
         depth, width = self._shape(members)
-        # One program for the whole search where it fits: a trace costs more than the
-        # empty slots' arithmetic (a few seconds on TensorFlow).
+        # One program for the whole search where it fits: a trace costs more than empty slots.
         slots = self.size if (depth, width) == (self.max_depth, self.max_width) \
             else _next_power_of_two(len(members))
         spec = members[0].spec
@@ -300,8 +286,7 @@ class PopulationSearch:
                 f"slots of {population.max_depth} x {population.max_width})")
         for request in requests:
             request.set_mode(mode)
-        first = requests[0].kwargs
-        data = requests[0].shared_kwargs()
+        first, data = requests[0].kwargs, requests[0].shared_kwargs()
         validation = first.get("validation_data")
         if validation is not None:
             data["validation_data"] = (validation[0], population.targets(validation[1]))

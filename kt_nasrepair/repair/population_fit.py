@@ -1,8 +1,5 @@
-"""One fused fit of a population: which fits can share it, and each member's callbacks.
-
-`fit_key` says what a trial's fit must share with the others of one program, or why it must
-fit alone. During the fused fit `Router` hands every member's callbacks its own logs
-(`m3_loss` -> `loss`), freezes a member whose fit is over and releases its trial loop.
+"""One fused fit of a population: which fits can share it (`fit_key`), and each member's
+callbacks (`Router` hands them their own logs, `m3_loss` -> `loss`, and freezes finished ones).
 """
 
 from __future__ import annotations
@@ -55,12 +52,8 @@ class FitRequest:
 
 
 def fit_key(request, tuner):
-    """What `request` must share with the other members of a program, or why it can't
-    (setting `request.spec` and `request.rate` when it can).
-
-    Returns:
-        `(key, "")` or `(None, reason)`.
-    """
+    """`(key, "")`: what `request` shares with a program's other members (setting its `spec`
+    and `rate`), or `(None, why it fits alone)`."""
     model, kwargs = request.compact, request.kwargs
     extra = sorted(set(kwargs) - _SHARED_FIT_ARGUMENTS)
     if extra:

@@ -1,8 +1,6 @@
-"""One execution of a trial trained in segments, with one continuous history.
+"""One execution of a trial trained in segments (growth, `warm_epochs`), with one history.
 
-A `fit` may stop early for growth or at a warm child's `warm_epochs`; each resumption
-continues with `initial_epoch`, and all segments form one history scored on its best finite
-epoch (KerasTuner never picks a NaN epoch as best either, unless it is the first).
+Segments resume with `initial_epoch`; the merged history is scored on its best finite epoch.
 """
 
 from __future__ import annotations
@@ -18,8 +16,7 @@ from kt_nasrepair.repair.budget import best_value
 
 
 class EpochLog(keras.callbacks.Callback):
-    """Keeps every epoch's number and logs across the `fit` calls of one execution (also when
-    a `HyperModel.fit` returns a number)."""
+    """Keeps every epoch's number and logs across the `fit` calls of one execution."""
 
     def __init__(self):
         super().__init__()
@@ -42,8 +39,7 @@ class EpochLog(keras.callbacks.Callback):
         return self.epochs[-1] + 1 if self.epochs else default
 
     def history(self, last, keep=None) -> keras.callbacks.History:
-        """A `History` of the epochs logged (those where `keep` is true), with `last`'s
-        params and model."""
+        """A `History` of the logged epochs where `keep` is true, with `last`'s params and model."""
         keep = [True] * len(self.logs) if keep is None else keep
         merged = keras.callbacks.History()
         merged.history, merged.epoch = {}, []
@@ -73,8 +69,7 @@ def finite_epoch(logs: dict, objective) -> bool:
 
 
 def results_value(results, objective):
-    """The objective's value in what a `HyperModel.fit` returned (a `History`: its best
-    finite epoch; a dict: its objective entry; a number: itself), or None."""
+    """The objective's value in what a `HyperModel.fit` returned (a History's best finite epoch)."""
     if isinstance(results, keras.callbacks.History):
         epochs = [dict(zip(results.history, values))
                   for values in zip(*results.history.values())]
@@ -87,11 +82,7 @@ def results_value(results, objective):
 
 
 def merged_results(log: EpochLog, last, segments: int, objective=None):
-    """What the execution returns to KerasTuner.
-
-    For histories, one `History` of the finite epochs logged (`fit`'s own when nothing needs
-    merging or leaving out); otherwise (a dict or a float) the last segment's value.
-    """
+    """What the execution returns: one `History` of the finite epochs, or the last result."""
     if not isinstance(last, keras.callbacks.History) or not log.logs:
         return last
     keep = [objective is None or finite_epoch(logs, objective) for logs in log.logs]
@@ -99,20 +90,8 @@ def merged_results(log: EpochLog, last, segments: int, objective=None):
 
 
 def raise_if_diverged(log, results, objective, record):
-    """Fails a trial with no finite epoch; a trial with some is scored on its best finite one.
-
-    The checkpoint only ever holds finite epochs (`BestEpochGuard`), so a trial whose last
-    epochs diverged keeps the score and weights of its best finite epoch.
-
-    Args:
-        log: The execution's `EpochLog`.
-        results: What the execution returns (used when no epoch was logged).
-        objective: The oracle's objective.
-        record: The lineage record; gets `non_finite_epochs`.
-
-    Raises:
-        FailedTrialError: when no epoch has a finite loss and objective.
-    """
+    """Raises `FailedTrialError` when no epoch has a finite loss and objective; otherwise
+    sets `record.non_finite_epochs` (`results` is judged when `log` saw no epoch)."""
     if log.logs:
         finite = [finite_epoch(logs, objective) for logs in log.logs]
         if not any(finite):

@@ -1,9 +1,7 @@
 """`PopulationDenseModel`: K padded MLPs trained by one compiled program.
 
-Each layer holds K members' kernels, `(K, in, out)`, with per-member masks, gates and dropout
-rates (`slices.py`). One output per member (`m3_loss`) sums losses of members that share no
-weight, so each gets its own gradient; a per-member rate scales the optimizer's update, not
-the loss, which Adam would cancel. HFTA's horizontal fusion (Wang et al., MLSys 2021).
+Layers hold K members' kernels `(K, in, out)`, one output per member (`m3_loss`) and a
+per-member rate scaling the optimizer's update: HFTA's fusion (Wang et al., MLSys 2021).
 """
 
 from __future__ import annotations
@@ -14,8 +12,7 @@ from keras import ops
 
 from kt_nasrepair.shape_stable import slices
 
-# Optimizer settings that mix the members' gradients or updates (a norm over a whole variable,
-# a decay or average with the shared learning rate).
+# Optimizer settings that mix the members' gradients or updates.
 COUPLING_OPTIMIZER_SETTINGS = ("clipnorm", "global_clipnorm", "weight_decay", "use_ema",
                                "gradient_accumulation_steps", "loss_scale_factor")
 
@@ -26,20 +23,8 @@ def member_name(index: int) -> str:
 
 
 class MemberDense(keras.layers.Layer):
-    """A Dense layer of K members: `(B, in)` or `(K, B, in)` inputs to `(K, B, units)`.
-
-    Hidden layers apply a per-member unit mask, inverted dropout at a per-member rate and,
-    when `gated`, pass their input through where the member's gate is 0.
-
-    Args:
-        members: K.
-        units: Padded width.
-        activation: Activation name.
-        hidden: Whether this is a hidden layer (masks, gates, dropout) or the output layer.
-        gated: Whether the layer may be switched off (its input must be `units` wide).
-        dropout: Whether the layer applies dropout.
-        seed: Seed of the dropout noise.
-    """
+    """A Dense layer of K members, `(B, in)` or `(K, B, in)` to `(K, B, units)`; a `hidden`
+    one masks units, applies per-member `dropout` and, when `gated`, may pass its input on."""
 
     def __init__(self, members, units, activation, hidden=True, gated=False, dropout=False,
                  seed=None, **kwargs):
@@ -85,11 +70,8 @@ class MemberDense(keras.layers.Layer):
 
 
 class MemberOutput(keras.layers.Layer):
-    """Member `index`'s slice of a `(K, B, outputs)` tensor, through the output activation.
-
-    The activation comes after the slice, as in a compact model, so Keras's crossentropy
-    losses compute from the logits (a clipped probability differs where outputs saturate).
-    """
+    """Member `index`'s slice of a `(K, B, outputs)` tensor, then the activation (as in a
+    compact model, so Keras's crossentropy sees the logits)."""
 
     def __init__(self, index, activation="linear", **kwargs):
         super().__init__(**kwargs)
@@ -104,19 +86,9 @@ class MemberOutput(keras.layers.Layer):
 
 
 def member_optimizer(config: dict, members: int):
-    """The optimizer `config` describes, with a per-member learning rate.
-
-    Each variable's update is multiplied by `member_rates[k]` along its member axis (Adam's
-    step `lr * m_hat / (sqrt(v_hat) + eps)` ignores a loss scale); an optimizer variable, so
-    JAX's stateless train step sees it.
-
-    Args:
-        config: `keras.optimizers.serialize(optimizer)` of the members' optimizer.
-        members: K.
-
-    Returns:
-        An unbuilt optimizer of a subclass of the configured class.
-    """
+    """The unbuilt optimizer `config` describes, its updates scaled by `member_rates[k]`
+    along the member axis (a variable, so JAX's stateless step sees it; Adam ignores a
+    loss scale)."""
     base = type(keras.optimizers.deserialize(config))
 
     class MemberRates(base):
@@ -148,9 +120,8 @@ def coupling_setting(optimizer) -> str | None:
 class PopulationDenseModel(keras.Model):
     """K padded MLPs of `max_depth` x `max_width` that train as one program.
 
-    `start(members)` loads compact models into the slots; `fit` on `x` and `targets(y)`
-    trains every member on the same batches; `unload(slots)` writes their trained slices back;
-    `freeze(slot)` stops one member's updates while the others train on.
+    `start(members)` loads compact models, `fit(x, targets(y))` trains them on the same
+    batches, `unload(slots)` writes them back and `freeze(slot)` stops one member.
 
     Args:
         members: K.
@@ -210,8 +181,8 @@ class PopulationDenseModel(keras.Model):
         return {member_name(k): y for k in range(self.members)}
 
     def start(self, members) -> None:
-        """Loads `members` (`[(compact, spec, learning_rate)]`, at most K) into slots
-        `0..`, resets the optimizer as a fresh compile would have it and empties the rest."""
+        """Loads `[(compact, spec, learning_rate)]` (at most K) into the first slots, empties
+        the rest and resets the optimizer as a fresh compile would."""
         if len(members) > self.members:
             raise ValueError(f"{len(members)} members do not fit in {self.members} slots.")
         for variable, value in zip(self.optimizer.variables, self._initial_optimizer):
@@ -264,8 +235,7 @@ class PopulationDenseModel(keras.Model):
                     variable.assign(value)
 
     def _write(self, arrays, slot, compact=None, spec=None) -> None:
-        """Writes `compact` into `slot` of `arrays`; without a `spec`, an empty slot (one
-        hidden unit of zeros, never updated)."""
+        """Writes `compact` into `slot` of `arrays`; no `spec`: one zero unit, never updated."""
         depth = self.max_depth
         if spec is None:
             padded, widths, gates, rate = [(0.0, 0.0)] * len(arrays), [1] * depth, [0.0] * depth, 0.0

@@ -11,12 +11,9 @@ from kt_nasrepair.shape_stable.model import PaddedDenseModel
 from kt_nasrepair.shape_stable.spec import dense_spec
 
 MODES = (True, False, "auto")
-# NOTE: `shape_stable="auto"` on TensorFlow. Tracing costs ~0.4-1.3 s a trial on our CPUs, and
-# the padded network trains ~8e9 multiply-adds a second there (docs/performance.md, "Compile
-# once per search"): a trial runs padded when its extra multiply-adds take at most ~0.4 s.
+# NOTE: on TF a trace costs ~0.4 s and padding runs ~8e9 multiply-adds/s (docs/performance.md).
 TF_MAX_EXTRA_MACS = 3e9
-# The padded network's multiply-adds per sample above which it is not used when the number of
-# samples is unknown (a dataset or generator).
+# The most padded multiply-adds per sample on TF when the number of samples is unknown.
 TF_MAX_PADDED_MACS = 200_000
 
 
@@ -76,11 +73,8 @@ def sample_epochs(args, kwargs) -> float | None:
 
 
 def compile_key(model):
-    """`((key, float_rate), "")` of a compiled model, or `(None, reason)` when it has none.
-
-    Models with one key can share a compiled padded network. A float learning rate (and the
-    optimizer's per-instance name) is left out of the key: it is one of its variables.
-    """
+    """`((key, float_rate), "")` of a compiled model, or `(None, reason)`; models with one key
+    share a padded network (a float learning rate is a variable, so not in the key)."""
     try:
         config = model.get_compile_config()
         if not config:
@@ -101,9 +95,8 @@ def compile_key(model):
 class ShapeStableRunner:
     """Fits each compact MLP of a space in one padded network, traced and compiled once.
 
-    One padded network is kept per family (input, activation, dropout on/off, output,
-    compile settings). A model it cannot run (grown beyond the space, a user's own layers, a
-    distribution strategy, ...) is fitted as it is, and `last_reason` says why.
+    One padded network is kept per family (input, activation, dropout, output, compile
+    settings); a model it cannot run is fitted as it is, and `last_reason` says why.
 
     Args:
         max_depth: Most hidden layers of the space.
@@ -194,9 +187,7 @@ class ShapeStableRunner:
             padded.snapshot_optimizer()
         same_model = padded.compact is not None and padded.compact[0] is model
         padded.load(model, spec)
-        if not same_model:  # a later segment of the same fit keeps its optimizer state
-            # A new model starts with a fresh optimizer, as its own compile would give it,
-            # and its own rate (the trial's, or one a callback changed before this fit).
+        if not same_model:  # a new model: a fresh optimizer at its own current rate
             padded.reset_optimizer()
             if float_rate:
                 padded.optimizer.learning_rate = float(
