@@ -195,9 +195,9 @@ class RepairMixin:
     def _maybe_enable_jax_cache(self):
         setting = self.jax_compilation_cache
         if setting:
-            backend_state.enable_jax_compilation_cache(setting if isinstance(setting, str) else
-                                                       os.path.join(str(self.project_dir),
-                                                                    backend_state.JAX_CACHE_DIRNAME))
+            default = os.path.join(str(self.project_dir), backend_state.JAX_CACHE_DIRNAME)
+            backend_state.enable_jax_compilation_cache(
+                setting if isinstance(setting, str) else default)
 
     def grown_parent(self, hp):
         """The id of the Hyperband trial `hp` continues when that trial's checkpoint holds a

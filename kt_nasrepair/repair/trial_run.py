@@ -61,7 +61,8 @@ class TrialRun:
         try:
             model, args, kwargs = self._build(args, kwargs)
             self._built = model
-            self._stored_from_start = self.tuner.grown_parent(self.trial.hyperparameters) is not None
+            parent = self.tuner.grown_parent(self.trial.hyperparameters)
+            self._stored_from_start = parent is not None
             probe = donors_lib.probe_batch(args, kwargs, model)
             self.warm_start(model, probe)
             kwargs = self._with_callbacks(kwargs, probe)

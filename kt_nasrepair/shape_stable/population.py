@@ -238,7 +238,8 @@ class PopulationDenseModel(keras.Model):
         """Writes `compact` into `slot` of `arrays`; no `spec`: one zero unit, never updated."""
         depth = self.max_depth
         if spec is None:
-            padded, widths, gates, rate = [(0.0, 0.0)] * len(arrays), [1] * depth, [0.0] * depth, 0.0
+            padded, widths = [(0.0, 0.0)] * len(arrays), [1] * depth
+            gates, rate = [0.0] * depth, 0.0
         else:
             pairs = [layer.get_weights() for layer in spec.dense_layers(compact)]
             padded = slices.padded_weights(pairs, depth, self.max_width)
