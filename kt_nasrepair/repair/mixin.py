@@ -33,6 +33,7 @@ WARM_START_POLICIES = ("best_compatible", "none")
 # Bound at import: whatever `keras_tuner.Tuner` names later (a test's substitute), a donor is
 # rebuilt by KerasTuner's own plain build.
 _PLAIN_BUILD_HYPERMODEL = keras_tuner.Tuner._build_hypermodel
+_BASE_TUNER = keras_tuner.engine.base_tuner.BaseTuner
 # NOTE: at most the 25 best completed trials are donors (donors.MAX_DONOR_CANDIDATES); a few
 # more cached bounds a long search's memory while the usual donors stay built.
 MAX_CACHED_DONORS = 32
@@ -71,7 +72,8 @@ class RepairMixin:
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         mro = cls.__mro__
-        if keras_tuner.Tuner in mro and mro.index(keras_tuner.Tuner) < mro.index(RepairMixin):
+        if any(issubclass(k, _BASE_TUNER) and not issubclass(k, RepairMixin)
+               for k in mro[:mro.index(RepairMixin)]):
             raise TypeError(f"{cls.__name__}: put RepairMixin before the tuner class among its "
                             f"bases, or use kt_nasrepair.with_repair(tuner_class). Received "
                             f"bases: {[b.__name__ for b in cls.__bases__]}")

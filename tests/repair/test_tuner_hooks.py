@@ -242,6 +242,9 @@ def test_one_mixin_serves_every_repair_tuner_and_refuses_to_follow_the_tuner():
         assert cls.__mro__.index(RepairMixin) < cls.__mro__.index(keras_tuner.Tuner)
     with pytest.raises(TypeError, match="put RepairMixin before the tuner class"):
         type("Late", (keras_tuner.RandomSearch, RepairMixin), {})
+    # A mixin of the user's may come first; a substitute named like KerasTuner's is no tuner.
+    type("Mine", (type("UserMixin", (), {}), RepairTuner), {})
+    type("MyTuner", (type("Tuner", (RepairTuner,), {}),), {})
 
 
 def _live_graphs():
