@@ -268,14 +268,21 @@ class PopulationSearch:
             else _next_power_of_two(len(members))
         spec = members[0].spec
         key = (members[0].key[:2], slots, depth, width)
-        population = self.programs.get(key)
-        if population is None:
-            population = PopulationDenseModel(
-                slots, spec.input_shape, spec.activation, spec.dropout is not None,
-                spec.outputs, spec.output_activation, depth, width,
-            )
-            population.compile_members(members[0].compact.get_compile_config())
-            self.programs[key] = population
+        needed = {m.spec.activation for m in members}
+        # A program holds every activation its family has needed so far: later rounds reuse it.
+        known = set(needed)
+        for (base, activations), program in self.programs.items():
+            if base == key:
+                if needed <= set(activations):
+                    return program
+                known.update(activations)
+        activations = tuple(sorted(known))
+        population = PopulationDenseModel(
+            slots, spec.input_shape, activations, spec.dropout is not None,
+            spec.outputs, spec.output_activation, depth, width,
+        )
+        population.compile_members(members[0].compact.get_compile_config())
+        self.programs[(key, activations)] = population
         return population
 
     def _run_population(self, requests):

@@ -24,13 +24,15 @@ def member_name(index: int) -> str:
 
 class MemberDense(keras.layers.Layer):
     """A Dense layer of K members, `(B, in)` or `(K, B, in)` to `(K, B, units)`; a `hidden`
-    one masks units, applies per-member `dropout` and, when `gated`, may pass its input on."""
+    one masks units, applies per-member `dropout` and, when `gated`, may pass its input on.
+    With several `activation` names each member applies the one its `choice` indexes."""
 
     def __init__(self, members, units, activation, hidden=True, gated=False, dropout=False,
                  seed=None, **kwargs):
         super().__init__(**kwargs)
         self.members, self.units = int(members), int(units)
-        self.activation = keras.activations.get(activation)
+        names = (activation,) if isinstance(activation, str) else tuple(activation)
+        self.activations = [keras.activations.get(name) for name in names]
         self.hidden, self.gated, self.dropout = bool(hidden), bool(gated), bool(dropout)
         self.seed_generator = keras.random.SeedGenerator(seed) if dropout else None
 
@@ -46,13 +48,21 @@ class MemberDense(keras.layers.Layer):
             if self.gated else None
         self.rate = self.add_weight(shape=(k,), initializer="zeros", trainable=False,
                                     name="rate") if self.dropout else None
+        self.choice = self.add_weight(shape=(k,), initializer="zeros", trainable=False,
+                                      name="choice") if len(self.activations) > 1 else None
 
     def call(self, inputs, training=False):
         if len(inputs.shape) == 2:  # the first layer: every member reads the same batch
             outputs = ops.einsum("bi,kio->kbo", inputs, self.kernel)
         else:
             outputs = ops.matmul(inputs, self.kernel)
-        outputs = self.activation(outputs + self.bias[:, None, :])
+        outputs = outputs + self.bias[:, None, :]
+        activated = self.activations[0](outputs)
+        for index, activation in enumerate(self.activations[1:], 1):
+            # A selection, not a weighted sum: the other activations add no rounding error.
+            activated = ops.where(self.choice[:, None, None] == index, activation(outputs),
+                                  activated)
+        outputs = activated
         if not self.hidden:
             return outputs
         outputs = outputs * self.mask[:, None, :]
@@ -126,7 +136,7 @@ class PopulationDenseModel(keras.Model):
     Args:
         members: K.
         input_shape: Shape of one sample.
-        activation: Hidden activation name.
+        activation: Hidden activation name, or several: each member uses its own.
         dropout: Whether hidden layers apply dropout (each member's rate is a variable).
         outputs: Output units.
         output_activation: Output activation name.
@@ -151,6 +161,7 @@ class PopulationDenseModel(keras.Model):
         self.members, self.hidden_layers, self.output_layer = int(members), hidden, output
         self.max_depth, self.max_width = int(max_depth), int(max_width)
         self.train_traces = 0
+        self.activations = (activation,) if isinstance(activation, str) else tuple(activation)
         object.__setattr__(self, "slots", [None] * self.members)  # not tracked by Keras
 
     def train_step(self, *args, **kwargs):
@@ -220,8 +231,8 @@ class PopulationDenseModel(keras.Model):
                 layer.set_weights(list(pair))
 
     def _variables(self):
-        """`(kernel, bias, mask, gate, rate)` per layer (None when absent)."""
-        return [(layer.kernel, layer.bias, layer.mask, layer.gate, layer.rate)
+        """`(kernel, bias, mask, gate, rate, choice)` per layer (None when absent)."""
+        return [(layer.kernel, layer.bias, layer.mask, layer.gate, layer.rate, layer.choice)
                 for layer in (*self.hidden_layers, self.output_layer)]
 
     def _read(self):
@@ -239,16 +250,17 @@ class PopulationDenseModel(keras.Model):
         depth = self.max_depth
         if spec is None:
             padded, widths = [(0.0, 0.0)] * len(arrays), [1] * depth
-            gates, rate = [0.0] * depth, 0.0
+            gates, rate, choice = [0.0] * depth, 0.0, 0.0
         else:
             pairs = [layer.get_weights() for layer in spec.dense_layers(compact)]
             padded = slices.padded_weights(pairs, depth, self.max_width)
             widths = [*spec.widths, *[0] * (depth - len(spec.widths))]
             gates, rate = slices.layer_gates(len(spec.widths), depth), spec.dropout or 0.0
+            choice = float(self.activations.index(spec.activation))
         for i, (values, (kernel, bias)) in enumerate(zip(arrays, padded)):
             values[0][slot], values[1][slot] = kernel, bias
             if i < depth:
                 values[2][slot] = slices.unit_mask(widths[i], self.max_width)
-                for index, value in ((3, gates[i]), (4, rate)):
+                for index, value in ((3, gates[i]), (4, rate), (5, choice)):
                     if values[index] is not None:
                         values[index][slot] = value

@@ -190,3 +190,37 @@ def test_auto_population_size_follows_backend_and_budget():
     assert population.auto_population_size("tensorflow", max_trials=4) == 1
     assert population.auto_population_size("torch", max_trials=100) == 1
     assert population.auto_population_size("jax", max_trials=40) == 8
+
+
+def test_trials_of_different_activations_share_one_program(tmp_path, data):
+    (x, y), validation = data
+
+    def build_model(hp):
+        model = keras.Sequential([keras.Input((64,)),
+                                  keras.layers.Dense(hp.Choice("units", [8, 16]),
+                                                     hp.Choice("activation", ["relu", "tanh"])),
+                                  keras.layers.Dense(10, "softmax")])
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+        return model
+
+    oracle = keras_tuner.oracles.RandomSearchOracle(objective="val_accuracy", max_trials=6,
+                                                    seed=3)
+    tuner = kt_nasrepair.with_repair(keras_tuner.Tuner)(
+        oracle, build_model, population=4, warm_start="none", directory=tmp_path,
+        project_name="p")
+    tuner.show_progress = False
+    tuner.search(x, y, epochs=1, validation_data=validation, verbose=0)
+    trials = tuner.oracle.trials.values()
+    lineage = tuner.lineage()
+    rounds = {}
+    for trial in trials:
+        rounds.setdefault(lineage[trial.trial_id]["fit_mode"], set()).add(
+            trial.hyperparameters.values["activation"])
+    assert all(mode.startswith("population (round") for mode in rounds), rounds
+    assert {"relu", "tanh"} in rounds.values(), rounds  # one program ran both
+    (program,) = tuner.population_programs.values()
+    assert program.activations == ("relu", "tanh")
+    for trial in trials:  # each scored on its own activation, as if alone
+        _, accuracy = tuner.load_model(trial).evaluate(*validation, verbose=0)
+        assert accuracy == pytest.approx(trial.score, abs=1e-6)

@@ -15,9 +15,9 @@ def _data(samples=48, seed=0):
     return rng.normal(size=(samples, 12)).astype("float32"), rng.integers(0, 3, samples)
 
 
-def _compact(widths, rate, optimizer="adam"):
+def _compact(widths, rate, optimizer="adam", activation="relu"):
     model = keras.Sequential([keras.Input((12,))]
-                             + [keras.layers.Dense(w, activation="relu") for w in widths]
+                             + [keras.layers.Dense(w, activation=activation) for w in widths]
                              + [keras.layers.Dense(3, activation="softmax")])
     opt = keras.optimizers.Adam(rate) if optimizer == "adam" else keras.optimizers.SGD(rate)
     model.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -59,6 +59,27 @@ def test_each_member_trains_as_its_compact_model_alone(optimizer):
         np.testing.assert_allclose(population.predict(x, verbose=0)[k],
                                    twin.predict(x, verbose=0), atol=1e-5)
     for k, twin_history in enumerate(histories):
+        np.testing.assert_allclose(history.history[f"m{k}_loss"],
+                                   twin_history.history["loss"], rtol=1e-5)
+
+
+def test_members_of_different_activations_each_train_as_alone_in_one_program():
+    x, y = _data()
+    configs = [([4], 1e-2, "relu"), ([6, 3], 3e-3, "tanh"), ([5, 5, 2], 1e-3, "sigmoid")]
+    models = [_compact(w, r, activation=a) for w, r, a in configs]
+    alone = [_compact(w, r, activation=a) for w, r, a in configs]
+    for model, twin in zip(models, alone):
+        twin.set_weights(model.get_weights())
+    population = PopulationDenseModel(4, (12,), ("relu", "sigmoid", "tanh"), False, 3,
+                                      "softmax", 3, 8)
+    population.compile_members(models[0].get_compile_config())
+    population.start([(m, dense_spec(m)[0], r) for m, (_, r, _) in zip(models, configs)])
+    history = population.fit(x, population.targets(y), batch_size=16, epochs=2,
+                             shuffle=False, verbose=0)
+    population.unload(range(len(models)))
+    for k, (model, twin) in enumerate(zip(models, alone)):
+        twin_history = twin.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+        assert _max_difference(model, twin) < 1e-5, k
         np.testing.assert_allclose(history.history[f"m{k}_loss"],
                                    twin_history.history["loss"], rtol=1e-5)
 
