@@ -88,9 +88,7 @@ def fit_key(request, tuner):
     data = tuple(id(v) for v in (x, y, *(validation or ())))
     settings = tuple(repr(kwargs.get(k)) for k in sorted(_SHARED_FIT_ARGUMENTS)
                      if k not in _PER_MEMBER)
-    # Members of one program may differ in hidden activation (each selects its own).
-    family = (spec.input_shape, spec.dropout is not None, spec.outputs, spec.output_activation)
-    return (family, key, data, settings), ""
+    return (spec.population_family, key, data, settings), ""
 
 
 class Member:

@@ -19,10 +19,15 @@ class DenseSpec:
     output_activation: str
 
     @property
+    def population_family(self) -> tuple:
+        """What members of one population program share (`family` less the activation,
+        which each member selects for itself)."""
+        return (self.input_shape, self.dropout is not None, self.outputs, self.output_activation)
+
+    @property
     def family(self) -> tuple:
         """What the padded network must share with this one (all but widths, depth, rate)."""
-        return (self.input_shape, self.activation, self.dropout is not None, self.outputs,
-                self.output_activation)
+        return (*self.population_family, self.activation)
 
     @staticmethod
     def dense_layers(model) -> list:
