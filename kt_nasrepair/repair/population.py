@@ -20,6 +20,10 @@ from kt_nasrepair.shape_stable.runner import dense_macs
 
 # NOTE: on 2 CPU cores fusing pays under ~2M multiply-adds a sample (docs/performance.md).
 CPU_MACS_BUDGET = 2_000_000
+# NOTE: each round's fit leaves its data pipeline's kernels in TensorFlow's eager cache, and
+# emptying it makes the next round instantiate its program again (~0.8 s on 2 cores): every
+# 8th round bounds the growth for a tenth of that (docs/performance.md, "Memory").
+CLEAR_KERNELS_EVERY = 8
 _MAIN = -1
 
 
@@ -208,7 +212,7 @@ class PopulationSearch:
 
     def _run_round(self):
         self.rounds += 1
-        if self.rounds > 1:
+        if self.rounds % CLEAR_KERNELS_EVERY == 0:
             # Trial ends skip this while a population trains (its kernels would be remade).
             clear_eager_kernel_cache()
         request = self._queue.pop(0)
@@ -281,13 +285,19 @@ class PopulationSearch:
             slots, spec.input_shape, activations, spec.dropout is not None,
             spec.outputs, spec.output_activation, depth, width,
         )
-        population.compile_members(members[0].compact.get_compile_config())
+        population.compile_members(members[0].compact.get_compile_config(),
+                                   steps_per_epoch(members[0].kwargs))
         self.programs[(key, activations)] = population
         return population
 
     def _run_population(self, requests):
-        population = self._program(requests)
-        population.start([(r.compact, r.spec, r.rate) for r in requests])
+        try:
+            population = self._program(requests)
+            population.start([(r.compact, r.spec, r.rate) for r in requests])
+        except Exception as error:  # never a reason for a trial to fail: each fits alone
+            for request in requests:
+                self._run_alone(request, f"the population could not be built: {error}")
+            return
         mode = (f"population (round {self.rounds}: trials "
                 f"{', '.join(str(r.trial_id) for r in requests)} in {population.members} "
                 f"slots of {population.max_depth} x {population.max_width})")
