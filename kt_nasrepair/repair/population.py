@@ -20,9 +20,9 @@ from kt_nasrepair.shape_stable.runner import dense_macs
 
 # NOTE: on 2 CPU cores fusing pays under ~2M multiply-adds a sample (docs/performance.md).
 CPU_MACS_BUDGET = 2_000_000
-# NOTE: each round's fit leaves its data pipeline's kernels in TensorFlow's eager cache, and
-# emptying it makes the next round instantiate its program again (~0.8 s on 2 cores): every
-# 8th round bounds the growth for a tenth of that (docs/performance.md, "Memory").
+# NOTE: TensorFlow's eager kernel cache grows with each round's programs, and emptying it makes
+# the next round instantiate its program again (0.8 s or more on 2 cores): every 8th round
+# keeps memory where emptying it every round did (docs/performance.md, "Memory").
 CLEAR_KERNELS_EVERY = 8
 _MAIN = -1
 

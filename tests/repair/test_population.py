@@ -42,7 +42,12 @@ class StopDeepModels(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def test_trials_train_together_and_are_scored_checkpointed_and_loaded_as_alone(tmp_path, data):
+def test_trials_train_together_and_are_scored_checkpointed_and_loaded_as_alone(
+        tmp_path, data, monkeypatch):
+    from kt_nasrepair.repair import population
+
+    clears = []
+    monkeypatch.setattr(population, "clear_eager_kernel_cache", lambda: clears.append(1))
     (x, y), validation = data
     tuner = _tuner(tmp_path, population=4, warm_start="none")
     traces = []
@@ -65,6 +70,7 @@ def test_trials_train_together_and_are_scored_checkpointed_and_loaded_as_alone(t
     # Traced by the first round only (TensorFlow traces a tf.function twice at its first
     # call, JAX once).
     assert len(traces) == 6 and set(traces) == {traces[0]} and 1 <= traces[0] <= 2
+    assert clears == []  # its instantiated program is kept between rounds (not every round)
 
 
 def test_early_stopping_and_the_warm_budget_act_per_trial(tmp_path, data):
