@@ -180,11 +180,6 @@ class PopulationDenseModel(keras.Model):
                   if k not in ("loss_weights", "weighted_metrics")}
         config["steps_per_execution"] = max(int(config.get("steps_per_execution") or 1),
                                             int(steps_per_execution))
-        if config.get("jit_compile", "auto") == "auto" and keras.backend.backend() == "tensorflow":
-            # NOTE: Keras's "auto" is no XLA on TensorFlow CPUs; a population's program runs
-            # its epochs twice as fast with it (docs/performance.md, "Population training").
-            # (JAX always compiles; on torch, True would mean torch.compile.)
-            config["jit_compile"] = True
         optimizer = config.pop("optimizer")
         optimizer = {**optimizer, "config": dict(optimizer["config"])}
         if isinstance(optimizer["config"].get("learning_rate"), (int, float)):
