@@ -25,14 +25,13 @@ def member_name(index: int) -> str:
 class MemberDense(keras.layers.Layer):
     """A Dense layer of K members, `(B, in)` or `(K, B, in)` to `(K, B, units)`; a `hidden`
     one masks units, applies per-member `dropout` and, when `gated`, may pass its input on.
-    With several `activation` names each member applies the one its `choice` indexes."""
+    With several `activations` names each member applies the one its `choice` indexes."""
 
-    def __init__(self, members, units, activation, hidden=True, gated=False, dropout=False,
+    def __init__(self, members, units, activations, hidden=True, gated=False, dropout=False,
                  seed=None, **kwargs):
         super().__init__(**kwargs)
         self.members, self.units = int(members), int(units)
-        names = (activation,) if isinstance(activation, str) else tuple(activation)
-        self.activations = [keras.activations.get(name) for name in names]
+        self.activations = [keras.activations.get(name) for name in activations]
         self.hidden, self.gated, self.dropout = bool(hidden), bool(gated), bool(dropout)
         self.seed_generator = keras.random.SeedGenerator(seed) if dropout else None
 
@@ -56,13 +55,11 @@ class MemberDense(keras.layers.Layer):
             outputs = ops.einsum("bi,kio->kbo", inputs, self.kernel)
         else:
             outputs = ops.matmul(inputs, self.kernel)
-        outputs = outputs + self.bias[:, None, :]
-        activated = self.activations[0](outputs)
+        linear = outputs + self.bias[:, None, :]
+        outputs = self.activations[0](linear)
         for index, activation in enumerate(self.activations[1:], 1):
             # A selection, not a weighted sum: the other activations add no rounding error.
-            activated = ops.where(self.choice[:, None, None] == index, activation(outputs),
-                                  activated)
-        outputs = activated
+            outputs = ops.where(self.choice[:, None, None] == index, activation(linear), outputs)
         if not self.hidden:
             return outputs
         outputs = outputs * self.mask[:, None, :]
@@ -146,14 +143,15 @@ class PopulationDenseModel(keras.Model):
 
     def __init__(self, members, input_shape, activation, dropout, outputs, output_activation,
                  max_depth, max_width, name="population_dense"):
+        activations = (activation,) if isinstance(activation, str) else tuple(activation)
         inputs = keras.Input(shape=tuple(input_shape))
         x = keras.layers.Flatten(name="flatten")(inputs) if len(input_shape) > 1 else inputs
         hidden = []
         for i in range(max_depth):
-            hidden.append(MemberDense(members, max_width, activation, gated=i > 0,
+            hidden.append(MemberDense(members, max_width, activations, gated=i > 0,
                                       dropout=dropout, name=f"member_dense_{i}"))
             x = hidden[-1](x)
-        output = MemberDense(members, outputs, "linear", hidden=False, name="member_output")
+        output = MemberDense(members, outputs, ("linear",), hidden=False, name="member_output")
         logits = output(x)
         heads = [MemberOutput(k, output_activation, name=member_name(k))(logits)
                  for k in range(members)]
@@ -161,7 +159,7 @@ class PopulationDenseModel(keras.Model):
         self.members, self.hidden_layers, self.output_layer = int(members), hidden, output
         self.max_depth, self.max_width = int(max_depth), int(max_width)
         self.train_traces = 0
-        self.activations = (activation,) if isinstance(activation, str) else tuple(activation)
+        self.activations = activations
         object.__setattr__(self, "slots", [None] * self.members)  # not tracked by Keras
 
     def train_step(self, *args, **kwargs):

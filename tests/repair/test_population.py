@@ -174,37 +174,25 @@ def test_packing_keeps_a_population_under_the_cpu_budget_and_buckets_its_shape()
     assert search._shape([wide, *small]) == (4, 512)
 
 
+@pytest.mark.parametrize("method, error, reason", [
+    ("fit", RuntimeError("out of memory"), "the population failed: out of memory"),
+    ("compile_members", ValueError("unknown loss"),
+     "the population could not be built: unknown loss"),
+])
 def test_a_population_that_fails_before_its_first_epoch_falls_back_to_one_at_a_time(
-        tmp_path, data, monkeypatch):
+        tmp_path, data, monkeypatch, method, error, reason):
     from kt_nasrepair.shape_stable.population import PopulationDenseModel
 
-    def broken_fit(self, *args, **kwargs):
-        raise RuntimeError("out of memory")
+    def broken(self, *args, **kwargs):
+        raise error
 
-    monkeypatch.setattr(PopulationDenseModel, "fit", broken_fit)
+    monkeypatch.setattr(PopulationDenseModel, method, broken)
     (x, y), validation = data
     tuner = _tuner(tmp_path, population=3, max_trials=3, warm_start="none")
     tuner.search(x, y, epochs=1, validation_data=validation, verbose=0)
     assert all(t.status == "COMPLETED" for t in tuner.oracle.trials.values())
     modes = {r["fit_mode"] for r in tuner.lineage().values()}
-    assert modes == {"shape_stable; alone: the population failed: out of memory"}, modes
-
-
-def test_a_population_program_that_cannot_be_built_falls_back_to_one_at_a_time(
-        tmp_path, data, monkeypatch):
-    from kt_nasrepair.shape_stable.population import PopulationDenseModel
-
-    def broken_compile(self, *args, **kwargs):
-        raise ValueError("unknown loss")
-
-    monkeypatch.setattr(PopulationDenseModel, "compile_members", broken_compile)
-    (x, y), validation = data
-    tuner = _tuner(tmp_path, population=3, max_trials=3, warm_start="none")
-    tuner.search(x, y, epochs=1, validation_data=validation, verbose=0)
-    assert all(t.status == "COMPLETED" for t in tuner.oracle.trials.values())
-    modes = {r["fit_mode"] for r in tuner.lineage().values()}
-    assert modes == {"shape_stable; alone: the population could not be built: unknown loss"}, \
-        modes
+    assert modes == {f"shape_stable; alone: {reason}"}, modes
 
 
 def test_auto_population_size_follows_backend_and_budget():
