@@ -268,8 +268,8 @@ class PopulationSearch:
     def _program(self, members):
         depth, width = self._shape(members)
         # One program for the whole search where it fits: a trace costs more than empty slots.
-        slots = self.size if (depth, width) == (self.max_depth, self.max_width) \
-            else _next_power_of_two(len(members))
+        whole_space = (depth, width) == (self.max_depth, self.max_width)
+        slots = self.size if whole_space else _next_power_of_two(len(members))
         spec = members[0].spec
         key = (members[0].key[:2], slots, depth, width)
         needed = {m.spec.activation for m in members}
@@ -285,8 +285,11 @@ class PopulationSearch:
             slots, spec.input_shape, activations, spec.dropout is not None,
             spec.outputs, spec.output_activation, depth, width,
         )
+        # NOTE: XLA's longer compile pays only in a program every round reuses: it made the
+        # seed space's search faster and a user's bucketed programs slower on TensorFlow CPUs
+        # (docs/performance.md, "XLA for the whole-space program").
         population.compile_members(members[0].compact.get_compile_config(),
-                                   steps_per_epoch(members[0].kwargs))
+                                   steps_per_epoch(members[0].kwargs), xla=whole_space)
         self.programs[(key, activations)] = population
         return population
 

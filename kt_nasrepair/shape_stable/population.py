@@ -166,18 +166,23 @@ class PopulationDenseModel(keras.Model):
         self.train_traces += 1  # Python runs once per trace
         return super().train_step(*args, **kwargs)
 
-    def compile_members(self, compile_config: dict, steps_per_execution: int = 1) -> None:
+    def compile_members(self, compile_config: dict, steps_per_execution: int = 1,
+                        xla: bool = False) -> None:
         """Compiles with the members' shared settings: one loss and metric set per output.
 
         Args:
             compile_config: A member's `get_compile_config()`.
             steps_per_execution: Training steps one call of the program runs (at least the
                 members' own); members only see epochs, so an epoch's steps is one call.
+            xla: Compile with XLA on TensorFlow too, where Keras leaves it off on CPUs (a
+                member's config holds that resolved `False`, not `"auto"`). JAX always does.
         """
         config = {k: v for k, v in compile_config.items()
                   if k not in ("loss_weights", "weighted_metrics")}
         config["steps_per_execution"] = max(int(config.get("steps_per_execution") or 1),
                                             int(steps_per_execution))
+        if xla and keras.backend.backend() == "tensorflow" and not config.get("run_eagerly"):
+            config["jit_compile"] = True
         optimizer = config.pop("optimizer")
         optimizer = {**optimizer, "config": dict(optimizer["config"])}
         if isinstance(optimizer["config"].get("learning_rate"), (int, float)):

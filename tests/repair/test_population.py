@@ -69,6 +69,8 @@ def test_trials_train_together_and_are_scored_checkpointed_and_loaded_as_alone(
     assert len(tuner.population_programs) == 1  # the whole space in one program
     (program,) = tuner.population_programs.values()
     assert program.steps_per_execution == -(-len(x) // 32)  # one call of it an epoch
+    # XLA on TensorFlow too, where a member's config holds Keras's resolved False.
+    assert program.jit_compile is (keras.backend.backend() in ("tensorflow", "jax"))
     # Traced by the first round only (TensorFlow traces a tf.function twice at its first
     # call, JAX once).
     assert len(traces) == 6 and set(traces) == {traces[0]} and 1 <= traces[0] <= 2
@@ -130,6 +132,9 @@ def test_a_users_dense_model_joins_a_population_and_a_conv_model_fits_alone(tmp_
         modes[trial.hyperparameters.values["conv"]] = lineage[trial_id]["fit_mode"]
     assert "alone: layer 'reshape' (Reshape) is not Dense" in modes[True], modes
     assert modes[False].startswith("population ("), modes
+    # Its programs are bucketed by size, not one for the whole space: no XLA on TensorFlow.
+    assert {p.jit_compile for p in tuner.population_programs.values()} == {
+        keras.backend.backend() == "jax"}
     for trial in tuner.oracle.trials.values():
         model = tuner.load_model(trial)
         _, accuracy = model.evaluate(*validation, verbose=0)

@@ -30,9 +30,9 @@ def _twin(model, widths, rate, optimizer="adam"):
     return twin
 
 
-def _population(models, rates, slots=4, depth=3, width=8):
+def _population(models, rates, slots=4, depth=3, width=8, xla=False):
     population = PopulationDenseModel(slots, (12,), "relu", False, 3, "softmax", depth, width)
-    population.compile_members(models[0].get_compile_config())
+    population.compile_members(models[0].get_compile_config(), xla=xla)
     population.start([(m, dense_spec(m)[0], r) for m, r in zip(models, rates)])
     return population
 
@@ -41,12 +41,14 @@ def _max_difference(a, b):
     return max(float(np.abs(u - v).max()) for u, v in zip(a.get_weights(), b.get_weights()))
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
-def test_each_member_trains_as_its_compact_model_alone(optimizer):
+@pytest.mark.parametrize("optimizer,xla", [("adam", False), ("sgd", False), ("adam", True)])
+def test_each_member_trains_as_its_compact_model_alone(optimizer, xla):
     x, y = _data()
     models = [_compact(w, r, optimizer) for w, r in CONFIGS]
     alone = [_twin(m, w, r, optimizer) for m, (w, r) in zip(models, CONFIGS)]
-    population = _population(models, [r for _, r in CONFIGS])
+    population = _population(models, [r for _, r in CONFIGS], xla=xla)
+    # XLA on TensorFlow (the whole-space program's setting); JAX compiles anyway.
+    assert population.jit_compile is (xla or keras.backend.backend() == "jax")
     np.testing.assert_allclose(  # outputs before training
         population.predict(x, verbose=0)[1], models[1].predict(x, verbose=0), atol=1e-5)
     history = population.fit(x, population.targets(y), batch_size=16, epochs=2,
