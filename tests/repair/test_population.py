@@ -1,5 +1,7 @@
 """RepairTuner(population=K): trials trained together, each reported as if alone."""
 
+import re
+
 import keras
 import keras_tuner
 import pytest
@@ -101,6 +103,24 @@ def test_early_stopping_and_the_warm_budget_act_per_trial(tmp_path, data):
         mixed.setdefault(lineage[trial_id]["fit_mode"], set()).add(
             trial.hyperparameters.values["num_layers"])
     assert any(len(depths) == 2 for depths in mixed.values()), mixed  # stopped beside others
+
+
+def test_each_execution_of_a_trial_trains_in_a_population(tmp_path, data):
+    # KerasTuner runs a trial's executions one after another in its loop: each execution's
+    # fit is a member of a population beside other trials' fits.
+    (x, y), validation = data
+    tuner = _tuner(tmp_path, population=2, max_trials=4, executions_per_trial=2)
+    tuner.search(x, y, epochs=2, validation_data=validation, verbose=0)
+    lineage = tuner.lineage()
+    rounds = set()
+    for trial_id, trial in tuner.oracle.trials.items():
+        record = lineage[trial_id]
+        assert trial.status == "COMPLETED", trial.message
+        assert record["execution"] == 1 and record["fit_mode"].startswith("population ("), record
+        rounds.add(int(re.match(r"population \(round (\d+)", record["fit_mode"]).group(1)))
+        model = tuner.load_model(trial)
+        assert [layer.units for layer in model.layers[:-1]] == _widths(trial.hyperparameters)
+    assert max(rounds) >= 4  # 8 fits, at most 2 a round: the last ones ran in round 4 or later
 
 
 def _user_build_model(hp):
