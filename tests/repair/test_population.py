@@ -123,6 +123,35 @@ def test_each_execution_of_a_trial_trains_in_a_population(tmp_path, data):
     assert max(rounds) >= 4  # 8 fits, at most 2 a round: the last ones ran in round 4 or later
 
 
+def test_hyperband_trials_of_different_brackets_train_together(tmp_path, data):
+    (x, y), validation = data
+
+    def build_model(hp):
+        model = keras.Sequential([keras.Input((64,))] + [
+            keras.layers.Dense(hp.Int(f"units_{i}", 4, 32, step=4), "relu")
+            for i in range(hp.Int("layers", 1, 2))] + [keras.layers.Dense(10, "softmax")])
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+        return model
+
+    tuner = kt_nasrepair.with_repair(keras_tuner.Hyperband)(
+        build_model, objective="val_accuracy", max_epochs=3, factor=3, seed=2, population=8,
+        directory=tmp_path, project_name="hb")
+    tuner.show_progress = False
+    tuner.search(x, y, validation_data=validation, verbose=0)
+    lineage, trials = tuner.lineage(), tuner.oracle.trials
+    assert all(t.status == "COMPLETED" for t in trials.values())
+    fused = [t for t in trials.values() if lineage[t.trial_id]["fit_mode"].startswith("population (")]
+    # Each member keeps its bracket's epoch budget inside the one program.
+    assert len({t.hyperparameters.values["tuner/bracket"] for t in fused}) == 2, {
+        t.trial_id: (t.hyperparameters.values, lineage[t.trial_id]["fit_mode"])
+        for t in trials.values()}
+    for trial in trials.values():
+        values = trial.hyperparameters.values
+        assert lineage[trial.trial_id]["epochs_trained"] == (
+            values["tuner/epochs"] - values["tuner/initial_epoch"])
+
+
 def _user_build_model(hp):
     """A user's build_model: a Dense stack, or a small Conv net."""
     if hp.Boolean("conv"):
