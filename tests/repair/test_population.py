@@ -141,7 +141,8 @@ def test_hyperband_trials_of_different_brackets_train_together(tmp_path, data):
     tuner.search(x, y, validation_data=validation, verbose=0)
     lineage, trials = tuner.lineage(), tuner.oracle.trials
     assert all(t.status == "COMPLETED" for t in trials.values())
-    fused = [t for t in trials.values() if lineage[t.trial_id]["fit_mode"].startswith("population (")]
+    fused = [t for t in trials.values()
+             if lineage[t.trial_id]["fit_mode"].startswith("population (")]
     # Each member keeps its bracket's epoch budget inside the one program.
     assert len({t.hyperparameters.values["tuner/bracket"] for t in fused}) == 2, {
         t.trial_id: (t.hyperparameters.values, lineage[t.trial_id]["fit_mode"])
