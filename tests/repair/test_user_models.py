@@ -396,26 +396,32 @@ def test_nan_at_the_last_epoch_scores_the_best_finite_epoch_and_stays_a_donor(tm
     assert tuner.lineage()[child.trial_id]["donor"] == diverged.trial_id
 
 
-def test_the_checkpoint_never_takes_a_non_finite_epoch():
-    class Inner(keras.callbacks.Callback):
-        objective = keras_tuner.Objective("val_accuracy", "max")
-        best_value = float("-inf")
-        saved = []
+def test_the_checkpoint_holds_the_best_finite_epoch_and_is_written_once_at_the_end(tmp_path):
+    from keras_tuner.src.engine.tuner_utils import SaveBestEpoch
 
-        def on_epoch_end(self, epoch, logs=None):
-            value = self.objective.get_value(logs)
-            if self.objective.better_than(value, self.best_value):
-                self.best_value = value
-                self.saved.append(epoch)
-
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    path = str(tmp_path / "checkpoint.weights.h5")
+    inner = SaveBestEpoch(keras_tuner.Objective("val_accuracy", "max"), path)
     saves = []
-    guard = checkpoints.BestEpochGuard(Inner(), lambda model, epoch: saves.append(epoch))
-    guard.on_epoch_end(0, {"loss": 1.0, "val_accuracy": 0.5})
-    guard.on_epoch_end(1, {"loss": float("nan"), "val_accuracy": 0.9})  # diverged weights
-    guard.on_epoch_end(2, {"loss": 0.9, "val_accuracy": float("inf")})
-    guard.on_epoch_end(3, {"loss": 0.8, "val_accuracy": 0.6})
-    guard.on_epoch_end(4, {"loss": 0.8, "val_accuracy": 0.55})
-    assert guard.inner.saved == saves == [0, 3]
+    guard = checkpoints.BestEpochGuard(inner, lambda m, epoch: saves.append((m, epoch)))
+    guard.set_model(model)
+    epochs = [{"loss": 1.0, "val_accuracy": 0.5},
+              {"loss": float("nan"), "val_accuracy": 0.9},  # diverged weights
+              {"loss": 0.9, "val_accuracy": float("inf")},
+              {"loss": 0.8, "val_accuracy": 0.6},
+              {"loss": 0.8, "val_accuracy": 0.55}]
+    for epoch, logs in enumerate(epochs):
+        model.set_weights([np.full_like(w, epoch) for w in model.get_weights()])
+        guard.on_epoch_end(epoch, logs)
+    assert not os.path.exists(path) and saves == []  # held in memory until the fit ends
+    guard.on_train_end()
+    assert saves == [(model, 3)] and inner.best_value == 0.6
+    assert all(np.all(w == 4) for w in model.get_weights())  # the trained weights stay
+    loaded = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    loaded.load_weights(path)
+    assert all(np.all(w == 3) for w in loaded.get_weights())
+    guard.on_train_end()  # nothing new held: no second write
+    assert len(saves) == 1
 
 
 # -- Hyperband continuing a trial that grew ----------------------------------------------
