@@ -58,6 +58,8 @@ class TrialRun:
             if self.execution > 0:  # the trial's clock and checkpoint span its executions
                 self.record.started_at = previous.started_at
                 self.record.checkpoint = previous.checkpoint
+        # A record without an end marks a killed run (the checkpoint waits for the fit's end).
+        self.record.write(self.trial_dir)
         try:
             model, args, kwargs = self._build(args, kwargs)
             self._built = model

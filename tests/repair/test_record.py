@@ -21,7 +21,7 @@ def test_record_round_trips_and_drops_keys_it_does_not_know(tmp_path):
     assert TrialRecord.read(str(tmp_path / "missing")) is None
 
 
-def test_a_run_writes_its_record_at_each_checkpoint_and_once_at_the_end(tmp_path, monkeypatch):
+def test_a_run_writes_its_record_at_its_start_each_checkpoint_and_its_end(tmp_path, monkeypatch):
     writes, saves = [], []
     write, save = TrialRecord.write, TrialRun._on_checkpoint
     monkeypatch.setattr(TrialRecord, "write",
@@ -37,7 +37,7 @@ def test_a_run_writes_its_record_at_each_checkpoint_and_once_at_the_end(tmp_path
     tuner.search(x, y, epochs=3, validation_split=0.25, verbose=0)
     for trial_id in tuner.oracle.trials:
         assert saves.count(trial_id) >= 1
-        assert writes.count(trial_id) == saves.count(trial_id) + 1, (writes, saves)
+        assert writes.count(trial_id) == saves.count(trial_id) + 2, (writes, saves)
     # This process ran every trial: its records come from memory, never from disk.
     monkeypatch.setattr(TrialRecord, "read", classmethod(lambda cls, d: pytest.fail(d)))
     lineage = tuner.lineage()
