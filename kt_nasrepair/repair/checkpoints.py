@@ -104,16 +104,13 @@ class BestEpochGuard(keras.callbacks.Callback):
             self._epoch = epoch
             self.inner.on_epoch_end(epoch, logs)
 
-    def on_train_end(self, logs=None):
-        self.write()
-
     def _hold(self):
         model = compact_of(self.model)  # a padded network's trained slices, synced
         self._held = (model, model.get_weights(), self._epoch)
 
-    def write(self) -> None:
-        """Writes the held epoch's weights with KerasTuner's own save (its distributed
-        handling included), leaving the model's current weights as they are."""
+    def on_train_end(self, logs=None):
+        # KerasTuner's own save (its distributed handling included) of the held weights; the
+        # model keeps its current ones.
         if self._held is None:
             return
         model, weights, epoch = self._held
