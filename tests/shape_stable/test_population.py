@@ -107,20 +107,18 @@ def test_masked_and_inactive_weights_get_no_update():
     x, y = _data()
     model = _compact([4], 1e-2)
     population = _population([model], [1e-2])
-    kernels = [np.array(keras.ops.convert_to_numpy(layer.kernel))
-               for layer in population.hidden_layers]
     rng = np.random.default_rng(1)
-    noisy = [k.copy() for k in kernels]
-    noisy[0][0, :, 4:] = rng.normal(size=noisy[0][0, :, 4:].shape)  # masked units
-    noisy[1][0] = rng.normal(size=noisy[1][0].shape)  # an inactive layer
-    for layer, value in zip(population.hidden_layers, noisy):
-        layer.kernel.assign(value)
+    noisy = population.layer_arrays()
+    noisy[0][0][0, :, 4:] = rng.normal(size=noisy[0][0][0, :, 4:].shape)  # masked units
+    noisy[1][0][0] = rng.normal(size=noisy[1][0][0].shape)  # an inactive layer
+    noisy[2][0][0] = rng.normal(size=noisy[2][0][0].shape)  # another, in the same loop
+    population.assign_layer_arrays(noisy)
     population.fit(x, population.targets(y), batch_size=16, epochs=1, verbose=0)
-    after = [np.array(keras.ops.convert_to_numpy(layer.kernel))
-             for layer in population.hidden_layers]
-    np.testing.assert_array_equal(after[0][0, :, 4:], noisy[0][0, :, 4:])
-    np.testing.assert_array_equal(after[1][0], noisy[1][0])
-    assert not np.array_equal(after[0][0, :, :4], noisy[0][0, :, :4])  # the member trained
+    after = population.layer_arrays()
+    np.testing.assert_array_equal(after[0][0][0, :, 4:], noisy[0][0][0, :, 4:])
+    np.testing.assert_array_equal(after[1][0][0], noisy[1][0][0])
+    np.testing.assert_array_equal(after[2][0][0], noisy[2][0][0])
+    assert not np.array_equal(after[0][0][0, :, :4], noisy[0][0][0, :, :4])  # it trained
 
 
 def test_a_frozen_member_keeps_its_weights_while_the_others_train():
