@@ -304,6 +304,22 @@ class RepairMixin:
                 warnings.warn(f"kt_nasrepair could not release a finished trial's TensorFlow "
                               f"state ({type(error).__name__}: {error}); memory may grow per trial")
 
+    def reload(self):
+        """KerasTuner's `reload`, less the finished trials it would send for retry.
+
+        KerasTuner's `end_trial` saves the oracle before it drops the trial from
+        `ongoing_trials`: a search killed between the two reloads that finished trial as an
+        interrupted one and would train it again over its checkpoint.
+        """
+        super().reload()
+        if self._is_worker():
+            return  # the chief's oracle reloads (and filters) in the chief
+        oracle = self.oracle
+        finished = (keras_tuner.engine.trial.TrialStatus.COMPLETED,
+                    keras_tuner.engine.trial.TrialStatus.FAILED)
+        oracle._retry_queue = [trial_id for trial_id in oracle._retry_queue
+                               if oracle.trials[trial_id].status not in finished]
+
     def save(self):
         """Saves the oracle on every call, as KerasTuner does (a resumed search relies on it);
         writes the tuner file only when it changes or is missing."""

@@ -71,3 +71,42 @@ def test_sigkill_mid_trial_then_resume_keeps_finished_work(tmp_path):
     assert sum(m.startswith("population (") for m in modes) >= len(modes) // 2, modes
     for record in lineage.values():
         assert record["donor"] is None or trials[record["donor"]].status == "COMPLETED"
+
+
+def test_a_trial_finished_just_before_a_kill_is_not_trained_again(tmp_path):
+    # KerasTuner's end_trial saves the oracle while the trial is still in `ongoing_trials`
+    # (it drops it after): a kill between that save and the next leaves the oracle file as
+    # written here, and KerasTuner's reload would send the finished trial for retry.
+    import keras
+    from sklearn.datasets import load_digits
+
+    from kt_nasrepair import DenseHyperModel
+
+    digits = load_digits()
+    x, y = (digits.data[:300] / 16).astype("float32"), digits.target[:300]
+
+    def tuner(max_trials):
+        hypermodel = DenseHyperModel((64,), 10, num_layers=(1, 2), units=(4, 8, 4))
+        t = RepairTuner(hypermodel, objective="val_accuracy", max_trials=max_trials, seed=1,
+                        population=1, directory=tmp_path, project_name="p")
+        t.show_progress = False
+        return t
+
+    first = tuner(2)
+    first.search(x, y, epochs=1, validation_split=0.25, verbose=0)
+    project = tmp_path / "p"
+    before = _completed(project)
+    assert set(before) == {"0", "1"}
+    oracle_file = project / "oracle.json"
+    state = json.loads(oracle_file.read_text())
+    state["ongoing_trials"] = {"tuner0": "1"}
+    oracle_file.write_text(json.dumps(state))
+    keras.backend.clear_session()
+
+    second = tuner(3)
+    assert second.oracle._retry_queue == []
+    second.search(x, y, epochs=1, validation_split=0.25, verbose=0)
+    after = _completed(project)
+    assert set(after) == {"0", "1", "2"}
+    for trial_id, (score, digest) in before.items():
+        assert after[trial_id] == (score, digest), f"trial {trial_id} trained again"
