@@ -148,6 +148,25 @@ def test_each_member_logs_its_own_loss_and_metrics():
     assert len({history.history[f"m{k}_loss"][0] for k in range(3)}) == 3
 
 
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="JAX compiles both steps")
+def test_xla_compiles_the_train_step_and_leaves_the_validation_step(monkeypatch):
+    made = []
+    original = keras.Model.make_test_function
+
+    def make_test_function(self, force=False):
+        made.append(self.jit_compile)
+        return original(self, force)
+
+    monkeypatch.setattr(keras.Model, "make_test_function", make_test_function)
+    x, y = _data()
+    models = [_compact(w, r) for w, r in CONFIGS[:2]]
+    population = _population(models, [1e-2, 3e-3], xla=True)
+    history = population.fit(x, population.targets(y), validation_split=0.25, epochs=2,
+                             verbose=0)
+    assert made and not any(made) and population.jit_compile is True
+    assert np.isfinite(history.history["val_m1_loss"]).all()
+
+
 def test_optimizer_settings_that_couple_members_are_named():
     assert coupling_setting(keras.optimizers.Adam(1e-3)) is None
     assert coupling_setting(keras.optimizers.Adam(1e-3, clipnorm=1.0)) == "clipnorm=1.0"
