@@ -72,6 +72,19 @@ def test_oracle_seed_state_and_tried_so_far_attributes(tmp_path):
     assert "tried_so_far" in oracle.get_state()  # our oracles sort it before saving
 
 
+def test_oracle_retry_queue_is_reloaded_from_the_ongoing_trials(tmp_path):
+    # RepairMixin.reload drops the finished trials KerasTuner's reload queues for retry.
+    oracle = keras_tuner.oracles.RandomSearchOracle(objective="loss", max_trials=2, seed=3)
+    oracle._set_project_dir(str(tmp_path), "p")
+    trial = oracle.create_trial("tuner0")
+    oracle.save()
+    reloaded = keras_tuner.oracles.RandomSearchOracle(objective="loss", max_trials=2, seed=3)
+    reloaded._set_project_dir(str(tmp_path), "p")
+    reloaded.reload()
+    assert reloaded._retry_queue == [trial.trial_id], "Oracle._retry_queue changed"
+    assert reloaded.ongoing_trials == {}
+
+
 def test_oracle_id_to_hash_and_save_best_epoch_attributes(tmp_path):
     oracle = keras_tuner.oracles.RandomSearchOracle(objective="loss", max_trials=1, seed=3)
     assert isinstance(oracle._id_to_hash, dict)  # our oracles: trials added directly
