@@ -90,13 +90,13 @@ class MemberDense(keras.layers.Layer):
 
 
 class MemberStack(keras.layers.Layer):
-    """`depth` gated hidden layers of K members, `(K, B, width)` to the same, run as one loop.
+    """`depth` gated hidden layers of K members, `(K, B, width)` to the same, whose weights are
+    one variable each.
 
     Layer i of member k computes `gate * dropout(mask * activation(h @ W + b)) + (1 - gate) * h`
     with its own slices of `kernel (K, depth, width, width)`, `bias`, `mask (K, depth, width)`
-    and `gate (K, depth)`. A loop traces and compiles one layer whatever the depth: the seed
-    space's 10-layer program traced and compiled in about half the time, its epochs no slower
-    (docs/performance.md, "One loop for the hidden layers").
+    and `gate (K, depth)`. One variable a weight, whatever the depth, is what the optimizer
+    traces updates for: 5, not 2 a layer (docs/performance.md, "Hidden layers stacked").
     """
 
     def __init__(self, members, width, depth, activations, dropout=False, seed=None, **kwargs):
@@ -118,25 +118,31 @@ class MemberStack(keras.layers.Layer):
 
     def call(self, inputs, training=False):
         noise = None
-        if self.dropout and training:  # drawn before the loop: a loop body keeps no RNG state
+        if self.dropout and training:  # drawn before the layers: a loop body keeps no RNG state
             noise = keras.random.uniform((self.members, self.depth, *ops.shape(inputs)[1:]),
                                          seed=self.seed_generator)
 
-        def layer(i, hidden):
-            linear = ops.matmul(hidden, self.kernel[:, i]) + self.bias[:, i][:, None, :]
-            outputs = _activate(linear, self.activations, self.choice)
-            outputs = outputs * self.mask[:, i][:, None, :]
+        def layer(hidden, i, kernel, bias, mask, gate):
+            outputs = _activate(ops.matmul(hidden, kernel) + bias[:, None, :], self.activations,
+                                self.choice) * mask[:, None, :]
             if noise is not None:
                 outputs = _dropout(outputs, self.rate, noise[:, i])
-            gate = self.gate[:, i][:, None, None]
+            gate = gate[:, None, None]
             return gate * outputs + (1.0 - gate) * hidden
 
-        if keras.backend.backend() == "tensorflow":
-            # NOTE: XLA differentiates a TensorFlow loop only with its iterations bounded.
-            return ops.while_loop(lambda i, h: i < self.depth, lambda i, h: (i + 1, layer(i, h)),
-                                  (0, inputs), maximum_iterations=self.depth)[1]
-        # JAX turns a loop of fixed bounds into a scan, which it differentiates.
-        return ops.fori_loop(0, self.depth, layer, inputs)
+        weights = (self.kernel, self.bias, self.mask, self.gate)
+        if keras.backend.backend() == "jax":
+            # NOTE: a loop (JAX makes it a scan) compiled as fast as one variable a layer did;
+            # the layers unrolled over slices of these variables took 0.8 s longer to compile.
+            return ops.fori_loop(0, self.depth, lambda i, hidden: layer(
+                hidden, i, *(weight[:, i] for weight in weights)), inputs)
+        # NOTE: unstacked once, then unrolled: on TensorFlow a loop traced faster, but its
+        # gradient made an epoch of wide programs without XLA 45% slower (docs/performance.md).
+        hidden = inputs
+        for i, slices in enumerate(zip(*(ops.unstack(ops.convert_to_tensor(weight), axis=1)
+                                         for weight in weights))):
+            hidden = layer(hidden, i, *slices)
+        return hidden
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

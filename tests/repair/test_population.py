@@ -105,6 +105,39 @@ def test_early_stopping_and_the_warm_budget_act_per_trial(tmp_path, data):
     assert any(len(depths) == 2 for depths in mixed.values()), mixed  # stopped beside others
 
 
+def test_a_diverging_member_fails_alone_and_the_other_trains_as_beside_a_sane_one(
+        tmp_path, data):
+    from tests.repair._repair_support import SequenceOracle
+
+    (x, y), validation = data
+
+    def search(unstable_rate):
+        def build(hp):
+            units = hp.Choice("units", [8, 16])
+            model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(units, "relu"),
+                                      keras.layers.Dense(10, "softmax")])
+            rate = unstable_rate if units == 16 else 1e-2
+            model.compile(optimizer=keras.optimizers.SGD(rate),
+                          loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+            return model
+
+        oracle = SequenceOracle([{"units": 16}, {"units": 8}], objective="val_accuracy")
+        tuner = RepairTuner(build, oracle, population=2, warm_start="none",
+                            directory=tmp_path, project_name=f"rate_{unstable_rate:g}")
+        tuner.show_progress = False
+        keras.utils.set_random_seed(0)
+        tuner.search(x, y, epochs=3, validation_data=validation, verbose=0)
+        return [tuner.oracle.trials[t] for t in sorted(tuner.oracle.trials)], tuner.lineage()
+
+    (diverged, other), lineage = search(1e12)
+    assert diverged.status == "FAILED" and "diverged" in diverged.message
+    assert other.status == "COMPLETED"
+    assert {r["fit_mode"].split(":")[0] for r in lineage.values()} == {
+        "population (round 1"}, lineage
+    (_, beside_sane), _ = search(1e-2)
+    assert other.score == beside_sane.score
+
+
 def test_each_execution_of_a_trial_trains_in_a_population(tmp_path, data):
     # KerasTuner runs a trial's executions one after another in its loop: each execution's
     # fit is a member of a population beside other trials' fits.
