@@ -137,7 +137,7 @@ class MemberStack(keras.layers.Layer):
             return ops.fori_loop(0, self.depth, lambda i, hidden: layer(
                 hidden, i, *(weight[:, i] for weight in weights)), inputs)
         # NOTE: unstacked once, then unrolled: on TensorFlow a loop traced faster, but its
-        # gradient made an epoch of wide programs without XLA 45% slower (docs/performance.md).
+        # gradient made an epoch of wide programs without XLA 15-45% slower (docs/performance.md).
         hidden = inputs
         for i, slices in enumerate(zip(*(ops.unstack(ops.convert_to_tensor(weight), axis=1)
                                          for weight in weights))):
@@ -339,7 +339,7 @@ class PopulationDenseModel(keras.Model):
             values = [None if getattr(layer, name, None) is None
                       else np.array(ops.convert_to_numpy(getattr(layer, name)))
                       for name in _WEIGHTS]
-            if isinstance(layer, MemberStack):  # one list per layer of the loop
+            if isinstance(layer, MemberStack):  # one list per layer of the stack
                 arrays += [[v[:, i] for v in values[:4]] + values[4:]
                            for i in range(layer.depth)]
             else:
