@@ -12,8 +12,10 @@ from keras import ops
 
 from kt_nasrepair.shape_stable import slices
 
-# A hidden layer's weights, in the order `layer_arrays()` lists them.
-_WEIGHTS = ("kernel", "bias", "mask", "gate", "rate", "choice")
+# A layer's weights, in the order `layer_arrays()` lists them: a `MemberStack` holds the
+# first four once per layer, the member settings once for all its layers.
+_PER_LAYER = ("kernel", "bias", "mask", "gate")
+_WEIGHTS = _PER_LAYER + ("rate", "choice")
 # Optimizer settings that mix the members' gradients or updates.
 COUPLING_OPTIMIZER_SETTINGS = ("clipnorm", "global_clipnorm", "weight_decay", "use_ema",
                                "gradient_accumulation_steps", "loss_scale_factor")
@@ -233,6 +235,7 @@ class PopulationDenseModel(keras.Model):
         self.members, self.weighted_layers = int(members), [*hidden, output]
         self.max_depth, self.max_width = int(max_depth), int(max_width)
         self.train_traces = 0
+        self._xla_for_training = False  # set by compile_members
         self.activations = activations
         object.__setattr__(self, "slots", [None] * self.members)  # not tracked by Keras
 
@@ -241,7 +244,7 @@ class PopulationDenseModel(keras.Model):
         return super().train_step(*args, **kwargs)
 
     def make_test_function(self, force=False):
-        if not getattr(self, "_xla_for_training", False):
+        if not self._xla_for_training:
             return super().make_test_function(force)
         # NOTE: the validation step runs once an epoch: its XLA compile cost a search's first
         # round about 1 s on 2 cores and saved 0.01 s an epoch (docs/performance.md).
@@ -340,7 +343,8 @@ class PopulationDenseModel(keras.Model):
                       else np.array(ops.convert_to_numpy(getattr(layer, name)))
                       for name in _WEIGHTS]
             if isinstance(layer, MemberStack):  # one list per layer of the stack
-                arrays += [[v[:, i] for v in values[:4]] + values[4:]
+                per_layer = len(_PER_LAYER)
+                arrays += [[v[:, i] for v in values[:per_layer]] + values[per_layer:]
                            for i in range(layer.depth)]
             else:
                 arrays.append(values)
@@ -357,7 +361,7 @@ class PopulationDenseModel(keras.Model):
                 variable = getattr(layer, name, None)
                 if variable is not None:
                     value = values[0][index]
-                    if isinstance(layer, MemberStack) and index < 4:
+                    if isinstance(layer, MemberStack) and name in _PER_LAYER:
                         value = np.stack([v[index] for v in values], axis=1)
                     variable.assign(value)
 

@@ -111,7 +111,7 @@ def test_masked_and_inactive_weights_get_no_update():
     noisy = population.layer_arrays()
     noisy[0][0][0, :, 4:] = rng.normal(size=noisy[0][0][0, :, 4:].shape)  # masked units
     noisy[1][0][0] = rng.normal(size=noisy[1][0][0].shape)  # an inactive layer
-    noisy[2][0][0] = rng.normal(size=noisy[2][0][0].shape)  # another, in the same loop
+    noisy[2][0][0] = rng.normal(size=noisy[2][0][0].shape)  # another, in the same stack
     population.assign_layer_arrays(noisy)
     population.fit(x, population.targets(y), batch_size=16, epochs=1, verbose=0)
     after = population.layer_arrays()
